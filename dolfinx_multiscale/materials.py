@@ -1,0 +1,177 @@
+"""Linear micro materials: elasticity and conductivity.
+
+Every material of the package follows one protocol, so the RVE treats a linear phase
+and an elastoplastic one (:class:`~dolfinx_multiscale.plasticity.J2Plasticity`) alike:
+
+* ``is_linear`` — ``True`` when the tangent never changes (one factorization suffices);
+* ``physics`` — ``"elasticity"`` or ``"conduction"``;
+* ``initial_state(n_points) -> dict`` — history arrays (empty for linear materials);
+* ``update(eps, state, need_tangent=True) -> (sigma, tangent, trial_state)`` — the
+  generalized stress ``(N, n)`` and tangent ``(N, n, n)`` at ``N`` points for the
+  generalized strain ``eps`` ``(N, n)``: the Mandel strain for elasticity (n = 3 in 2-D,
+  6 in 3-D), the gradient ``∇θ`` for conduction (n = d). ``state`` is the committed
+  history and is never modified.
+
+Conduction uses the flux ``j = K ∇θ`` (sign dropped), so that the effective
+conductivity is ``K_eff = ∂⟨j⟩/∂⟨∇θ⟩``, symmetric positive definite like ``C_eff``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from .tensors import isotropic_stiffness, lame_parameters, mandel_size
+
+__all__ = ["Conductivity", "LinearElastic"]
+
+
+def _spd(M: npt.ArrayLike, name: str, shape: tuple[int, int]) -> npt.NDArray[np.float64]:
+    """Check that ``M`` is a symmetric positive definite matrix of the given shape."""
+    M = np.asarray(M, dtype=float)
+    if M.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {M.shape}")
+    if not np.allclose(M, M.T, rtol=1e-12, atol=1e-14 * np.abs(M).max()):
+        raise ValueError(f"{name} must be symmetric")
+    if np.linalg.eigvalsh(M).min() <= 0:
+        raise ValueError(f"{name} must be positive definite; eigenvalues {np.linalg.eigvalsh(M)}")
+    return M
+
+
+class _LinearMaterial:
+    """Shared part of the linear materials: ``σ = D ε`` with a constant matrix ``D``."""
+
+    is_linear = True
+    physics: str
+
+    def matrix(self, dim: int) -> npt.NDArray[np.float64]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def initial_state(self, n_points: int) -> dict[str, npt.NDArray[np.float64]]:
+        """No history: an empty dict."""
+        return {}
+
+    def update(self, eps, state, need_tangent: bool = True):
+        """``σ = D ε`` at every point.
+
+        Args:
+            eps: generalized strain, shape ``(N, n)``.
+            state: ignored (no history).
+            need_tangent: return the tangent ``(N, n, n)`` (a broadcast view) or ``None``.
+
+        Returns:
+            ``(sigma (N, n), tangent (N, n, n) | None, {})``.
+        """
+        eps = np.asarray(eps, dtype=float)
+        D = self.matrix(self._dim_of(eps.shape[-1]))
+        tangent = np.broadcast_to(D, eps.shape[:1] + D.shape) if need_tangent else None
+        return eps @ D.T, tangent, {}
+
+
+class LinearElastic(_LinearMaterial):
+    """Linear elastic material, isotropic or anisotropic.
+
+    Give exactly one of ``(E, nu)``, ``(lmbda, mu)`` or ``C``:
+
+    * ``E`` [Pa] and ``nu`` [-], with ``E > 0`` and ``-1 < nu < 0.5``;
+    * Lamé parameters ``lmbda``, ``mu`` [Pa];
+    * ``C``: a symmetric positive definite Mandel stiffness, ``(3, 3)`` for 2-D or
+      ``(6, 6)`` for 3-D (it then fixes the dimension).
+
+    2-D is plane strain (``C = λ I⊗I + 2μ I_s`` restricted to the plane) unless
+    ``plane_stress=True`` (isotropic only): ``λ* = 2λμ/(λ + 2μ)``.
+    """
+
+    physics = "elasticity"
+
+    def __init__(self, E=None, nu=None, *, lmbda=None, mu=None, C=None, plane_stress=False):
+        given = [E is not None or nu is not None, lmbda is not None or mu is not None, C is not None]
+        if sum(given) != 1:
+            raise TypeError("give exactly one of (E, nu), (lmbda, mu) or C")
+        self.plane_stress = bool(plane_stress)
+        self._C = None
+        if C is not None:
+            C = np.asarray(C, dtype=float)
+            n = C.shape[0] if C.ndim == 2 else -1
+            if n not in (3, 6):
+                raise ValueError(f"C must be a (3, 3) or (6, 6) Mandel matrix; got shape {C.shape}")
+            if plane_stress:
+                raise ValueError("plane_stress applies to isotropic (E, nu) materials only")
+            self._C = _spd(C, "C", (n, n))
+            self.lmbda = self.mu = None
+        elif lmbda is not None or mu is not None:
+            if lmbda is None or mu is None:
+                raise TypeError("give both lmbda and mu")
+            if not mu > 0:
+                raise ValueError(f"mu must be > 0; got {mu}")
+            if not lmbda + 2.0 * mu / 3.0 > 0:
+                raise ValueError(f"lmbda must be > -2 mu / 3 (positive bulk modulus); got {lmbda}")
+            self.lmbda, self.mu = float(lmbda), float(mu)
+        else:
+            if E is None or nu is None:
+                raise TypeError("give both E and nu")
+            self.lmbda, self.mu = lame_parameters(float(E), float(nu))
+
+    def __repr__(self) -> str:
+        if self._C is not None:
+            return f"LinearElastic(C=<{self._C.shape[0]}x{self._C.shape[0]}>)"
+        return f"LinearElastic(lmbda={self.lmbda:g}, mu={self.mu:g})"
+
+    @staticmethod
+    def _dim_of(n: int) -> int:
+        return {3: 2, 6: 3}[n]
+
+    def matrix(self, dim: int) -> npt.NDArray[np.float64]:
+        """Mandel stiffness, ``(3, 3)`` (2-D) or ``(6, 6)`` (3-D), in Pa."""
+        n = mandel_size(dim)
+        if self._C is not None:
+            if self._C.shape[0] != n:
+                raise ValueError(f"material has a {self._C.shape[0]}x{self._C.shape[0]} C; "
+                                 f"a {dim}-D problem needs {n}x{n}")
+            return self._C
+        lmbda = self.lmbda
+        if self.plane_stress:
+            if dim != 2:
+                raise ValueError("plane_stress applies to 2-D problems only")
+            lmbda = 2.0 * self.lmbda * self.mu / (self.lmbda + 2.0 * self.mu)
+        return isotropic_stiffness(lmbda, self.mu, dim)
+
+    stiffness = matrix
+
+
+class Conductivity(_LinearMaterial):
+    """Linear (Fourier/Fick/Darcy-like) conductivity ``j = K ∇θ``.
+
+    Args:
+        k: a scalar ``> 0`` (isotropic) or a symmetric positive definite ``(d, d)``
+            tensor [W/(m·K) for heat, or the analogous unit].
+    """
+
+    physics = "conduction"
+
+    def __init__(self, k):
+        k = np.asarray(k, dtype=float)
+        if k.ndim == 0:
+            if not k > 0:
+                raise ValueError(f"k must be > 0; got {float(k)}")
+            self.k = float(k)
+        else:
+            n = k.shape[0] if k.ndim == 2 else -1
+            if n not in (2, 3):
+                raise ValueError(f"k must be a scalar or a (2, 2) / (3, 3) tensor; got shape {k.shape}")
+            self.k = _spd(k, "k", (n, n))
+
+    def __repr__(self) -> str:
+        return f"Conductivity(k={self.k!r})"
+
+    @staticmethod
+    def _dim_of(n: int) -> int:
+        return n
+
+    def matrix(self, dim: int) -> npt.NDArray[np.float64]:
+        """Conductivity tensor, shape ``(d, d)``."""
+        if isinstance(self.k, float):
+            return self.k * np.eye(dim)
+        if self.k.shape[0] != dim:
+            raise ValueError(f"material has a {self.k.shape[0]}-D conductivity; the problem is {dim}-D")
+        return self.k

@@ -1,0 +1,470 @@
+"""The RVE cell problem: downscaling a macro strain, solving, upscaling stress and tangent.
+
+For elasticity the micro displacement is split as ``u = E·(x − x_c) + w``, with the
+macro strain ``E`` and the fluctuation ``w`` constrained by the boundary condition
+(:mod:`~dolfinx_multiscale.boundary`). The cell problem in UFL is
+
+    find w:  ∫_Y ε(v) : σ(E + ε(w)) dx = 0   for all admissible v,
+
+and the upscaling is ``Σ = ⟨σ⟩ = |Y|⁻¹ ∫_Y σ dx`` (``|Y|`` the box volume, so pores count
+as zero stress). For conduction, ``θ = G·(x − x_c) + w``, the flux is ``j = K ∇θ`` and
+``J = ⟨j⟩``. Both are written once with a generalized strain ``B(w)`` (the Mandel
+strain vector or the gradient) and a generalized stress.
+
+The micro stress and tangent live in quadrature-space Functions filled by the materials'
+vectorised ``update`` (:mod:`~dolfinx_multiscale.materials`), so linear and
+elastoplastic phases share one code path. The consistent macro tangent comes from static
+condensation with the factorized reduced stiffness ``K̃ = Pᵀ K P``:
+
+    C_eff = ⟨D⟩ + |Y|⁻¹ Gᵀ W,   K̃ W = −F,
+
+where column ``k`` of ``F`` is the load of the unit macro strain ``e_k``
+(``∫ B(v)·D e_k``) and ``G`` the adjoint load (``∫ B(v)·Dᵀ e_k``). One factorization
+serves all ``n`` right-hand sides; a linear RVE is factorized once in its lifetime.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import numpy as np
+import numpy.typing as npt
+
+import basix.ufl
+import dolfinx.fem as fem
+import dolfinx.fem.petsc
+import ufl
+
+from .boundary import BOUNDARY_CONDITIONS, CellConstraint
+from .tensors import mandel_size
+
+__all__ = ["RVE", "RVEConvergenceError"]
+
+_log = logging.getLogger(__name__)
+_SQ2 = float(np.sqrt(2.0))
+
+
+class RVEConvergenceError(RuntimeError):
+    """The micro Newton did not converge; the macro driver should cut its step.
+
+    Attributes:
+        E: the macro strain (generalized, Mandel) of the failed solve.
+        residuals: the residual norms of the Newton iterations.
+    """
+
+    def __init__(self, message: str, E: npt.NDArray[np.float64], residuals: list[float]):
+        super().__init__(message)
+        self.E = E
+        self.residuals = residuals
+
+
+def mandel_strain(u: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+    """Mandel vector of ``ε(u) = sym ∇u``: ``[ε11, ε22, √2ε12]`` or the 3-D 6-vector."""
+    e = ufl.sym(ufl.grad(u))
+    if u.ufl_shape == (2,):
+        return ufl.as_vector([e[0, 0], e[1, 1], _SQ2 * e[0, 1]])
+    return ufl.as_vector([e[0, 0], e[1, 1], e[2, 2], _SQ2 * e[1, 2], _SQ2 * e[0, 2], _SQ2 * e[0, 1]])
+
+
+class _ReducedSolver:
+    """Solves ``K w = b`` on the subspace ``w = P w̃`` (optionally with ``⟨B(w)⟩ = 0``).
+
+    ``K̃ = Pᵀ K P`` is formed once and refilled in place (``K.ptap(P, result=K̃)``) so
+    the direct solver keeps its symbolic analysis. For the average-strain constraint
+    ``bⱼᵀ w̃ = 0`` (SUBC) the multipliers are eliminated with the Schur complement
+    ``S = bᵀ K̃⁻¹ b`` (``n`` extra solves per factorization).
+    """
+
+    def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str):
+        self.P = constraint.P
+        self.ksp = PETSc.KSP().create(comm)
+        self.ksp.setOptionsPrefix(prefix)
+        opts = PETSc.Options()
+        for key, value in (("ksp_type", "preonly"), ("pc_type", "lu"),
+                           ("pc_factor_mat_solver_type", "mumps")):
+            if not opts.hasName(prefix + key):
+                opts[prefix + key] = value
+        self.ksp.setFromOptions()
+        self.Kr: PETSc.Mat | None = None
+        self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
+        self._Z: list[PETSc.Vec] = []
+        self._S_inv: npt.NDArray[np.float64] | None = None
+        self.n_factorizations = 0
+
+    def set_operator(self, K: PETSc.Mat) -> None:
+        if self.Kr is None:
+            self.Kr = K.ptap(self.P)
+            self.ksp.setOperators(self.Kr)
+        else:
+            K.ptap(self.P, result=self.Kr)
+        self.ksp.setUp()
+        self.n_factorizations += 1
+        if self.b:
+            self._Z = [self._raw_solve(bj) for bj in self.b]
+            S = np.array([[bi.dot(zj) for zj in self._Z] for bi in self.b])
+            self._S_inv = np.linalg.inv(S)
+
+    def set_constraints(self, b_full: list[PETSc.Vec]) -> None:
+        self.b = [self.restrict(bj) for bj in b_full]
+
+    def restrict(self, v_full: PETSc.Vec) -> PETSc.Vec:
+        out = self.P.createVecRight()
+        self.P.multTranspose(v_full, out)
+        return out
+
+    def _raw_solve(self, rhs: PETSc.Vec) -> PETSc.Vec:
+        x = rhs.duplicate()
+        self.ksp.solve(rhs, x)
+        reason = self.ksp.getConvergedReason()
+        if reason < 0:
+            raise RuntimeError(f"RVE linear solve failed (KSPConvergedReason {reason})")
+        return x
+
+    def solve(self, rhs: PETSc.Vec) -> PETSc.Vec:
+        """Reduced ``δ`` with ``K̃ δ + b λ = rhs`` and ``bᵀ δ = 0`` (λ eliminated).
+
+        Newton iterates start from a state that satisfies ``bᵀ w̃ = 0``, so a correction
+        with ``bᵀ δ = 0`` keeps it.
+        """
+        y = self._raw_solve(rhs)
+        if self.b:
+            lam = self._S_inv @ np.array([bj.dot(y) for bj in self.b])
+            for zj, lj in zip(self._Z, lam):
+                y.axpy(-lj, zj)
+        return y
+
+    def projected_norm(self, r: PETSc.Vec) -> float:
+        """Norm of ``r`` with its component in span(b) removed (the multipliers' part)."""
+        if not self.b:
+            return r.norm()
+        B = np.array([bj.dot(bk) for bj in self.b for bk in self.b]).reshape(len(self.b), -1)
+        lam = np.linalg.solve(B, np.array([bj.dot(r) for bj in self.b]))
+        rr = r.copy()
+        for bj, lj in zip(self.b, lam):
+            rr.axpy(-lj, bj)
+        return rr.norm()
+
+    def destroy(self) -> None:
+        self.ksp.destroy()
+        if self.Kr is not None:
+            self.Kr.destroy()
+
+
+class RVE:
+    """A representative volume element: cell problem, homogenized response and fields.
+
+    Args:
+        micro: the :class:`~dolfinx_multiscale.microstructures.Microstructure` (mesh,
+            cell tags = phases, periodic cell ``box``).
+        materials: phase tag → material (``LinearElastic``, ``Conductivity``,
+            ``J2Plasticity`` or any object with the material protocol of
+            :mod:`~dolfinx_multiscale.materials`). Every tag of the mesh needs one and
+            every key must be a tag of the mesh.
+        bc: ``"periodic"``, ``"kubc"`` or ``"subc"`` (:mod:`~dolfinx_multiscale.boundary`).
+        degree: Lagrange degree of the fluctuation (1 or 2 typically).
+        petsc_options_prefix: prefix of the PETSc options of the linear solver (default
+            MUMPS LU: ``-<prefix>ksp_type preonly -<prefix>pc_type lu``); set e.g.
+            ``<prefix>ksp_type=cg``, ``<prefix>pc_type=gamg`` in ``PETSc.Options()``.
+        rtol: relative tolerance of the micro Newton (projected residual over the norm of
+            the unconstrained internal-force vector).
+        max_iterations: Newton iteration bound; exceeding it raises
+            :class:`RVEConvergenceError`.
+
+    The generalized strain/stress have ``n`` components: the Mandel order of design §3
+    for elasticity (``n = 3`` in 2-D plane strain, 6 in 3-D) and ``n = d`` for
+    conduction. The mesh communicator is the RVE's: a single RVE may be distributed.
+    """
+
+    def __init__(self, micro, materials: dict, bc: str = "periodic", degree: int = 1,
+                 petsc_options_prefix: str = "rve_", rtol: float = 1e-10,
+                 max_iterations: int = 25):
+        if bc not in BOUNDARY_CONDITIONS:
+            raise ValueError(f"bc must be one of {sorted(BOUNDARY_CONDITIONS)}; got {bc!r}")
+        if not (isinstance(degree, int) and degree >= 1):
+            raise ValueError(f"degree must be an integer >= 1; got {degree!r}")
+        self.micro = micro
+        self.mesh = mesh = micro.mesh
+        self.comm = mesh.comm
+        self.bc = bc
+        self.degree = degree
+        self.dim = d = mesh.geometry.dim
+        self.materials = dict(materials)
+        self.physics = self._check_materials(micro)
+        self.rtol = rtol
+        self.max_iterations = max_iterations
+        self.n = n = mandel_size(d) if self.physics == "elasticity" else d
+        lo, hi = (np.asarray(b, dtype=float)[:d] for b in micro.box)
+        self.volume = float(np.prod(hi - lo))
+        self.centre = 0.5 * (lo + hi)
+
+        shape = (d,) if self.physics == "elasticity" else ()
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, shape))
+        self.w = fem.Function(self.V, name="fluctuation")
+        self.B = mandel_strain if self.physics == "elasticity" else ufl.grad
+        self._setup_quadrature(max(2 * (degree - 1), 1))
+        self._setup_forms()
+
+        self.constraint = BOUNDARY_CONDITIONS[bc](self.V, micro.box)
+        self._solver = _ReducedSolver(self.constraint, self.comm, petsc_options_prefix)
+        if self.constraint.average_constraint:
+            self._solver.set_constraints(self._unit_vectors(self._avg_form))
+        self.is_linear = all(m.is_linear for m in self.materials.values())
+
+        self._committed = {"E": np.zeros(n), "w": np.zeros_like(self.w.x.array),
+                           "phases": {t: m.initial_state(self._phase_points[t].size)
+                                      for t, m in self.materials.items()}}
+        self._trial = None
+        self._linear_cache = None  # (C_eff, unit fluctuations) of a linear RVE
+        self.eps = self.sigma = None  # point arrays of the last solve, (N, n)
+
+    # -- set-up ---------------------------------------------------------------------
+    def _check_materials(self, micro) -> str:
+        tags = {int(t) for t in micro.volume_fractions}
+        keys = set(self.materials)
+        if tags != keys:
+            raise ValueError(f"phases and materials differ: mesh phase tags {sorted(tags)}, "
+                             f"material keys {sorted(keys)}")
+        physics = {m.physics for m in self.materials.values()}
+        if len(physics) != 1:
+            raise ValueError(f"all materials must share one physics; got {sorted(physics)}")
+        return physics.pop()
+
+    def _setup_quadrature(self, q: int) -> None:
+        mesh, n = self.mesh, self.n
+        cell = mesh.basix_cell()
+        self._dx = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": q})
+        Qs = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(), degree=q))
+        Qv = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n,), degree=q))
+        Qt = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n, n), degree=q))
+        self._points = Qs.element.interpolation_points
+        imap = mesh.topology.index_map(mesh.topology.dim)
+        self._cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
+        self._dofs = Qs.dofmap.list[self._cells].reshape(-1)  # point p (cell-major) → dof
+        self.sig_q = fem.Function(Qv, name="stress")
+        self.D_q = fem.Function(Qt, name="tangent")
+        # w_p |det J| at every point (zero on ghost cells, which are not integrated)
+        weights = dolfinx.fem.petsc.assemble_vector(fem.form(ufl.TestFunction(Qs) * self._dx))
+        self.weights = weights.array_r[self._dofs].copy()
+        weights.destroy()
+        n_local_cells = self._cells.size
+        nq = self._dofs.size // max(n_local_cells, 1)
+        self._n_points_owned = imap.size_local * nq
+        self.weights[self._n_points_owned:] = 0.0
+        tag_of_cell = np.full(n_local_cells, -1, dtype=np.int64)
+        tag_of_cell[self.micro.cell_tags.indices] = self.micro.cell_tags.values
+        if (tag_of_cell < 0).any():
+            raise ValueError("every cell of the mesh must carry a phase tag")
+        tag_of_point = np.repeat(tag_of_cell, nq)
+        self._phase_points = {t: np.flatnonzero(tag_of_point == t) for t in self.materials}
+
+    def _setup_forms(self) -> None:
+        B, dx = self.B, self._dx
+        v, du = ufl.TestFunction(self.V), ufl.TrialFunction(self.V)
+        self._Ebar = fem.Constant(self.mesh, np.zeros(self.n))
+        self._a = fem.form(ufl.inner(ufl.dot(self.D_q, B(du)), B(v)) * dx)
+        self._residual = fem.form(ufl.inner(self.sig_q, B(v)) * dx)
+        self._load = fem.form(ufl.inner(ufl.dot(self.D_q, self._Ebar), B(v)) * dx)
+        self._adjoint_load = fem.form(ufl.inner(ufl.dot(ufl.transpose(self.D_q), self._Ebar), B(v)) * dx)
+        self._avg_form = fem.form(ufl.inner(self._Ebar, B(v)) * dx)
+        self._strain_expr = fem.Expression(B(self.w), self._points)
+        self.K = dolfinx.fem.petsc.create_matrix(self._a)
+        self._r = dolfinx.fem.petsc.create_vector(self.V)
+
+    # -- helpers --------------------------------------------------------------------
+    def _assemble_vector(self, form, out: PETSc.Vec) -> PETSc.Vec:
+        with out.localForm() as loc:
+            loc.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(out, form)
+        out.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        return out
+
+    def _unit_vectors(self, form) -> list[PETSc.Vec]:
+        """Assemble ``form`` for every unit macro strain ``e_k``: ``n`` full vectors."""
+        out = []
+        for k in range(self.n):
+            self._Ebar.value[:] = np.eye(self.n)[k]
+            out.append(self._assemble_vector(form, dolfinx.fem.petsc.create_vector(self.V)))
+        self._Ebar.value[:] = 0.0
+        return out
+
+    def average(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Volume average ``|Y|⁻¹ ∫_Y f dx`` of point values ``(N, ...)``, on all ranks."""
+        local = np.tensordot(self.weights, values, axes=(0, 0))
+        return self.comm.allreduce(local, op=MPI.SUM) / self.volume
+
+    def _fluctuation_strain(self, w_array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        self.w.x.array[:] = w_array
+        vals = self._strain_expr.eval(self.mesh, self._cells)
+        return vals.reshape(-1, self.n)
+
+    def _constitutive(self, eps, need_tangent: bool):
+        """Stress/tangent at every point from the committed history; fills sig_q, D_q."""
+        N = eps.shape[0]
+        sigma = np.empty((N, self.n))
+        D = np.empty((N, self.n, self.n)) if need_tangent else None
+        trial = {}
+        for tag, mat in self.materials.items():
+            idx = self._phase_points[tag]
+            s, t, trial[tag] = mat.update(eps[idx], self._committed["phases"][tag], need_tangent)
+            sigma[idx] = s
+            if need_tangent:
+                D[idx] = t
+        self.sig_q.x.array.reshape(-1, self.n)[self._dofs] = sigma
+        if need_tangent:
+            self.D_q.x.array.reshape(-1, self.n * self.n)[self._dofs] = D.reshape(N, -1)
+        return sigma, D, trial
+
+    def _factorize(self) -> None:
+        self.K.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(self.K, self._a)
+        self.K.assemble()
+        self._solver.set_operator(self.K)
+
+    def _condensed_tangent(self, D) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
+        """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with ``K̃ W = −F``; returns C and the full ``W_k``."""
+        F = [self._solver.restrict(f) for f in self._unit_vectors(self._load)]
+        symmetric = np.allclose(D, np.swapaxes(D, 1, 2), rtol=0, atol=1e-13 * np.abs(D).max())
+        G = F if symmetric else [self._solver.restrict(g) for g in self._unit_vectors(self._adjoint_load)]
+        W = [self._solver.solve(-f) for f in F]
+        C = self.average(D) + np.array([[g.dot(wk) for wk in W] for g in G]) / self.volume
+        W_full = []
+        for wk in W:
+            full = dolfinx.fem.petsc.create_vector(self.V)
+            self._solver.P.mult(wk, full)
+            W_full.append(full)
+        return C, W_full
+
+    # -- public API -----------------------------------------------------------------
+    def solve(self, E: npt.ArrayLike, tangent: bool = True):
+        """Downscale ``E``, solve the cell problem from the committed state, upscale.
+
+        Args:
+            E: macro strain (Mandel, shape ``(n,)``: ``(3,)`` 2-D, ``(6,)`` 3-D) or macro
+                gradient ``(d,)`` for conduction.
+            tangent: also return the consistent macro tangent.
+
+        Returns:
+            ``(Σ, C)``: the macro stress ``Σ = ⟨σ⟩`` ``(n,)`` and the tangent
+            ``C = ∂Σ/∂E`` ``(n, n)`` (``None`` unless ``tangent``). The solution is a trial
+            state: :meth:`commit` makes it the start of the next solve.
+
+        Raises:
+            RVEConvergenceError: the micro Newton did not converge.
+        """
+        E = np.asarray(E, dtype=float).reshape(-1)
+        if E.shape != (self.n,):
+            raise ValueError(f"E must have {self.n} components (Mandel, design §3); got {E.shape}")
+        if self.is_linear:
+            return self._solve_linear(E, tangent)
+        return self._solve_newton(E, tangent)
+
+    def _solve_linear(self, E, tangent):
+        if self._linear_cache is None:
+            eps0 = np.zeros((self.weights.size, self.n))
+            _, D, _ = self._constitutive(eps0, True)
+            self._factorize()
+            self._linear_cache = self._condensed_tangent(D)
+        C, W = self._linear_cache
+        self._set_fluctuation_from(W, E)
+        self._finish(E, self.w.x.array.copy(), need_tangent=False)
+        return C @ E, (C.copy() if tangent else None)
+
+    def _set_fluctuation_from(self, W: list[PETSc.Vec], E) -> None:
+        x = self.w.x.petsc_vec
+        x.set(0.0)
+        for Ek, Wk in zip(E, W):
+            x.axpy(float(Ek), Wk)
+        self.w.x.scatter_forward()
+
+    def _finish(self, E, w_array, need_tangent):
+        eps = E + self._fluctuation_strain(w_array)
+        sigma, D, trial = self._constitutive(eps, need_tangent)
+        self.eps, self.sigma = eps, sigma
+        self._trial = {"E": E.copy(), "w": w_array.copy(), "phases": trial}
+        return sigma, D
+
+    def _solve_newton(self, E, tangent):
+        w = self.w
+        w.x.array[:] = self._committed["w"]
+        dw_full = dolfinx.fem.petsc.create_vector(self.V)
+        residuals = []
+        for it in range(self.max_iterations + 1):
+            sigma, D = self._finish(E, w.x.array.copy(), need_tangent=True)
+            r = self._assemble_vector(self._residual, self._r)
+            r_red = self._solver.restrict(r)
+            res = self._solver.projected_norm(r_red)
+            residuals.append(res)
+            converged = res <= self.rtol * r.norm()
+            _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, r.norm())
+            if converged or it == self.max_iterations:
+                break
+            self._factorize()
+            r_red.scale(-1.0)
+            dw = self._solver.solve(r_red)
+            self._solver.P.mult(dw, dw_full)
+            w.x.petsc_vec.axpy(1.0, dw_full)
+            w.x.scatter_forward()
+        if not converged:
+            raise RVEConvergenceError(
+                f"RVE Newton did not converge in {self.max_iterations} iterations at "
+                f"E = {E.tolist()}; residuals {[f'{x:.2e}' for x in residuals]}", E, residuals)
+        self.newton_iterations = it
+        self.residuals = residuals
+        C = None
+        if tangent:
+            self._factorize()
+            C, _ = self._condensed_tangent(D)
+        return self.average(sigma), C
+
+    def commit(self) -> None:
+        """Accept the last solve: its fluctuation and history start the next one."""
+        if self._trial is None:
+            raise RuntimeError("nothing to commit: call solve() first")
+        self._committed = self._trial
+
+    def effective_tensor(self) -> npt.NDArray[np.float64]:
+        """Effective (tangent) tensor at zero macro strain from the initial state.
+
+        Returns:
+            ``C_eff`` (Mandel, ``(3, 3)`` 2-D plane strain or ``(6, 6)`` 3-D) or the
+            effective conductivity ``(d, d)``; by static condensation, one factorization.
+        """
+        if self.is_linear:
+            return self.solve(np.zeros(self.n))[1]
+        eps0 = np.zeros((self.weights.size, self.n))
+        saved = self._committed
+        self._committed = {"E": np.zeros(self.n), "w": np.zeros_like(self.w.x.array),
+                           "phases": {t: m.initial_state(self._phase_points[t].size)
+                                      for t, m in self.materials.items()}}
+        try:
+            _, D, _ = self._constitutive(eps0, True)
+            self._factorize()
+            return self._condensed_tangent(D)[0]
+        finally:
+            self._committed = saved
+
+    def average_strain(self) -> npt.NDArray[np.float64]:
+        """``⟨ε⟩`` (or ``⟨∇θ⟩``) of the last solve, shape ``(n,)``."""
+        return self.average(self.eps)
+
+    def average_stress(self) -> npt.NDArray[np.float64]:
+        """``Σ = ⟨σ⟩`` (or ``⟨j⟩``) of the last solve, shape ``(n,)``."""
+        return self.average(self.sigma)
+
+    def hill_mandel_residual(self) -> float:
+        """``|⟨σ:ε⟩ − Σ:E| / |Σ:E|`` of the last solve (0 when both vanish)."""
+        E = self._trial["E"]
+        micro = float(self.average(np.einsum("pi,pi->p", self.sigma, self.eps)))
+        macro = float(self.average_stress() @ E)
+        if macro == 0.0:
+            return abs(micro)
+        return abs(micro - macro) / abs(macro)
+
+    @property
+    def n_dofs(self) -> int:
+        """Global number of finite element dofs of the fluctuation field."""
+        imap = self.V.dofmap.index_map
+        return imap.size_global * self.V.dofmap.index_map_bs
