@@ -1,0 +1,417 @@
+r"""Small-strain J2 (von Mises) plasticity, vectorised over many material points.
+
+The model (all tensors 3-D, symmetric, stored in Mandel notation, design §3: 3-D order
+``[11, 22, 33, 23, 13, 12]``, 2-D order ``[11, 22, 12]``, shear components scaled by √2):
+
+* additive split ``ε = ε_e + ε_p`` and elasticity ``σ = C : (ε − ε_p)``,
+  ``C = λ I⊗I + 2μ I_s``;
+* yield function ``f = √(3/2) ‖s − X‖ − σ_y(p)`` with ``s = dev σ``;
+* linear isotropic hardening ``σ_y(p) = σ_y0 + H p``;
+* linear kinematic (Prager) hardening ``X = (2/3) H_k ε_p``;
+* associative flow ``ε̇_p = ṗ √(3/2) n``, ``n = (s − X)/‖s − X‖``, so that
+  ``ṗ = √(2/3) ‖ε̇_p‖`` (``tr ε_p = 0``: plastic incompressibility);
+* free energy ``ψ = ½ (ε − ε_p) : C : (ε − ε_p) + ½ H p² + (1/3) H_k ε_p : ε_p``.
+
+Time integration is backward Euler, which for this model is the closed-form radial
+return: with the trial state ``η_tr = 2μ dev(ε − ε_p,n) − X_n``,
+``q_tr = √(3/2) ‖η_tr‖`` and ``f_tr = q_tr − σ_y(p_n)``,
+
+.. math::
+
+    Δp = f_tr / (3μ + H + H_k),\quad
+    Δε_p = √(3/2) Δp\, n,\quad n = η_tr / ‖η_tr‖,\quad
+    σ = σ_tr − 2μ Δε_p.
+
+The consistent (algorithmic) tangent at a yielding point is
+
+.. math::
+
+    C_alg = C − \frac{6μ² Δp}{q_tr} I_dev
+              − 6μ² \Big(\frac{1}{3μ + H + H_k} − \frac{Δp}{q_tr}\Big) n ⊗ n,
+
+and ``C`` at an elastic point. 2-D is plane strain: the in-plane strain is embedded in
+3-D with ``ε_33 = ε_13 = ε_23 = 0``; the returned stress and tangent are the in-plane
+components (rows/columns ``[11, 22, 12]`` of the 3-D quantities); ``σ_33`` is reported
+in the new state. The internal variables are always 3-D.
+
+Energy bookkeeping of one backward-Euler step (exact algebraic identity, see
+:meth:`J2Plasticity.dissipation`):
+
+.. math::
+
+    σ_{n+1} : Δε = Δψ + D + ½ Δε_e : C : Δε_e,\qquad
+    D = σ_y0 Δp + ½ H Δp² + (1/3) H_k Δε_p : Δε_p ≥ 0,
+
+where ``Δε_e = Δε − Δε_p``; the last term is the (non-negative, second-order in the
+step) numerical dissipation of backward Euler.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from .tensors import isotropic_stiffness, lame_parameters
+
+__all__ = ["J2Plasticity"]
+
+_Array = npt.NDArray[np.float64]
+_SQ32 = math.sqrt(1.5)
+# 2-D (plane strain) Mandel components [11, 22, 12] inside the 3-D order.
+_IN_PLANE = np.array([0, 1, 5])
+
+
+def _real(name: str, value: object) -> float:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {value!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return x
+
+
+def _dev(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Deviatoric part of 3-D Mandel vectors ``(N, 6)`` (new array)."""
+    out = v.copy()
+    out[:, :3] -= ((v[:, 0] + v[:, 1] + v[:, 2]) / 3.0)[:, None]
+    return out
+
+
+def _norm(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Row-wise Euclidean (= tensor Frobenius in Mandel) norm of ``(N, m)``."""
+    return np.sqrt(np.einsum("ij,ij->i", v, v))
+
+
+class J2Plasticity:
+    """Von Mises plasticity with linear isotropic and kinematic hardening.
+
+    ``σ_y(p) = σ_y0 + H p`` (isotropic), ``X = (2/3) H_k ε_p`` (Prager kinematic).
+    With ``H = H_k = 0`` it is perfect plasticity; in uniaxial stress the
+    elastoplastic modulus is ``E_t = E (H + H_k) / (E + H + H_k)``.
+
+    All tensors are in Mandel notation (module docstring). :meth:`update` treats all
+    points at once with numpy (no Python loop per point); elastic points cost only
+    the trial evaluation and a broadcast copy of ``C`` into the tangent.
+
+    Args:
+        E: Young's modulus, ``E > 0``.
+        nu: Poisson's ratio, ``-1 < ν < 0.5``.
+        sy0: initial yield stress (uniaxial), ``σ_y0 > 0``.
+        H: isotropic hardening modulus, ``H ≥ 0``.
+        Hk: kinematic hardening modulus, ``H_k ≥ 0``.
+
+    Raises:
+        ValueError: a parameter is out of range (the message names it and the range).
+        TypeError: a parameter is not a real number.
+
+    Attributes:
+        is_linear: ``False`` (linear materials have ``True``).
+        yield_rtol: a point yields when ``f_tr > yield_rtol · σ_y(p_n)``; the default
+            ``1e-12`` lets stress states on the yield surface up to round-off stay
+            elastic (no spurious plastic step of size ~1e-16), while any real plastic
+            excursion is returned.
+    """
+
+    is_linear = False
+    yield_rtol = 1e-12
+
+    def __init__(self, E: float, nu: float, sy0: float, H: float = 0.0, Hk: float = 0.0):
+        E, nu = _real("E", E), _real("nu", nu)
+        sy0, H, Hk = _real("sy0", sy0), _real("H", H), _real("Hk", Hk)
+        self._lame = lame_parameters(E, nu)  # validates E > 0, -1 < nu < 0.5
+        if not sy0 > 0:
+            raise ValueError(f"sy0 must be > 0; got {sy0:g}")
+        if not H >= 0:
+            raise ValueError(f"H must be >= 0; got {H:g}")
+        if not Hk >= 0:
+            raise ValueError(f"Hk must be >= 0; got {Hk:g}")
+        self.E, self.nu, self.sy0, self.H, self.Hk = E, nu, sy0, H, Hk
+        lmbda, mu = self._lame
+        self._C3 = isotropic_stiffness(lmbda, mu, 3)
+        self._C2 = isotropic_stiffness(lmbda, mu, 2)
+
+    def __repr__(self) -> str:
+        return (
+            f"J2Plasticity(E={self.E!r}, nu={self.nu!r}, sy0={self.sy0!r}, "
+            f"H={self.H!r}, Hk={self.Hk!r})"
+        )
+
+    @property
+    def lame(self) -> tuple[float, float]:
+        """Lamé parameters ``(λ, μ)``."""
+        return self._lame
+
+    def stiffness(self, dim: int) -> npt.NDArray[np.float64]:
+        """Elastic stiffness ``C = λ I⊗I + 2μ I_s`` in Mandel notation.
+
+        Args:
+            dim: 2 (plane strain, ``[11, 22, 12]``) or 3 (``[11, 22, 33, 23, 13, 12]``).
+
+        Returns:
+            A new array of shape ``(3, 3)`` or ``(6, 6)``.
+        """
+        return isotropic_stiffness(*self._lame, dim)
+
+    # ------------------------------------------------------------------ state
+    def initial_state(self, n_points: int) -> dict[str, npt.NDArray[np.float64]]:
+        """Virgin state of ``n_points`` points.
+
+        Returns:
+            ``{"eps_p": (N, 6) zeros, "p": (N,) zeros, "sigma": (N, 6) zeros,
+            "sigma33": (N,) zeros}``: plastic strain (3-D Mandel), equivalent plastic
+            strain, and the stress of the state (3-D Mandel, and its 33 component),
+            i.e. the same keys as the new state returned by :meth:`update`.
+        """
+        n = int(n_points)
+        if n < 0:
+            raise ValueError(f"n_points must be >= 0; got {n_points}")
+        return {
+            "eps_p": np.zeros((n, 6)),
+            "p": np.zeros(n),
+            "sigma": np.zeros((n, 6)),
+            "sigma33": np.zeros(n),
+        }
+
+    @staticmethod
+    def _check_state(state: dict, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            eps_p = np.asarray(state["eps_p"], dtype=float)
+            p = np.asarray(state["p"], dtype=float)
+        except KeyError as e:
+            raise ValueError(f"state must have keys 'eps_p' and 'p'; missing {e}") from None
+        if eps_p.ndim != 2 or eps_p.shape[1] != 6 or p.shape != (eps_p.shape[0],):
+            raise ValueError(
+                "state['eps_p'] must have shape (N, 6) and state['p'] shape (N,); "
+                f"got {eps_p.shape} and {p.shape}"
+            )
+        if n is not None and eps_p.shape[0] != n:
+            raise ValueError(f"state has {eps_p.shape[0]} points but the strain has {n}")
+        return eps_p, p
+
+    @staticmethod
+    def _embed(eps: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], int]:
+        """(N, 3) plane-strain or (N, 6) Mandel strain → (N, 6) 3-D strain, dim."""
+        eps = np.asarray(eps, dtype=float)
+        if eps.ndim != 2 or eps.shape[1] not in (3, 6):
+            raise ValueError(
+                "strain must have shape (N, 3) (2-D Mandel [11, 22, 12]) or (N, 6) "
+                f"(3-D Mandel [11, 22, 33, 23, 13, 12]); got {eps.shape}"
+            )
+        if eps.shape[1] == 6:
+            return eps, 3
+        e3 = np.zeros((eps.shape[0], 6))
+        e3[:, _IN_PLANE] = eps
+        return e3, 2
+
+    # ------------------------------------------------------------ constitutive
+    def _elastic_stress(self, ee: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        lmbda, mu = self._lame
+        sig = 2.0 * mu * ee
+        sig[:, :3] += (lmbda * (ee[:, 0] + ee[:, 1] + ee[:, 2]))[:, None]
+        return sig
+
+    def yield_function(self, sigma: npt.ArrayLike, state: dict) -> npt.NDArray[np.float64]:
+        """Yield function ``f = √(3/2) ‖dev σ − X‖ − σ_y(p)``.
+
+        ``X = (2/3) H_k ε_p``, ``σ_y(p) = σ_y0 + H p``.
+
+        Args:
+            sigma: ``(N, 6)`` full 3-D Mandel stress (e.g. ``state["sigma"]``).
+            state: dict with ``"eps_p"`` ``(N, 6)`` and ``"p"`` ``(N,)``.
+
+        Returns:
+            ``(N,)`` values of ``f`` (``≤ 0`` admissible; ``≈ 0`` after a plastic step).
+        """
+        sigma = np.asarray(sigma, dtype=float)
+        if sigma.ndim != 2 or sigma.shape[1] != 6:
+            raise ValueError(f"sigma must be (N, 6) 3-D Mandel; got {sigma.shape}")
+        eps_p, p = self._check_state(state, sigma.shape[0])
+        eta = _dev(sigma) - (2.0 / 3.0) * self.Hk * eps_p
+        return _SQ32 * _norm(eta) - (self.sy0 + self.H * p)
+
+    def update(
+        self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True
+    ) -> tuple[_Array, _Array | None, dict[str, _Array]]:
+        """Backward-Euler return mapping at ``N`` points at once.
+
+        Args:
+            eps: ``(N, 3)`` total strain, 2-D Mandel ``[11, 22, 12]`` (plane strain:
+                ``ε_33 = ε_13 = ε_23 = 0``), or ``(N, 6)`` 3-D Mandel
+                ``[11, 22, 33, 23, 13, 12]``, at the end of the increment.
+            state: the committed state at the start of the increment (from
+                :meth:`initial_state` or a previous :meth:`update`): ``"eps_p"``
+                ``(N, 6)``, ``"p"`` ``(N,)``. It is not modified; other keys are ignored.
+            need_tangent: compute the consistent tangent (else ``None`` is returned).
+
+        Returns:
+            ``(sigma, tangent, trial)``:
+
+            * ``sigma``: ``(N, n)`` Mandel stress (in-plane part in 2-D), ``n = 3, 6``;
+            * ``tangent``: ``(N, n, n)`` consistent tangent ``∂σ/∂ε`` (the in-plane
+              block in 2-D plane strain), or ``None``; equals ``C`` exactly at
+              elastic points;
+            * ``trial``: the new state, new arrays with keys ``"eps_p"`` ``(N, 6)``,
+              ``"p"`` ``(N,)``, ``"sigma"`` ``(N, 6)`` (full 3-D Mandel stress) and
+              ``"sigma33"`` ``(N,)`` (the out-of-plane stress in 2-D).
+        """
+        e3, dim = self._embed(eps)
+        n_pts = e3.shape[0]
+        eps_p_n, p_n = self._check_state(state, n_pts)
+        lmbda, mu = self._lame
+        H, Hk = self.H, self.Hk
+
+        # Work on component-major ("structure of arrays") copies, (6, N): every numpy
+        # operation then runs over long contiguous rows instead of 6-long ones.
+        # Trial (elastic predictor) at all points; rows are the 3-D Mandel components.
+        sT = np.ascontiguousarray((e3 - eps_p_n).T)  # elastic strain, then stress
+        tr = sT[0] + sT[1] + sT[2]
+        sT *= 2.0 * mu
+        etaT = sT.copy()  # η = s − X = 2μ dev ε_e − (2/3) H_k ε_p
+        etaT[:3] -= (2.0 * mu / 3.0) * tr
+        sT[:3] += lmbda * tr
+        if Hk != 0.0:
+            etaT -= (2.0 / 3.0 * Hk) * np.ascontiguousarray(eps_p_n.T)
+        norm_eta = etaT[0] * etaT[0]
+        for i in range(1, 6):
+            norm_eta += etaT[i] * etaT[i]
+        np.sqrt(norm_eta, out=norm_eta)
+        sy_n = self.sy0 + H * p_n
+        f_tr = _SQ32 * norm_eta - sy_n
+        plastic = np.flatnonzero(f_tr > self.yield_rtol * sy_n)
+
+        # Radial return on the yielding points only.
+        eps_p = eps_p_n.copy()
+        p = p_n.copy()
+        h = 3.0 * mu + H + Hk
+        if plastic.size:
+            dp = f_tr[plastic] / h
+            nT = etaT[:, plastic] / norm_eta[plastic]  # flow direction n, (6, M)
+            depsT = (_SQ32 * dp) * nT  # Δε_p = √(3/2) Δp n
+            eps_p[plastic] += depsT.T
+            p[plastic] += dp
+            sT[:, plastic] -= (2.0 * mu) * depsT
+
+        sigma3 = np.ascontiguousarray(sT.T)
+        k = _IN_PLANE if dim == 2 else slice(None)
+        sigma = sigma3[:, k] if dim == 2 else sigma3.copy()
+
+        tangent = None
+        if need_tangent:
+            C = self._C2 if dim == 2 else self._C3
+            n = C.shape[0]
+            tangent = np.empty((n_pts, n, n))
+            tangent[...] = C
+            if plastic.size:
+                # C_alg = C − a I_dev − b n⊗n = (2μ − a) I + (λ + a/3) 1⊗1 − b n⊗n,
+                # a = 6μ²Δp/q_tr, b = 6μ²/h − a; in-plane block in 2-D.
+                a = (6.0 * mu * mu) * dp / (_SQ32 * norm_eta[plastic])
+                b = (6.0 * mu * mu) / h - a
+                nk = nT[k]
+                bn = b * nk
+                diag = 2.0 * mu - a
+                vol = lmbda + a / 3.0
+                Tp = np.empty((n, n, plastic.size))
+                for i in range(n):
+                    np.multiply(nk[i], bn, out=Tp[i])
+                    np.negative(Tp[i], out=Tp[i])
+                    Tp[i, i] += diag
+                    if i < dim:
+                        Tp[i, :dim] += vol
+                tangent[plastic] = Tp.transpose(2, 0, 1)
+
+        trial = {"eps_p": eps_p, "p": p, "sigma": sigma3, "sigma33": sT[2].copy()}
+        return sigma, tangent, trial
+
+    # ------------------------------------------------------------------ energy
+    def free_energy(self, eps: npt.ArrayLike, state: dict) -> npt.NDArray[np.float64]:
+        """Helmholtz free energy density per point.
+
+        ``ψ = ½ (ε − ε_p) : C : (ε − ε_p) + ½ H p² + (1/3) H_k ε_p : ε_p``.
+
+        Args:
+            eps: ``(N, 3)`` plane-strain 2-D Mandel or ``(N, 6)`` 3-D Mandel strain.
+            state: dict with ``"eps_p"`` ``(N, 6)`` and ``"p"`` ``(N,)``.
+
+        Returns:
+            ``(N,)`` array.
+        """
+        e3, _ = self._embed(eps)
+        eps_p, p = self._check_state(state, e3.shape[0])
+        ee = e3 - eps_p
+        psi_e = 0.5 * np.einsum("ij,ij->i", ee, self._elastic_stress(ee))
+        return psi_e + 0.5 * self.H * p**2 + (self.Hk / 3.0) * np.einsum("ij,ij->i", eps_p, eps_p)
+
+    def hardening_energy(self, state: dict) -> npt.NDArray[np.float64]:
+        """Stored hardening energy ``ψ_h = ½ H p² + (1/3) H_k ε_p : ε_p``, ``(N,)``."""
+        eps_p, p = self._check_state(state)
+        return 0.5 * self.H * p**2 + (self.Hk / 3.0) * np.einsum("ij,ij->i", eps_p, eps_p)
+
+    def plastic_work(
+        self, state_old: dict, state_new: dict, sigma_new_full: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
+        """Plastic work of an increment, ``W_p = σ_{n+1} : Δε_p``, per unit volume.
+
+        Args:
+            state_old: committed state at the start (``"eps_p"`` ``(N, 6)``, ``"p"``).
+            state_new: state at the end (the ``trial`` of :meth:`update`).
+            sigma_new_full: ``(N, 6)`` full 3-D Mandel stress at the end
+                (``trial["sigma"]``; the in-plane 2-D stress is not enough since
+                ``Δε_p,33 ≠ 0`` in plane strain).
+
+        Returns:
+            ``(N,)`` array.
+        """
+        e0, _ = self._check_state(state_old)
+        e1, _ = self._check_state(state_new, e0.shape[0])
+        sig = np.asarray(sigma_new_full, dtype=float)
+        if sig.shape != e1.shape:
+            raise ValueError(
+                f"sigma_new_full must be the (N, 6) full 3-D Mandel stress (trial['sigma']); "
+                f"got shape {sig.shape} for N = {e1.shape[0]}"
+            )
+        return np.einsum("ij,ij->i", sig, e1 - e0)
+
+    def dissipation(
+        self, state_old: dict, state_new: dict, sigma_new_full: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Intrinsic dissipation of a backward-Euler increment, per unit volume.
+
+        ``D = σ_{n+1} : Δε_p − Δψ_h`` with ``ψ_h = ½ H p² + (1/3) H_k ε_p : ε_p``.
+        At the end of a return, ``σ_{n+1} : Δε_p = (σ_y0 + H p_{n+1}) Δp
+        + (2/3) H_k ε_p,n+1 : Δε_p`` (``Δε_p`` is deviatoric, parallel to
+        ``s − X`` and ``√(3/2)‖s − X‖ = σ_y(p_{n+1})``), and
+        ``Δψ_h = H p_{n+1} Δp − ½ H Δp² + (2/3) H_k ε_p,n+1 : Δε_p
+        − (1/3) H_k Δε_p : Δε_p``, so
+
+        .. math::
+
+            D = σ_y0 Δp + ½ H Δp² + (1/3) H_k Δε_p : Δε_p ≥ 0,
+
+        which is what is evaluated (exactly non-negative, no round-off sign errors).
+        Together with ``Δψ_e = σ_{n+1} : Δε_e − ½ Δε_e : C : Δε_e`` this gives the
+        exact step identity ``σ_{n+1} : Δε = Δψ + D + ½ Δε_e : C : Δε_e``.
+
+        Args:
+            state_old: committed state at the start of the increment.
+            state_new: state at its end (the ``trial`` of :meth:`update`).
+            sigma_new_full: ``(N, 6)`` full 3-D Mandel stress at the end; accepted for
+                interface uniformity (``D = W_p − Δψ_h`` with :meth:`plastic_work`),
+                not needed by the closed form.
+
+        Returns:
+            ``(N,)`` array.
+        """
+        e0, p0 = self._check_state(state_old)
+        e1, p1 = self._check_state(state_new, e0.shape[0])
+        if sigma_new_full is not None and np.shape(sigma_new_full) != e1.shape:
+            raise ValueError(
+                f"sigma_new_full must be the (N, 6) full 3-D Mandel stress (trial['sigma']); "
+                f"got shape {np.shape(sigma_new_full)} for N = {e1.shape[0]}"
+            )
+        dp = p1 - p0
+        de = e1 - e0
+        de_sq = np.einsum("ij,ij->i", de, de)
+        return self.sy0 * dp + 0.5 * self.H * dp**2 + (self.Hk / 3.0) * de_sq
