@@ -314,12 +314,13 @@ class J2Plasticity:
                 diag = 2.0 * mu - a
                 vol = lmbda + a / 3.0
                 Tp = np.empty((n, n, plastic.size))
-                for i in range(n):
-                    np.multiply(nk[i], bn, out=Tp[i])
-                    np.negative(Tp[i], out=Tp[i])
+                for i in range(n):  # upper triangle, mirrored: exactly symmetric
+                    np.multiply(nk[i], bn[i:], out=Tp[i, i:])
+                    np.negative(Tp[i, i:], out=Tp[i, i:])
                     Tp[i, i] += diag
                     if i < dim:
-                        Tp[i, :dim] += vol
+                        Tp[i, i:dim] += vol
+                    Tp[i, :i] = Tp[:i, i]
                 tangent[plastic] = Tp.transpose(2, 0, 1)
 
         trial = {"eps_p": eps_p, "p": p, "sigma": sigma3, "sigma33": sT[2].copy()}

@@ -73,11 +73,9 @@ def test_uniaxial_bauschinger_kinematic():
     s_max = SY0 + Et * (e_max - ey)
     up = np.linspace(0, e_max, 13)[1:]
     down = np.linspace(e_max, -e_max, 49)[1:]
-    sig = _uniaxial_stress(mat, np.concatenate([up, down]))[len(up):]
+    sig = _uniaxial_stress(mat, np.concatenate([up, down]))[len(up) :]
     e_rev = e_max - 2 * SY0 / E  # reverse yield strain
-    ref = np.where(
-        down >= e_rev, s_max - E * (e_max - down), s_max - 2 * SY0 - Et * (e_rev - down)
-    )
+    ref = np.where(down >= e_rev, s_max - E * (e_max - down), s_max - 2 * SY0 - Et * (e_rev - down))
     np.testing.assert_allclose(sig, ref, rtol=1e-10, atol=1e-12 * SY0)
 
 
@@ -106,8 +104,10 @@ def _fd_tangent(mat, eps, state, h):
         ep, em = eps.copy(), eps.copy()
         ep[:, j] += h
         em[:, j] -= h
-        T[:, :, j] = (mat.update(ep, state, need_tangent=False)[0]
-                      - mat.update(em, state, need_tangent=False)[0]) / (2 * h)
+        T[:, :, j] = (
+            mat.update(ep, state, need_tangent=False)[0]
+            - mat.update(em, state, need_tangent=False)[0]
+        ) / (2 * h)
     return T
 
 
@@ -131,7 +131,7 @@ def test_consistent_tangent_fd(kind, dim):
     err = np.linalg.norm(T_fd - tan, axis=(1, 2)) / scale
     assert err.max() < 1e-6, err.max()
     # associative J2: symmetric tangent; plastic points are softer than C
-    np.testing.assert_allclose(tan, np.swapaxes(tan, 1, 2), atol=1e-12 * scale.max())
+    np.testing.assert_array_equal(tan, np.swapaxes(tan, 1, 2))
     C = mat.stiffness(dim)
     assert np.all(np.linalg.eigvalsh(C - tan[plastic]) > -1e-9 * E)
     assert np.all(np.linalg.eigvalsh(C - tan[plastic]).max(axis=1) > 1e-3 * E)
@@ -236,8 +236,8 @@ def test_vectorised_equals_single_points(dim):
     eps = rng.normal(scale=2 * SY0 / E, size=(N, n))
     sig, tan, trial = mat.update(eps, state)
     for i in range(N):
-        st_i = {k: v[i:i + 1] for k, v in state.items()}
-        s_i, t_i, tr_i = mat.update(eps[i:i + 1], st_i)
+        st_i = {k: v[i : i + 1] for k, v in state.items()}
+        s_i, t_i, tr_i = mat.update(eps[i : i + 1], st_i)
         np.testing.assert_allclose(s_i[0], sig[i], rtol=1e-15, atol=1e-18)
         np.testing.assert_allclose(t_i[0], tan[i], rtol=1e-15, atol=1e-15)
         for k in trial:
@@ -293,8 +293,7 @@ def test_dissipation_and_energy_identity(kind, dim):
         dee = de3 - (trial["eps_p"] - state["eps_p"])
         num = 0.5 * np.einsum("ij,jk,ik->i", dee, C3, dee)
         lhs_scale = np.abs(w) + np.abs(psi_new) + np.abs(psi_old) + 1e-3 * SY0**2 / E
-        np.testing.assert_allclose((w - (psi_new - psi_old) - D - num) / lhs_scale, 0.0,
-                                   atol=1e-12)
+        np.testing.assert_allclose((w - (psi_new - psi_old) - D - num) / lhs_scale, 0.0, atol=1e-12)
         work, D_tot, num_tot = work + w, D_tot + D, num_tot + num
         eps_old, state, psi_old = eps, trial, psi_new
     assert n_plastic > 50
