@@ -247,7 +247,8 @@ class RVE:
         self.D_q = fem.Function(Qt, name="tangent")
         # w_p |det J| at every point (zero on ghost cells, which are not integrated)
         weights = dolfinx.fem.petsc.assemble_vector(fem.form(ufl.TestFunction(Qs) * self._dx))
-        self.weights = weights.array_r[self._dofs].copy()
+        with weights.localForm() as local:
+            self.weights = local.array_r[self._dofs].copy()
         weights.destroy()
         n_local_cells = self._cells.size
         nq = self._dofs.size // max(n_local_cells, 1)
