@@ -1,1 +1,34 @@
+"""dolfinx_multiscale: computational homogenization and FE² for DOLFINx.
+
+``dolfinx_solver`` (the PyPI DOLFINx distribution with real-scalar PETSc) must be
+imported before ``dolfinx`` or ``petsc4py``; importing this package does it once.
+"""
+
+import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py)
+
+from . import homogenization, microstructures, tensors
+from .boundary import NotPeriodicError, kubc, periodic, subc
+from .materials import Conductivity, LinearElastic
+from .microstructures import Microstructure, read_msh
+from .plasticity import J2Plasticity
+from .rve import RVE, RVEConvergenceError
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Conductivity",
+    "J2Plasticity",
+    "LinearElastic",
+    "Microstructure",
+    "NotPeriodicError",
+    "RVE",
+    "RVEConvergenceError",
+    "__version__",
+    "homogenization",
+    "kubc",
+    "microstructures",
+    "periodic",
+    "read_msh",
+    "subc",
+    "tensors",
+]

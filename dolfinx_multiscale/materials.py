@@ -60,12 +60,17 @@ class _LinearMaterial:
             need_tangent: return the tangent ``(N, n, n)`` (a broadcast view) or ``None``.
 
         Returns:
-            ``(sigma (N, n), tangent (N, n, n) | None, {})``.
+            ``(sigma (N, n), tangent (N, n, n) | None, extra)``; ``extra`` holds
+            ``"sigma33"`` ``(N,)`` for isotropic 2-D elasticity (plane strain
+            ``λ(ε11 + ε22)``, plane stress 0), else nothing.
         """
         eps = np.asarray(eps, dtype=float)
         D = self.matrix(self._dim_of(eps.shape[-1]))
         tangent = np.broadcast_to(D, eps.shape[:1] + D.shape) if need_tangent else None
-        return eps @ D.T, tangent, {}
+        return eps @ D.T, tangent, self._out_of_plane(eps)
+
+    def _out_of_plane(self, eps) -> dict:
+        return {}
 
 
 class LinearElastic(_LinearMaterial):
@@ -137,6 +142,12 @@ class LinearElastic(_LinearMaterial):
         return isotropic_stiffness(lmbda, self.mu, dim)
 
     stiffness = matrix
+
+    def _out_of_plane(self, eps) -> dict:
+        if eps.shape[-1] != 3 or self._C is not None:
+            return {}
+        lmbda = 0.0 if self.plane_stress else self.lmbda
+        return {"sigma33": lmbda * (eps[:, 0] + eps[:, 1])}
 
 
 class Conductivity(_LinearMaterial):

@@ -39,7 +39,7 @@ import dolfinx.fem.petsc
 import ufl
 
 from .boundary import BOUNDARY_CONDITIONS, CellConstraint
-from .tensors import mandel_size
+from .tensors import from_mandel, mandel_size, von_mises
 
 __all__ = ["RVE", "RVEConvergenceError"]
 
@@ -307,10 +307,13 @@ class RVE:
         sigma = np.empty((N, self.n))
         D = np.empty((N, self.n, self.n)) if need_tangent else None
         trial = {}
+        self.sigma33 = np.zeros(N)
         for tag, mat in self.materials.items():
             idx = self._phase_points[tag]
             s, t, trial[tag] = mat.update(eps[idx], self._committed["phases"][tag], need_tangent)
             sigma[idx] = s
+            if "sigma33" in trial[tag]:
+                self.sigma33[idx] = trial[tag]["sigma33"]
             if need_tangent:
                 D[idx] = t
         self.sig_q.x.array.reshape(-1, self.n)[self._dofs] = sigma
@@ -446,6 +449,40 @@ class RVE:
             return self._condensed_tangent(D)[0]
         finally:
             self._committed = saved
+
+    @property
+    def macro_strain(self) -> npt.NDArray[np.float64]:
+        """The macro strain ``E`` (Mandel ``(n,)``) of the last solve."""
+        if self._trial is None:
+            raise RuntimeError("no solve yet: call solve(E) first")
+        return self._trial["E"]
+
+    def macro_strain_tensor(self) -> npt.NDArray[np.float64]:
+        """The macro strain of the last solve as a ``(d, d)`` tensor (or ``(d,)`` gradient)."""
+        E = self.macro_strain
+        return from_mandel(E) if self.physics == "elasticity" else E
+
+    def cell_fields(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Cell averages of the last solve's point fields, for output.
+
+        Returns:
+            ``"strain"`` and ``"stress"`` ``(n_cells, n)`` (Mandel / gradient, flux) and,
+            for elasticity, ``"von_mises"`` ``(n_cells,)`` (2-D: with the materials'
+            ``σ33`` — plane strain — where they provide it, else ``σ33 = 0``). Rows
+            cover the local cells (owned first, then ghosts).
+        """
+        nc = self._cells.size
+        w = self.weights.reshape(nc, -1)
+        w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)
+        w = w / w.sum(axis=1, keepdims=True)
+
+        def cellwise(values):
+            return np.einsum("cq,cq...->c...", w, values.reshape((nc, w.shape[1]) + values.shape[1:]))
+
+        out = {"strain": cellwise(self.eps), "stress": cellwise(self.sigma)}
+        if self.physics == "elasticity":
+            out["von_mises"] = cellwise(von_mises(self.sigma, self.sigma33))
+        return out
 
     def average_strain(self) -> npt.NDArray[np.float64]:
         """``⟨ε⟩`` (or ``⟨∇θ⟩``) of the last solve, shape ``(n,)``."""

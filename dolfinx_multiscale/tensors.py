@@ -29,6 +29,7 @@ __all__ = [
     "symmetry_error",
     "tensor_component_index",
     "to_mandel",
+    "von_mises",
 ]
 
 _SQ2 = np.sqrt(2.0)
@@ -149,3 +150,27 @@ def mandel_to_voigt_stiffness(C: npt.ArrayLike) -> npt.NDArray[np.float64]:
         raise ValueError(f"expected a (3, 3) or (6, 6) Mandel matrix; got shape {C.shape}")
     w = _weights(d)
     return C / np.outer(w, w)
+
+
+def von_mises(sigma: npt.ArrayLike, sigma33: npt.ArrayLike | float = 0.0) -> npt.NDArray[np.float64]:
+    """Von Mises equivalent stress ``√(3/2 s:s)``, ``s`` the deviator.
+
+    Args:
+        sigma: Mandel stresses, shape ``(..., 3)`` (2-D in-plane) or ``(..., 6)``.
+        sigma33: out-of-plane normal stress for 2-D input (plane strain: ``σ33 ≠ 0``),
+            broadcastable to ``sigma.shape[:-1]``; ignored in 3-D.
+
+    Returns:
+        Array of shape ``sigma.shape[:-1]``.
+    """
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.shape[-1] == 3:
+        full = np.zeros(sigma.shape[:-1] + (6,))
+        full[..., [0, 1, 5]] = sigma
+        full[..., 2] = sigma33
+        sigma = full
+    elif sigma.shape[-1] != 6:
+        raise ValueError(f"Mandel stresses have 3 or 6 components; got shape {sigma.shape}")
+    dev = sigma.copy()
+    dev[..., :3] -= sigma[..., :3].mean(axis=-1, keepdims=True)
+    return np.sqrt(1.5 * np.einsum("...i,...i->...", dev, dev))

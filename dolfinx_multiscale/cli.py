@@ -1,0 +1,275 @@
+"""The ``dolfinx-multiscale`` command line.
+
+Subcommands::
+
+    dolfinx-multiscale mesh KIND [--vf F] [--h H] [...] -o cell.msh [--png cell.png]
+    dolfinx-multiscale homogenize MESH.msh --bc periodic --phase 1:E=1,nu=0.3 \\
+        --phase 2:E=10,nu=0.3 --json out.json [--png fields.png]
+
+Every subcommand runs unchanged under ``mpiexec -n N`` (one mesh distributed over the
+ranks); rank 0 writes each output file once, and only after everything succeeded, so a
+bad input leaves no file behind. Errors exit with status 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+
+__all__ = ["main", "parse_phase"]
+
+_ELASTIC_KEYS = {"E", "nu", "lmbda", "mu"}
+_CONDUCTION_KEYS = {"k"}
+
+
+class CLIError(ValueError):
+    """Bad command-line input (reported as ``error: ...``, exit status 2)."""
+
+
+def parse_phase(text: str) -> tuple[int, dict[str, float]]:
+    """Parse ``TAG:key=value,key=value`` (e.g. ``1:E=1,nu=0.3`` or ``2:k=10``).
+
+    Returns:
+        ``(tag, {key: value})``; values are floats, except ``model`` which stays a string.
+
+    Raises:
+        CLIError: the text does not have that form.
+    """
+    tag, sep, body = text.partition(":")
+    try:
+        tag_value = int(tag)
+    except ValueError:
+        tag_value = None
+    if not sep or tag_value is None or not body:
+        raise CLIError(f"--phase must look like TAG:key=value,... (e.g. 1:E=1,nu=0.3); got {text!r}")
+    params: dict[str, float | str] = {}
+    for item in body.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or not key or not value:
+            raise CLIError(f"--phase {text!r}: {item!r} is not key=value")
+        if key in params:
+            raise CLIError(f"--phase {text!r}: {key!r} given twice")
+        if key == "model":
+            params[key] = value
+            continue
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise CLIError(f"--phase {text!r}: {key}={value!r} is not a number") from None
+    return tag_value, params
+
+
+def make_material(tag: int, params: dict, physics: str, plane_stress: bool = False):
+    """Build the material of one ``--phase``; clear errors for unknown or bad keys."""
+    from .materials import Conductivity, LinearElastic
+    from .plasticity import J2Plasticity
+
+    params = dict(params)
+    model = params.pop("model", "conduction" if physics == "conduction" else "elastic")
+    keys = set(params)
+    try:
+        if physics == "conduction":
+            if model != "conduction" or keys != _CONDUCTION_KEYS:
+                raise CLIError(f"phase {tag}: conduction needs exactly k=VALUE; got {sorted(keys) or model}")
+            return Conductivity(params["k"])
+        if model == "elastic":
+            if keys not in ({"E", "nu"}, {"lmbda", "mu"}):
+                raise CLIError(f"phase {tag}: an elastic phase needs E=..,nu=.. or lmbda=..,mu=..; "
+                               f"got {sorted(keys)}")
+            return LinearElastic(plane_stress=plane_stress, **params)
+        if model == "j2":
+            allowed = {"E", "nu", "sy0", "H", "Hk"}
+            if not {"E", "nu", "sy0"} <= keys <= allowed:
+                raise CLIError(f"phase {tag}: model=j2 needs E, nu, sy0 and optionally H, Hk; "
+                               f"got {sorted(keys)}")
+            if plane_stress:
+                raise CLIError("--plane-stress is not available for model=j2 (plane strain only)")
+            return J2Plasticity(**params)
+        raise CLIError(f"phase {tag}: unknown model={model!r}; accepted: elastic, j2")
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, CLIError):
+            raise
+        raise CLIError(f"phase {tag}: {exc}") from None
+
+
+def _materials(phases: list[str], physics: str, plane_stress: bool) -> dict:
+    if not phases:
+        raise CLIError("give at least one --phase TAG:key=value,...")
+    out = {}
+    for text in phases:
+        tag, params = parse_phase(text)
+        if tag in out:
+            raise CLIError(f"phase {tag} given twice")
+        out[tag] = make_material(tag, params, physics, plane_stress)
+    return out
+
+
+def _check_output(path: str | None, suffix: str, option: str) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix != suffix:
+        raise CLIError(f"{option} must end in {suffix}; got {path!r}")
+    if not p.parent.is_dir():
+        raise CLIError(f"{option}: directory {str(p.parent)!r} does not exist")
+    return p
+
+
+def _write_json(path: Path | None, data: dict, comm: MPI.Comm) -> None:
+    if path is not None and comm.rank == 0:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+# -- subcommands ------------------------------------------------------------------------
+def _cmd_mesh(args, comm: MPI.Comm) -> dict:
+    from .microstructures import GENERATORS, write_msh
+
+    out = _check_output(args.output, ".msh", "-o")
+    png = _check_output(args.png, ".png", "--png")
+    kwargs = {k: v for k, v in {
+        "volume_fraction": args.vf, "h": args.h, "dim": args.dim, "seed": args.seed,
+        "n": args.n, "min_gap": args.min_gap, "packing": args.packing,
+        "fractions": args.fractions, "direction": args.direction}.items() if v is not None}
+    import inspect
+
+    accepted = set(inspect.signature(GENERATORS[args.kind]).parameters) - {"comm"}
+    unknown = set(kwargs) - accepted
+    if unknown:
+        raise CLIError(f"mesh {args.kind} does not take {sorted(unknown)}; it takes {sorted(accepted)}")
+    try:
+        micro = GENERATORS[args.kind](comm=comm, **kwargs)
+        write_msh(out, args.kind, comm=comm, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    if png is not None:
+        from .viz import plot_microstructure
+
+        plot_microstructure(micro, png)
+    return {"kind": args.kind, "output": str(out), "volume_fractions": micro.volume_fractions,
+            "n_cells": micro.mesh.topology.index_map(micro.dim).size_global}
+
+
+def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
+    from .microstructures import read_msh
+    from .rve import RVE
+    from .tensors import symmetry_error
+
+    json_path = _check_output(args.json, ".json", "--json")
+    png = _check_output(args.png, ".png", "--png")
+    materials = _materials(args.phase, args.physics, args.plane_stress)
+    if args.plane_stress and args.physics != "elasticity":
+        raise CLIError("--plane-stress applies to elasticity only")
+    if not Path(args.mesh).is_file():
+        raise CLIError(f"mesh file {args.mesh!r} does not exist")
+    t0 = time.perf_counter()
+    try:
+        micro = read_msh(args.mesh, comm=comm)
+        rve = RVE(micro, materials, bc=args.bc, degree=args.degree,
+                  petsc_options_prefix="homogenize_")
+    except ValueError as exc:  # includes NotPeriodicError and phase/material mismatches
+        raise CLIError(str(exc)) from None
+    if args.plane_stress and micro.dim != 2:
+        raise CLIError("--plane-stress applies to 2-D meshes only")
+    C = rve.effective_tensor()
+    wall = time.perf_counter() - t0
+    residuals = []
+    for k in range(rve.n):
+        rve.solve(np.eye(rve.n)[k], tangent=False)
+        residuals.append(rve.hill_mandel_residual())
+    if png is not None:
+        from .viz import plot_rve
+
+        rve.solve(np.eye(rve.n)[0], tangent=False)
+        plot_rve(rve, png, title=f"{args.bc}: response to a unit E[0]")
+    key = "C" if rve.physics == "elasticity" else "K"
+    return {
+        "mesh": str(args.mesh), "bc": args.bc, "physics": rve.physics, "dim": rve.dim,
+        "degree": args.degree, "plane_stress": bool(args.plane_stress), "notation": "mandel",
+        "order": _order(rve), key: C.tolist(),
+        "volume_fractions": {str(k): v for k, v in micro.volume_fractions.items()},
+        "n_dofs": rve.n_dofs, "n_ranks": comm.size,
+        "hill_mandel_residual": float(max(residuals)),
+        "symmetry_error": symmetry_error(C),
+        "eigenvalues": np.linalg.eigvalsh(0.5 * (C + C.T)).tolist(),
+        "wall_s": wall,
+    }
+
+
+def _order(rve) -> list[str]:
+    from .tensors import mandel_index_pairs
+
+    if rve.physics == "conduction":
+        return [str(i + 1) for i in range(rve.dim)]
+    return [f"{i + 1}{j + 1}" for i, j in mandel_index_pairs(rve.dim)]
+
+
+# -- parser -----------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    from .boundary import BOUNDARY_CONDITIONS
+    from .microstructures import GENERATORS
+
+    p = argparse.ArgumentParser(prog="dolfinx-multiscale", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("mesh", help="generate a periodic microstructure .msh")
+    m.add_argument("kind", choices=sorted(GENERATORS))
+    m.add_argument("-o", "--output", required=True, help="output .msh")
+    m.add_argument("--vf", type=float, dest="vf", help="volume fraction (inclusions, fibres, pores)")
+    m.add_argument("--h", type=float, help="mesh size")
+    m.add_argument("--dim", type=int, help="2 or 3 (laminate, random_inclusions, porous)")
+    m.add_argument("--n", type=int, help="number of inclusions / pores (random_inclusions, porous)")
+    m.add_argument("--seed", type=int, help="random seed")
+    m.add_argument("--min-gap", type=float, dest="min_gap", help="minimum gap between inclusions")
+    m.add_argument("--packing", choices=("square", "hexagonal"), help="fibre_array packing")
+    m.add_argument("--fractions", type=lambda s: [float(x) for x in s.split(",")],
+                   help="laminate layer fractions, comma separated")
+    m.add_argument("--direction", type=int, help="laminate stacking axis (0, 1, 2)")
+    m.add_argument("--png", help="also write a picture of the phases")
+    m.add_argument("--json", help="write a summary JSON")
+
+    h = sub.add_parser("homogenize", help="effective tensor of a .msh microstructure")
+    h.add_argument("mesh", help="Gmsh .msh whose cell physical groups are the phases")
+    h.add_argument("--bc", default="periodic", choices=sorted(BOUNDARY_CONDITIONS))
+    h.add_argument("--physics", default="elasticity", choices=("elasticity", "conduction"))
+    h.add_argument("--phase", action="append", default=[],
+                   help="TAG:E=..,nu=.. | TAG:lmbda=..,mu=.. | TAG:k=.. (repeat per phase)")
+    h.add_argument("--degree", type=int, default=1, help="Lagrange degree of the fluctuation")
+    h.add_argument("--plane-stress", action="store_true", help="2-D plane stress (default plane strain)")
+    h.add_argument("--json", help="output JSON")
+    h.add_argument("--png", help="picture of the fields under a unit E[0]")
+    return p
+
+
+_COMMANDS = {"mesh": _cmd_mesh, "homogenize": _cmd_homogenize}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``dolfinx-multiscale``; returns the exit status."""
+    import dolfinx_multiscale  # noqa: F401  (dolfinx_solver before dolfinx/petsc4py)
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    comm = MPI.COMM_WORLD
+    try:
+        result = _COMMANDS[args.command](args, comm)
+    except CLIError as exc:
+        if comm.rank == 0:
+            print(f"dolfinx-multiscale {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    _write_json(_check_output(args.json, ".json", "--json"), result, comm)
+    if comm.rank == 0:
+        summary = {k: v for k, v in result.items() if k in ("C", "K", "bc", "wall_s", "output",
+                                                          "hill_mandel_residual", "n_dofs")}
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Off-screen PyVista pictures of RVE fields and microstructures.
+
+PyVista (and VTK) are imported inside the functions. Rendering is off-screen, so it
+works on a headless machine; the "bad X server connection" warning VTK may print is
+harmless. In parallel the pieces of the mesh are gathered on rank 0, which renders and
+writes the PNG; the functions are collective.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+import dolfinx.plot
+
+__all__ = ["plot_microstructure", "plot_rve"]
+
+
+def _gathered_grid(V, point_data: dict, cell_data: dict):
+    """Owned cells of a P1/P2 space with point and cell data, gathered on rank 0.
+
+    Returns a ``pyvista.UnstructuredGrid`` on rank 0 and ``None`` elsewhere.
+    """
+    import pyvista
+
+    mesh = V.mesh
+    comm = mesh.comm
+    topology, types, x = dolfinx.plot.vtk_mesh(V)
+    n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
+    per_cell = topology.size // max(types.size, 1)
+    topology = topology.reshape(-1, per_cell)[:n_owned]
+    piece = (topology, types[:n_owned], x,
+             {k: np.asarray(v)[: x.shape[0]] for k, v in point_data.items()},
+             {k: np.asarray(v)[:n_owned] for k, v in cell_data.items()})
+    pieces = comm.gather(piece, root=0)
+    if comm.rank != 0:
+        return None
+    offset, topo, typ, xs = 0, [], [], []
+    for t, ty, xx, _, _ in pieces:
+        t = t.copy()
+        t[:, 1:] += offset
+        topo.append(t)
+        typ.append(ty)
+        xs.append(xx)
+        offset += xx.shape[0]
+    grid = pyvista.UnstructuredGrid(np.concatenate(topo).ravel(), np.concatenate(typ), np.vstack(xs))
+    for key in point_data:
+        grid.point_data[key] = np.concatenate([p[3][key] for p in pieces])
+    for key in cell_data:
+        grid.cell_data[key] = np.concatenate([p[4][key] for p in pieces])
+    return grid
+
+
+def _render(panels, path: str | Path, title: str) -> Path | None:
+    """Render ``[(grid, scalars, label, warp_vector | None), ...]`` side by side."""
+    import pyvista
+
+    path = Path(path)
+    plotter = pyvista.Plotter(off_screen=True, shape=(1, len(panels)), window_size=(520 * len(panels), 520))
+    for k, (grid, scalars, label, warp) in enumerate(panels):
+        plotter.subplot(0, k)
+        shown = grid
+        if warp is not None:
+            shown = grid.warp_by_vector(warp, factor=0.1 / max(np.abs(grid[warp]).max(), 1e-300))
+        if grid.GetCellType(0) in (10, 24):  # tetrahedra: show a clipped view
+            shown = shown.clip(normal="y", origin=grid.center)
+        plotter.add_mesh(shown, scalars=scalars, show_edges=grid.n_cells < 3000, cmap="viridis",
+                         scalar_bar_args={"title": label, "vertical": False})
+        plotter.add_text(label, font_size=10)
+        if grid.GetCellType(0) in (5, 9, 22, 23):
+            plotter.view_xy()
+        else:
+            plotter.view_isometric()
+    plotter.add_text(title, position="upper_right", font_size=8)
+    plotter.screenshot(str(path))
+    plotter.close()
+    return path
+
+
+def plot_microstructure(micro, path: str | Path) -> Path | None:
+    """Write a PNG of the phases of a :class:`Microstructure` (collective; rank 0 writes).
+
+    Returns:
+        The path on rank 0, ``None`` on the other ranks.
+    """
+    import dolfinx.fem
+
+    V = dolfinx.fem.functionspace(micro.mesh, ("Lagrange", 1))
+    tags = _cell_tags(micro)
+    grid = _gathered_grid(V, {}, {"phase": tags})
+    if grid is None:
+        return None
+    return _render([(grid, "phase", "phase", None)], path, f"{micro.dim}-D microstructure")
+
+
+def _cell_tags(micro) -> npt.NDArray[np.int32]:
+    mesh = micro.mesh
+    imap = mesh.topology.index_map(mesh.topology.dim)
+    tags = np.zeros(imap.size_local + imap.num_ghosts, dtype=np.int32)
+    tags[micro.cell_tags.indices] = micro.cell_tags.values
+    return tags
+
+
+def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
+    """Write a PNG of the fields of the last :meth:`RVE.solve`.
+
+    Elasticity: phases, the von Mises stress on the deformed shape (fluctuation plus
+    macro strain, exaggerated) and the fluctuation magnitude. Conduction: phases, the
+    flux magnitude ``|j|`` and the temperature fluctuation ``w``. Collective; rank 0
+    writes the file.
+
+    Returns:
+        The path on rank 0, ``None`` on the other ranks.
+    """
+    if rve.sigma is None:
+        raise RuntimeError("plot_rve needs a solved RVE: call rve.solve(E) first")
+    V1 = dolfinx.fem.functionspace(rve.mesh, ("Lagrange", 1, rve.w.ufl_shape))
+    w1 = dolfinx.fem.Function(V1)
+    w1.interpolate(rve.w)
+    cells = rve.cell_fields()
+    d = rve.dim
+    x = V1.tabulate_dof_coordinates()[:, :d]
+    tags = _cell_tags(rve.micro)
+    if rve.physics == "elasticity":
+        wv = w1.x.array.reshape(-1, d)
+        E = rve.macro_strain_tensor()
+        u = wv + (x - rve.centre) @ E.T
+        pad = np.zeros((u.shape[0], 3))
+        pad[:, :d] = u
+        wpad = np.zeros_like(pad)
+        wpad[:, :d] = wv
+        grid = _gathered_grid(V1, {"u": pad, "|w|": np.linalg.norm(wv, axis=1)},
+                              {"phase": tags, "von Mises": cells["von_mises"]})
+        panels = lambda g: [(g, "phase", "phase", None), (g, "von Mises", "von Mises", "u"),  # noqa: E731
+                            (g, "|w|", "|fluctuation|", None)]
+    else:
+        grid = _gathered_grid(V1, {"w": w1.x.array}, {"phase": tags,
+                                                      "|j|": np.linalg.norm(cells["stress"], axis=1)})
+        panels = lambda g: [(g, "phase", "phase", None), (g, "|j|", "|flux|", None),  # noqa: E731
+                            (g, "w", "fluctuation", None)]
+    if grid is None:
+        return None
+    return _render(panels(grid), path, title or f"{rve.bc} RVE, E = {np.round(rve.macro_strain, 4).tolist()}")
