@@ -1,10 +1,16 @@
 """dolfinx_multiscale: computational homogenization and FE² for DOLFINx.
 
 ``dolfinx_solver`` (the PyPI DOLFINx distribution with real-scalar PETSc) must be
-imported before ``dolfinx`` or ``petsc4py``; importing this package does it once.
+imported before ``dolfinx`` or ``petsc4py``; importing this package does it once. Where
+DOLFINx comes from elsewhere (the official Docker image, conda) that module is absent
+and not needed.
 """
 
-import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py)
+try:
+    import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py)
+except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
+    if _exc.name != "dolfinx_solver":
+        raise
 
 from . import homogenization, microstructures, tensors
 from .boundary import NotPeriodicError, kubc, periodic, subc
