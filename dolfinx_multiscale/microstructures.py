@@ -1,0 +1,1071 @@
+"""Periodic microstructures (representative volume elements) built with Gmsh.
+
+Every generator returns a :class:`Microstructure`: a DOLFINx mesh of an axis-aligned
+box ``[lower, upper]`` (the periodic cell), its cell tags (one Gmsh physical group per
+phase: ``1`` = matrix, ``2, 3, ...`` = inclusions or layers) and the *measured* volume
+fraction of every phase.
+
+Generators (all meshes are periodic: the mesh of every high face ``x_i = upper_i`` is the
+translated copy of the mesh of the opposite low face, so nodes match to round-off):
+
+* :func:`laminate` -- flat layers stacked along one axis, any number of layers.
+* :func:`circular_inclusion` -- centred disk in the unit square (2-D).
+* :func:`spherical_inclusion` -- centred sphere in the unit cube (3-D).
+* :func:`fibre_array` -- square (unit square) or hexagonal (``1 × √3`` cell) fibre packing.
+* :func:`random_inclusions` -- random sequential addition (RSA) of equal disks/spheres
+  with periodic wrap-around (:func:`rsa_centres` gives the centres).
+* :func:`porous` -- periodic voids (real holes, no cells); phase ``1`` only.
+
+:func:`read_msh` loads any Gmsh ``.msh`` whose top-dimensional cells carry physical
+groups, :func:`write_msh` writes a generator's ``.msh`` without making a DOLFINx mesh and
+:func:`periodicity_error` measures how periodic a mesh is.
+
+How a generator works (one code path for all of them): the inputs are validated and
+turned into a recipe (box + primitive bodies, each with a phase tag) *before* Gmsh or any
+file is touched; on rank 0 the OpenCASCADE kernel builds the box and the bodies (with
+their periodic images), ``occ.fragment`` makes the geometry conforming, the pieces are
+classified by the fragment map (a piece inside the box takes the largest phase tag of the
+bodies that contain it, else ``1``; pieces outside the box are removed), the high faces
+are declared periodic copies of the low faces (``mesh.setPeriodic``), and the model is
+meshed (``Mesh.MeshSizeMax = h``, single-threaded, ASCII MSH 4.1, so the ``.msh`` is
+byte-for-byte reproducible) and converted with :func:`dolfinx.io.gmsh.model_to_mesh`.
+
+Lengths are in the units of the cell (the unit cell has side 1); ``h`` is the target
+element size in the same units.
+"""
+
+from __future__ import annotations
+
+import dolfinx_solver  # noqa: F401  (must be imported before dolfinx / petsc4py)
+
+import contextlib
+import dataclasses
+import itertools
+import math
+import numbers
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import gmsh
+import numpy as np
+import numpy.typing as npt
+from mpi4py import MPI
+
+import dolfinx.fem
+import dolfinx.io.gmsh
+import dolfinx.mesh
+import ufl
+
+__all__ = [
+    "DEFAULT_H",
+    "GENERATORS",
+    "Microstructure",
+    "circular_inclusion",
+    "fibre_array",
+    "inclusion_radius",
+    "laminate",
+    "periodicity_error",
+    "porous",
+    "random_inclusions",
+    "read_msh",
+    "rsa_centres",
+    "spherical_inclusion",
+    "write_msh",
+]
+
+#: Default target element size ``h`` per dimension (the unit cell has side 1):
+#: ``0.025`` in 2-D (≈ 3.7 k triangles in the unit square), ``0.1`` in 3-D (≈ 6–8 k tets).
+DEFAULT_H: dict[int, float] = {2: 0.025, 3: 0.1}
+
+#: Saturation (jamming) limits of random sequential addition of equal disks / spheres;
+#: ``random_inclusions`` and multi-pore ``porous`` accept volume fractions below them.
+_RSA_LIMIT: dict[int, float] = {2: 0.547, 3: 0.384}
+
+#: Default inclusion surface clearance, relative to the radius (see :func:`rsa_centres`).
+_CLEARANCE = 0.1
+
+#: Default number of random trial positions in :func:`rsa_centres`.
+_MAX_TRIES = 100_000
+
+
+# --------------------------------------------------------------------------------------
+# The data class
+# --------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, eq=False)
+class Microstructure:
+    """A meshed periodic cell with its phases.
+
+    Attributes:
+        mesh: DOLFINx mesh with ``gdim == tdim == dim`` (2 or 3).
+        cell_tags: Cell tags; the value of a cell is its phase (``1`` = matrix,
+            ``2, 3, ...`` = inclusions / layers).
+        box: ``(lower, upper)``, two arrays of shape ``(dim,)``: the corners of the
+            periodic cell (an axis-aligned box).
+        volume_fractions: Measured fraction of the box volume occupied by each phase
+            tag (assembled on the mesh, identical on all ranks). For a porous cell the
+            sum is ``1 - porosity < 1``.
+    """
+
+    mesh: dolfinx.mesh.Mesh
+    cell_tags: dolfinx.mesh.MeshTags
+    box: tuple[np.ndarray, np.ndarray]
+    volume_fractions: dict[int, float]
+
+    @property
+    def dim(self) -> int:
+        """Spatial dimension of the cell (2 or 3)."""
+        return int(self.mesh.topology.dim)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Edge lengths ``upper - lower`` of the box, shape ``(dim,)``."""
+        return np.asarray(self.box[1], dtype=float) - np.asarray(self.box[0], dtype=float)
+
+    @property
+    def volume(self) -> float:
+        """Volume (area in 2-D) of the box ``|Y| = Π lengths``."""
+        return float(np.prod(self.lengths))
+
+    @property
+    def phases(self) -> tuple[int, ...]:
+        """Sorted phase tags present in the mesh."""
+        return tuple(sorted(self.volume_fractions))
+
+    def periodicity_error(self) -> float:
+        """:func:`periodicity_error` of this mesh and box (collective)."""
+        return periodicity_error(self.mesh, self.box)
+
+
+# --------------------------------------------------------------------------------------
+# Input validation (runs before Gmsh or any file is touched)
+# --------------------------------------------------------------------------------------
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_dim(dim) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim not in (2, 3):
+        raise ValueError(f"dim must be 2 or 3; got {dim!r}")
+    return int(dim)
+
+
+def _check_h(h, dim: int) -> float:
+    if h is None:
+        return DEFAULT_H[dim]
+    if not _is_real(h) or not math.isfinite(h) or h <= 0:
+        raise ValueError(f"h must be a finite number > 0 (element size); got {h!r}")
+    return float(h)
+
+
+def _check_fraction(value, upper: float, what: str, name: str = "volume_fraction") -> float:
+    if not _is_real(value) or not (0.0 < value < upper):
+        raise ValueError(f"{name} must be in (0, {upper:.4g}) for {what}; got {value!r}")
+    return float(value)
+
+
+def _check_int(value, name: str, lower: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lower:
+        raise ValueError(f"{name} must be an integer >= {lower}; got {value!r}")
+    return int(value)
+
+
+def _check_nonneg(value, name: str) -> float:
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
+def inclusion_radius(
+    volume_fraction: float, dim: int, n: int = 1, cell_volume: float = 1.0
+) -> float:
+    """Radius of ``n`` equal disks (2-D) / spheres (3-D) filling ``volume_fraction``.
+
+    Solves ``n π r² = φ |Y|`` (2-D) or ``n (4/3) π r³ = φ |Y|`` (3-D).
+
+    Args:
+        volume_fraction: Target fraction ``φ`` of the cell volume (no range check).
+        dim: 2 or 3.
+        n: Number of inclusions.
+        cell_volume: ``|Y|``, area/volume of the cell.
+
+    Returns:
+        The radius ``r`` (same length unit as the cell).
+    """
+    dim = _check_dim(dim)
+    per = volume_fraction * cell_volume / n
+    return math.sqrt(per / math.pi) if dim == 2 else (3.0 * per / (4.0 * math.pi)) ** (1.0 / 3.0)
+
+
+# --------------------------------------------------------------------------------------
+# Recipes: what to build (pure data, validated, independent of Gmsh and MPI)
+# --------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Body:
+    """A primitive: ``kind`` "ball" (params = centre..., radius) or "box" (corner..., size...)."""
+
+    phase: int
+    kind: str
+    params: tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recipe:
+    """A periodic cell ``[0, lengths]`` with bodies; pieces of phase >= 2 removed if holes."""
+
+    dim: int
+    lengths: tuple[float, ...]
+    h: float
+    bodies: tuple[_Body, ...]
+    holes: bool = False
+    names: tuple[str, ...] = ("matrix", "inclusion")  # physical names of phases 1, 2, ...
+
+
+def _ball_with_images(
+    centre: Sequence[float], r: float, lengths: Sequence[float], phase: int
+) -> list[_Body]:
+    """The ball and those of its periodic images (shifts in {-1,0,1}^d · L) that cut the box."""
+    centre = np.asarray(centre, dtype=float)
+    L = np.asarray(lengths, dtype=float)
+    bodies = []
+    for shift in itertools.product((0, -1, 1), repeat=len(L)):
+        c = centre + np.asarray(shift) * L
+        outside = np.maximum(0.0, np.maximum(-c, c - L))  # distance per axis to the box
+        if float(np.sqrt(np.sum(outside**2))) < r:
+            bodies.append(_Body(phase, "ball", (*map(float, c), float(r))))
+    return bodies
+
+
+def _laminate_recipe(fractions, direction=0, dim=2, h=None, lengths=None) -> _Recipe:
+    dim = _check_dim(dim)
+    h = _check_h(h, dim)
+    if (
+        isinstance(direction, bool)
+        or not isinstance(direction, numbers.Integral)
+        or not 0 <= direction < dim
+    ):
+        raise ValueError(
+            f"direction must be an axis index in [0, {dim - 1}] for dim={dim}; got {direction!r}"
+        )
+    try:
+        f = np.asarray(fractions, dtype=float).ravel()
+    except (TypeError, ValueError):
+        f = np.empty(0)
+    if f.size < 1 or not np.all(np.isfinite(f)) or np.any(f <= 0) or abs(f.sum() - 1.0) > 1e-9:
+        raise ValueError(
+            "fractions must be a non-empty sequence of numbers in (0, 1) summing to 1; "
+            f"got {fractions!r}"
+        )
+    if lengths is None:
+        L = np.ones(dim)
+    else:
+        L = np.asarray(lengths, dtype=float).ravel()
+        if L.shape != (dim,) or not np.all(np.isfinite(L)) or np.any(L <= 0):
+            raise ValueError(f"lengths must be {dim} finite numbers > 0; got {lengths!r}")
+    # Layer k (tag k) occupies [c_{k-1}, c_k) along `direction`. Body k is the half-space
+    # slab [c_{k-1}, ∞), oversized in the other directions so that none of its faces
+    # coincides with a face of the box; a piece in layer k lies in slabs 2..k, so the
+    # "largest containing phase" rule classifies it as k. Interfaces are at exactly c_k.
+    cuts = np.cumsum(f[:-1] / f.sum()) * L[direction]
+    bodies = []
+    for k, c in enumerate(cuts, start=2):
+        lo = -np.ones(dim) * (1.0 + L)
+        size = 3.0 * (1.0 + L)
+        lo[direction] = c
+        size[direction] = 2.0 * L[direction] + 1.0
+        bodies.append(_Body(k, "box", (*map(float, lo), *map(float, size))))
+    names = tuple(f"layer_{k}" for k in range(1, len(f) + 1))
+    return _Recipe(dim, tuple(map(float, L)), h, tuple(bodies), names=names)
+
+
+def _centred_inclusion_recipe(volume_fraction, dim: int, h, what: str, holes=False) -> _Recipe:
+    # A centred ball of radius r < 1/2 fits the unit cell: φ < π/4 (2-D), π/6 (3-D).
+    limit = math.pi / 4 if dim == 2 else math.pi / 6
+    vf = _check_fraction(volume_fraction, limit, what)
+    h = _check_h(h, dim)
+    r = inclusion_radius(vf, dim)
+    L = (1.0,) * dim
+    return _Recipe(dim, L, h, tuple(_ball_with_images([0.5] * dim, r, L, 2)), holes)
+
+
+def _circular_inclusion_recipe(volume_fraction, h=None) -> _Recipe:
+    return _centred_inclusion_recipe(volume_fraction, 2, h, "a centred disk in the unit square")
+
+
+def _spherical_inclusion_recipe(volume_fraction, h=None) -> _Recipe:
+    return _centred_inclusion_recipe(volume_fraction, 3, h, "a centred sphere in the unit cube")
+
+
+def _fibre_array_recipe(volume_fraction, packing="square", h=None) -> _Recipe:
+    if packing == "square":
+        return _centred_inclusion_recipe(volume_fraction, 2, h, "square packing")
+    if packing != "hexagonal":
+        raise ValueError(f"packing must be 'square' or 'hexagonal'; got {packing!r}")
+    # Cell 1 × √3 holds two fibres (centre + 4 quarters); touching at r = 1/2.
+    limit = math.pi / (2.0 * math.sqrt(3.0))
+    vf = _check_fraction(volume_fraction, limit, "hexagonal packing")
+    h = _check_h(h, 2)
+    L = (1.0, math.sqrt(3.0))
+    r = inclusion_radius(vf, 2, n=2, cell_volume=L[0] * L[1])
+    bodies = _ball_with_images([0.5, 0.5 * L[1]], r, L, 2) + _ball_with_images([0.0, 0.0], r, L, 2)
+    return _Recipe(2, L, h, tuple(bodies))
+
+
+def _check_rsa(n, volume_fraction, dim, min_gap, max_tries, clearance, what):
+    dim = _check_dim(dim)
+    n = _check_int(n, "n", 1)
+    vf = _check_fraction(volume_fraction, _RSA_LIMIT[dim], what.format(dim=dim, n=n))
+    min_gap = _check_nonneg(min_gap, "min_gap")
+    max_tries = _MAX_TRIES if max_tries is None else _check_int(max_tries, "max_tries", 1)
+    r = inclusion_radius(vf, dim, n)
+    clearance = _CLEARANCE * r if clearance is None else _check_nonneg(clearance, "clearance")
+    gap = max(min_gap, clearance)
+    if 2.0 * r + gap >= 1.0:
+        raise ValueError(
+            f"volume_fraction={vf!r} with n={n} gives radius {r:.4g}: "
+            f"2*radius + max(min_gap, clearance) = {2 * r + gap:.4g} must be < 1 "
+            "(the cell size) so that an inclusion does not touch its own periodic image; "
+            "lower volume_fraction or min_gap, or raise n"
+        )
+    return dim, n, vf, min_gap, max_tries, r, clearance, gap
+
+
+def rsa_centres(
+    n: int,
+    volume_fraction: float,
+    dim: int = 2,
+    seed: int = 0,
+    min_gap: float = 0.0,
+    max_tries: int | None = None,
+    clearance: float | None = None,
+) -> np.ndarray:
+    """Centres of ``n`` equal disks/spheres placed by periodic random sequential addition.
+
+    Candidate centres are drawn uniformly in the unit cell with
+    ``numpy.random.default_rng(seed)`` (one ``rng.random(dim)`` draw per trial) and
+    accepted when both hold:
+
+    * **gaps**: the minimum-image (periodic) distance to every accepted centre is
+      ``≥ 2 r + max(min_gap, clearance)``;
+    * **no slivers at the cell boundary**: with ``δ_i = min(c_i, 1 - c_i)`` the distance
+      from the centre to the nearest face normal to axis ``i``, for every non-empty set
+      ``S`` of axes (faces, edges, corners) ``| sqrt(Σ_{i∈S} δ_i²) - r | ≥ clearance``,
+      i.e. an inclusion either stays clear of a face/edge/corner or cuts it clearly, so
+      the periodic pieces never make tiny slivers or near-tangent contacts.
+
+    ``clearance`` defaults to ``0.1 r``; it depends only on the geometry (not on ``h``)
+    so the same seed gives the same centres at every mesh size.
+
+    Args:
+        n: Number of inclusions (``≥ 1``).
+        volume_fraction: Total inclusion fraction ``φ = n π r²`` (2-D) or
+            ``n (4/3) π r³`` (3-D), in ``(0, 0.547)`` (2-D) / ``(0, 0.384)`` (3-D).
+        dim: 2 (disks) or 3 (spheres).
+        seed: Seed of ``numpy.random.default_rng``.
+        min_gap: Minimum surface-to-surface gap between inclusions (``≥ 0``), measured
+            with the periodic minimum-image distance.
+        max_tries: Total number of trial positions before giving up (default 100 000).
+        clearance: See above (``≥ 0``, default ``0.1 r``).
+
+    Returns:
+        Array of shape ``(n, dim)`` with the centres in ``[0, 1)^dim``; the radius is
+        ``inclusion_radius(volume_fraction, dim, n)``.
+
+    Raises:
+        ValueError: Bad argument, or fewer than ``n`` inclusions placed after
+            ``max_tries`` trials (the message gives the count reached).
+    """
+    dim, n, vf, min_gap, max_tries, r, clearance, gap = _check_rsa(
+        n,
+        volume_fraction,
+        dim,
+        min_gap,
+        max_tries,
+        clearance,
+        "random sequential addition in {dim}-D",
+    )
+    return _rsa(n, r, dim, seed, gap, clearance, max_tries)
+
+
+def _rsa(n, r, dim, seed, gap, clearance, max_tries) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    subsets = [
+        np.array(s, dtype=bool) for s in itertools.product((False, True), repeat=dim) if any(s)
+    ]
+    subsets = np.array(subsets)  # (2^d - 1, d)
+    centres = np.empty((0, dim))
+    dmin = 2.0 * r + gap
+    for _ in range(max_tries):
+        c = rng.random(dim)
+        delta = np.minimum(c, 1.0 - c)
+        dist_to_features = np.sqrt(subsets @ delta**2)
+        if np.any(np.abs(dist_to_features - r) < clearance):
+            continue
+        if len(centres):
+            d = centres - c
+            d -= np.round(d)  # minimum image in the unit cell
+            if np.min(np.einsum("ij,ij->i", d, d)) < dmin * dmin:
+                continue
+        centres = np.vstack([centres, c])
+        if len(centres) == n:
+            return centres
+    raise ValueError(
+        f"random sequential addition placed only {len(centres)} of n={n} inclusions "
+        f"(radius {r:.4g}, gap {gap:.4g}) after max_tries={max_tries} trials; lower "
+        "volume_fraction, n or min_gap, or raise max_tries"
+    )
+
+
+def _random_inclusions_recipe(
+    n, volume_fraction, dim=2, seed=0, min_gap=0.0, h=None, max_tries=None, clearance=None
+) -> _Recipe:
+    dim, n, vf, min_gap, max_tries, r, clearance, gap = _check_rsa(
+        n,
+        volume_fraction,
+        dim,
+        min_gap,
+        max_tries,
+        clearance,
+        "random sequential addition in {dim}-D",
+    )
+    h = _check_h(h, dim)
+    centres = _rsa(n, r, dim, seed, gap, clearance, max_tries)
+    L = (1.0,) * dim
+    bodies = [b for c in centres for b in _ball_with_images(c, r, L, 2)]
+    return _Recipe(dim, L, h, tuple(bodies))
+
+
+def _porous_recipe(
+    volume_fraction, dim=2, h=None, n=1, seed=0, min_gap=0.0, max_tries=None, clearance=None
+) -> _Recipe:
+    dim = _check_dim(dim)
+    n = _check_int(n, "n", 1)
+    if n == 1:
+        what = "one centred pore in the unit " + ("square" if dim == 2 else "cube")
+        return _centred_inclusion_recipe(volume_fraction, dim, h, what, holes=True)
+    dim, n, vf, min_gap, max_tries, r, clearance, gap = _check_rsa(
+        n, volume_fraction, dim, min_gap, max_tries, clearance, "{n} random pores in {dim}-D"
+    )
+    h = _check_h(h, dim)
+    centres = _rsa(n, r, dim, seed, gap, clearance, max_tries)
+    L = (1.0,) * dim
+    bodies = [b for c in centres for b in _ball_with_images(c, r, L, 2)]
+    return _Recipe(dim, L, h, tuple(bodies), holes=True)
+
+
+# --------------------------------------------------------------------------------------
+# Gmsh: build, mesh, convert / write (rank 0 only)
+# --------------------------------------------------------------------------------------
+_GMSH_OPTIONS = {
+    "General.Terminal": 0,
+    "General.NumThreads": 1,
+    "Mesh.MaxNumThreads1D": 1,
+    "Mesh.MaxNumThreads2D": 1,
+    "Mesh.MaxNumThreads3D": 1,
+    "Geometry.OCCParallel": 0,
+    "Mesh.Binary": 0,
+    "Mesh.MshFileVersion": 4.1,
+    "Mesh.SaveAll": 0,
+    "Mesh.ElementOrder": 1,
+    "Mesh.MeshSizeMin": 0.0,
+    "Mesh.MeshSizeFromPoints": 1,
+    "Mesh.MeshSizeFromCurvature": 0,
+    "Mesh.MeshSizeExtendFromBoundary": 1,
+}
+_session_counter = itertools.count()
+
+
+@contextlib.contextmanager
+def _gmsh_session(active: bool = True) -> Iterator[None]:
+    """A fresh Gmsh model with reproducible options; restores/finalizes Gmsh on exit.
+
+    If Gmsh was not initialised, it is initialised (without reading user configuration
+    files, which could change the output) and finalised afterwards; otherwise a new model
+    is added, the options are restored and the previous current model is reselected.
+    """
+    if not active:
+        yield
+        return
+    owns = not gmsh.isInitialized()
+    if owns:
+        gmsh.initialize(readConfigFiles=False, interruptible=False)
+        saved, previous = {}, None
+    else:
+        saved = {k: gmsh.option.getNumber(k) for k in [*_GMSH_OPTIONS, "Mesh.MeshSizeMax"]}
+        previous = gmsh.model.getCurrent()
+    name = f"dolfinx_multiscale_{next(_session_counter)}"
+    try:
+        for key, value in _GMSH_OPTIONS.items():
+            gmsh.option.setNumber(key, value)
+        gmsh.model.add(name)
+        yield
+    finally:
+        if owns:
+            gmsh.finalize()
+        else:
+            with contextlib.suppress(Exception):
+                gmsh.model.setCurrent(name)
+                gmsh.model.remove()
+            for key, value in saved.items():
+                gmsh.option.setNumber(key, value)
+            with contextlib.suppress(Exception):
+                gmsh.model.setCurrent(previous)
+
+
+def _add_body(body: _Body, dim: int) -> int:
+    occ = gmsh.model.occ
+    p = body.params
+    if body.kind == "ball":
+        return occ.addDisk(p[0], p[1], 0.0, p[2], p[2]) if dim == 2 else occ.addSphere(*p)
+    if dim == 2:
+        return occ.addRectangle(p[0], p[1], 0.0, p[2], p[3])
+    return occ.addBox(*p)
+
+
+def _build_model(recipe: _Recipe) -> dict[int, list[int]]:
+    """Build, classify, make periodic and mesh ``recipe`` in the current Gmsh model.
+
+    Returns:
+        ``{phase: [entity tags of dimension dim]}`` of the pieces kept.
+    """
+    occ, d, L = gmsh.model.occ, recipe.dim, np.asarray(recipe.lengths)
+    box = occ.addRectangle(0, 0, 0, *L) if d == 2 else occ.addBox(0, 0, 0, *L)
+    pieces: dict[int, int] = {}
+    if recipe.bodies:
+        tools = [(d, _add_body(b, d)) for b in recipe.bodies]
+        _, out_map = occ.fragment([(d, box)], tools)
+        inside = [t for dd, t in out_map[0] if dd == d]
+        pieces = dict.fromkeys(inside, 1)
+        for body, pmap in zip(recipe.bodies, out_map[1:], strict=True):
+            for dd, t in pmap:
+                if dd == d and t in pieces:
+                    pieces[t] = max(pieces[t], body.phase)
+        occ.synchronize()
+        drop = [(d, t) for _, t in gmsh.model.getEntities(d) if pieces.get(t, 0) == 0]
+        if recipe.holes:
+            drop += [(d, t) for t, ph in pieces.items() if ph >= 2]
+            pieces = {t: ph for t, ph in pieces.items() if ph < 2}
+        if drop:
+            occ.remove(sorted(drop), recursive=True)
+    else:
+        pieces = {box: 1}
+    occ.synchronize()
+    kept = {t for _, t in gmsh.model.getEntities(d)}
+    if kept != set(pieces):  # pragma: no cover - would be a Gmsh/OCC bug
+        raise RuntimeError(
+            f"unexpected entities after fragment: {sorted(kept)} vs {sorted(pieces)}"
+        )
+
+    _set_periodic(d, L)
+    phases: dict[int, list[int]] = {}
+    for t in sorted(pieces):
+        phases.setdefault(pieces[t], []).append(t)
+    for phase, tags in sorted(phases.items()):
+        gmsh.model.addPhysicalGroup(d, tags, tag=phase, name=recipe.names[phase - 1])
+    gmsh.option.setNumber("Mesh.MeshSizeMax", recipe.h)
+    gmsh.model.mesh.generate(d)
+    _make_nodes_periodic(d, L)
+    return phases
+
+
+def _make_nodes_periodic(d: int, L: np.ndarray) -> None:
+    """Make face nodes exactly periodic (to round-off) after meshing.
+
+    Gmsh copies the mesh of a master entity to its slave by the affine map, but the
+    nodes on OCC vertices keep the vertex coordinates, which come from curve/face
+    intersections and can be off the face by ~1e-15 (seen on the hexagonal cell). So:
+    snap every node within ``1e-9 max(L)`` of a face plane onto it, then set every
+    slave node to the affine image of its master node (repeated ``d`` times so that
+    edge and corner chains resolve).
+    """
+    node_tags, coords, _ = gmsh.model.mesh.getNodes()
+    order = np.argsort(node_tags)
+    node_tags, X = node_tags[order], coords.reshape(-1, 3)[order]
+    X0 = X.copy()
+    tol = 1e-9 * float(L.max())
+    for axis in range(d):
+        X[np.abs(X[:, axis]) <= tol, axis] = 0.0
+        X[np.abs(X[:, axis] - L[axis]) <= tol, axis] = L[axis]
+    links = []
+    for dd in range(d):
+        for _, t in gmsh.model.getEntities(dd):
+            master, slaves, masters, affine = gmsh.model.mesh.getPeriodicNodes(dd, t)
+            if master != t and len(slaves):
+                A = np.asarray(affine).reshape(4, 4)
+                links.append(
+                    (np.searchsorted(node_tags, slaves), np.searchsorted(node_tags, masters), A)
+                )
+    for _ in range(d):
+        for slaves, masters, A in links:
+            X[slaves] = X[masters] @ A[:3, :3].T + A[:3, 3]
+    for i in np.flatnonzero(np.any(X != X0, axis=1)):
+        tag = int(node_tags[i])
+        _, param, _, _ = gmsh.model.mesh.getNode(tag)
+        gmsh.model.mesh.setNode(tag, X[i].tolist(), list(param))
+
+
+def _set_periodic(d: int, L: np.ndarray) -> None:
+    """Declare every boundary entity on a high face the translated copy of its low twin.
+
+    Entities are located and matched by their centre of mass and mass (length/area),
+    which OCC computes exactly for the translated geometry. (Bounding boxes are not
+    usable: OCC inflates them by its tolerance, ~1.2e-7, and loosely for curved
+    entities, so a bounding-box search silently misses face pieces.) A (d-1)-entity
+    whose centre of mass lies on a face plane lies in that plane, since the pieces are
+    inside the box.
+    """
+    occ = gmsh.model.occ
+    tags = [t for _, t in gmsh.model.getEntities(d - 1)]
+    mass = {t: occ.getMass(d - 1, t) for t in tags}
+    com = {t: np.asarray(occ.getCenterOfMass(d - 1, t))[:d] for t in tags}
+    on_plane_tol, match_tol = 1e-9 * float(L.max()), 1e-7 * float(L.max())
+    for axis in range(d):
+        shift = np.zeros(d)
+        shift[axis] = L[axis]
+        low = [t for t in tags if abs(com[t][axis]) <= on_plane_tol]
+        high = [t for t in tags if abs(com[t][axis] - L[axis]) <= on_plane_tol]
+        pairs = []
+        for s in high:
+            match = [
+                m
+                for m in low
+                if abs(mass[m] - mass[s]) <= 1e-7 * mass[s]
+                and np.linalg.norm(com[m] + shift - com[s]) <= match_tol
+            ]
+            if len(match) != 1:
+                raise RuntimeError(
+                    f"periodic setup: entity ({d - 1}, {s}) on the face x{axis} = {L[axis]} has "
+                    f"{len(match)} translated twins on the face x{axis} = 0 (expected 1)"
+                )
+            pairs.append((s, match[0]))
+        if len(pairs) != len(low) or not pairs:
+            raise RuntimeError(
+                f"periodic setup: {len(low)} entities on the face x{axis} = 0 but {len(high)} "
+                "on the opposite face"
+            )
+        affine = np.eye(4)
+        affine[:d, 3] = shift
+        gmsh.model.mesh.setPeriodic(
+            d - 1, [s for s, _ in pairs], [m for _, m in pairs], affine.ravel().tolist()
+        )
+
+
+def _run_on_root(comm: MPI.Comm, work: Callable[[], object]) -> object:
+    """Run ``work()`` on rank 0; re-raise its failure on every rank (no hang)."""
+    result, error = None, None
+    if comm.rank == 0:
+        try:
+            result = work()
+        except Exception as exc:  # noqa: BLE001 - re-raised collectively below
+            error = (type(exc).__name__, str(exc))
+    error = comm.bcast(error, root=0)
+    if error is not None:
+        exc_type = ValueError if error[0] == "ValueError" else RuntimeError
+        raise exc_type(error[1])
+    return result
+
+
+def _to_microstructure(recipe: _Recipe, comm: MPI.Comm) -> Microstructure:
+    with _gmsh_session(active=comm.rank == 0):
+        _run_on_root(comm, lambda: _build_model(recipe))
+        data = dolfinx.io.gmsh.model_to_mesh(
+            gmsh.model if comm.rank == 0 else None, comm, 0, gdim=recipe.dim
+        )
+    box = (np.zeros(recipe.dim), np.asarray(recipe.lengths, dtype=float))
+    return _microstructure(data.mesh, data.cell_tags, box)
+
+
+def _microstructure(mesh, cell_tags, box) -> Microstructure:
+    comm = mesh.comm
+    local = set(np.unique(cell_tags.values).tolist())
+    phases = sorted(set().union(*comm.allgather(local)))
+    volume = float(np.prod(box[1] - box[0]))
+    return Microstructure(mesh, cell_tags, box, _phase_fractions(mesh, cell_tags, phases, volume))
+
+
+def _phase_fractions(mesh, cell_tags, phases, volume) -> dict[int, float]:
+    """``{tag: ∫_Y χ_tag dx / |Y|}`` assembled with one compiled DG0-indicator form."""
+    V = dolfinx.fem.functionspace(mesh, ("DG", 0))
+    chi = dolfinx.fem.Function(V)
+    form = dolfinx.fem.form(chi * ufl.dx(domain=mesh))
+    dofs = V.dofmap.list[cell_tags.indices, 0]
+    fractions = {}
+    for tag in phases:
+        chi.x.array[:] = 0.0
+        chi.x.array[dofs[cell_tags.values == tag]] = 1.0
+        local = dolfinx.fem.assemble_scalar(form)
+        fractions[int(tag)] = float(mesh.comm.allreduce(local, op=MPI.SUM)) / volume
+    return fractions
+
+
+# --------------------------------------------------------------------------------------
+# Public generators
+# --------------------------------------------------------------------------------------
+def laminate(
+    fractions: Sequence[float],
+    direction: int = 0,
+    dim: int = 2,
+    h: float | None = None,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    lengths: Sequence[float] | None = None,
+) -> Microstructure:
+    """Layered cell: flat layers stacked along axis ``direction``.
+
+    Layer ``k`` (tag ``k = 1..n``, in order along the axis) occupies
+    ``fractions[k-1] · L_direction`` of the cell; the interfaces are planes resolved
+    exactly by the mesh, so measured fractions equal the requested ones to round-off.
+
+    Args:
+        fractions: Layer fractions, each in ``(0, 1)``, summing to 1 (within ``1e-9``;
+            they are normalised). Any number ``n ≥ 1`` of layers.
+        direction: Stacking axis, ``0 .. dim-1``.
+        dim: 2 or 3.
+        h: Target element size (default ``DEFAULT_H[dim]``: 0.025 in 2-D, 0.1 in 3-D).
+        comm: Communicator of the mesh (Gmsh runs on its rank 0).
+        lengths: Cell edge lengths, shape ``(dim,)`` (default: unit cell).
+
+    Returns:
+        The :class:`Microstructure` with box ``[0, lengths]``.
+
+    Raises:
+        ValueError: Bad ``fractions``, ``direction``, ``dim``, ``h`` or ``lengths``.
+    """
+    return _to_microstructure(_laminate_recipe(fractions, direction, dim, h, lengths), comm)
+
+
+def circular_inclusion(
+    volume_fraction: float, h: float | None = None, comm: MPI.Comm = MPI.COMM_WORLD
+) -> Microstructure:
+    """Centred disk (tag 2) in a matrix (tag 1) filling the unit square (2-D).
+
+    Args:
+        volume_fraction: Disk area fraction ``φ = π r²`` in ``(0, π/4 ≈ 0.785)``.
+        h: Target element size (default 0.025).
+        comm: Communicator of the mesh.
+
+    Returns:
+        The :class:`Microstructure` (box ``[0, 1]²``); the measured fraction differs
+        from ``φ`` by ``O(h²)`` (polygonal interface).
+    """
+    return _to_microstructure(_circular_inclusion_recipe(volume_fraction, h), comm)
+
+
+def spherical_inclusion(
+    volume_fraction: float, h: float | None = None, comm: MPI.Comm = MPI.COMM_WORLD
+) -> Microstructure:
+    """Centred sphere (tag 2) in a matrix (tag 1) filling the unit cube (3-D).
+
+    Args:
+        volume_fraction: Sphere volume fraction ``φ = (4/3) π r³`` in
+            ``(0, π/6 ≈ 0.524)``.
+        h: Target element size (default 0.1).
+        comm: Communicator of the mesh.
+
+    Returns:
+        The :class:`Microstructure` (box ``[0, 1]³``).
+    """
+    return _to_microstructure(_spherical_inclusion_recipe(volume_fraction, h), comm)
+
+
+def fibre_array(
+    volume_fraction: float,
+    packing: str = "square",
+    h: float | None = None,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+) -> Microstructure:
+    """Periodic array of parallel circular fibres (2-D cross-section), fibres = tag 2.
+
+    * ``"square"``: one fibre at the centre of the unit square,
+      ``φ = π r²`` in ``(0, π/4 ≈ 0.785)``.
+    * ``"hexagonal"``: the ``1 × √3`` cell with a fibre at the centre and a quarter
+      fibre at each corner (two fibres per cell), ``φ = 2 π r² / √3`` in
+      ``(0, π/(2√3) ≈ 0.907)``.
+
+    Args:
+        volume_fraction: Fibre area fraction ``φ``.
+        packing: ``"square"`` or ``"hexagonal"``.
+        h: Target element size (default 0.025).
+        comm: Communicator of the mesh.
+
+    Returns:
+        The :class:`Microstructure` (box ``[0, 1]²`` or ``[0, 1] × [0, √3]``).
+    """
+    return _to_microstructure(_fibre_array_recipe(volume_fraction, packing, h), comm)
+
+
+def random_inclusions(
+    n: int,
+    volume_fraction: float,
+    dim: int = 2,
+    seed: int = 0,
+    min_gap: float = 0.0,
+    h: float | None = None,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    max_tries: int | None = None,
+    clearance: float | None = None,
+) -> Microstructure:
+    """``n`` equal, non-overlapping random disks (2-D) / spheres (3-D), tag 2, periodic.
+
+    The centres are :func:`rsa_centres` with the same arguments (reproducible per
+    ``seed``). Inclusions cut by a face re-enter through the opposite face (their
+    periodic images are added, fragmented with the box and the pieces outside dropped).
+
+    Args:
+        n: Number of inclusions (``≥ 1``).
+        volume_fraction: Total inclusion fraction in ``(0, 0.547)`` (2-D) /
+            ``(0, 0.384)`` (3-D), the random-sequential-addition saturation limits.
+        dim: 2 or 3.
+        seed: Seed of ``numpy.random.default_rng``.
+        min_gap: Minimum periodic surface-to-surface gap between inclusions (``≥ 0``).
+        h: Target element size (default ``DEFAULT_H[dim]``).
+        comm: Communicator of the mesh.
+        max_tries: Trial positions before giving up (default 100 000).
+        clearance: Clearance from faces/edges/corners and between inclusions
+            (default ``0.1 r``), see :func:`rsa_centres`.
+
+    Returns:
+        The :class:`Microstructure` (box ``[0, 1]^dim``).
+
+    Raises:
+        ValueError: Bad argument, or packing not reached after ``max_tries`` (the
+            message gives the count reached).
+    """
+    recipe = _random_inclusions_recipe(
+        n, volume_fraction, dim, seed, min_gap, h, max_tries, clearance
+    )
+    return _to_microstructure(recipe, comm)
+
+
+def porous(
+    volume_fraction: float,
+    dim: int = 2,
+    h: float | None = None,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    n: int = 1,
+    seed: int = 0,
+    min_gap: float = 0.0,
+    max_tries: int | None = None,
+    clearance: float | None = None,
+) -> Microstructure:
+    """Periodic porous cell: circular/spherical voids (holes without cells), phase 1 only.
+
+    ``n = 1``: one centred pore (porosity in ``(0, π/4)`` in 2-D, ``(0, π/6)`` in 3-D;
+    ``seed`` unused). ``n > 1``: pores at :func:`rsa_centres` (porosity in
+    ``(0, 0.547)`` / ``(0, 0.384)``), periodic wrap-around as in
+    :func:`random_inclusions`.
+
+    Args:
+        volume_fraction: Porosity (void fraction of the unit cell).
+        dim: 2 or 3.
+        h: Target element size (default ``DEFAULT_H[dim]``).
+        comm: Communicator of the mesh.
+        n: Number of pores.
+        seed, min_gap, max_tries, clearance: As in :func:`random_inclusions` (n > 1).
+
+    Returns:
+        The :class:`Microstructure`; ``volume_fractions == {1: 1 - measured porosity}``.
+    """
+    recipe = _porous_recipe(volume_fraction, dim, h, n, seed, min_gap, max_tries, clearance)
+    return _to_microstructure(recipe, comm)
+
+
+#: Generator name → generator function (used by the command-line interface).
+GENERATORS: dict[str, Callable[..., Microstructure]] = {
+    "circular_inclusion": circular_inclusion,
+    "fibre_array": fibre_array,
+    "laminate": laminate,
+    "porous": porous,
+    "random_inclusions": random_inclusions,
+    "spherical_inclusion": spherical_inclusion,
+}
+
+_RECIPES: dict[str, Callable[..., _Recipe]] = {
+    "circular_inclusion": _circular_inclusion_recipe,
+    "fibre_array": _fibre_array_recipe,
+    "laminate": _laminate_recipe,
+    "porous": _porous_recipe,
+    "random_inclusions": _random_inclusions_recipe,
+    "spherical_inclusion": _spherical_inclusion_recipe,
+}
+
+
+def write_msh(path: str | Path, generator: str, comm: MPI.Comm = MPI.COMM_WORLD, **kwargs) -> Path:
+    """Write the Gmsh ``.msh`` of a generator without making a DOLFINx mesh.
+
+    The file is ASCII MSH 4.1 with the cell physical groups (phases) and the periodic
+    node correspondences; it is byte-for-byte reproducible for the same arguments and
+    Gmsh version. Rank 0 of ``comm`` writes; the call is collective.
+
+    Args:
+        path: Output file, must end in ``.msh``; its directory must exist.
+        generator: A key of :data:`GENERATORS`.
+        comm: Communicator (rank 0 writes).
+        **kwargs: The generator's arguments except ``comm``.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ValueError: Unknown generator, bad arguments or bad path (nothing is written).
+    """
+    if generator not in _RECIPES:
+        raise ValueError(f"generator must be one of {sorted(_RECIPES)}; got {generator!r}")
+    recipe = _RECIPES[generator](**kwargs)
+    path = Path(path)
+    if path.suffix != ".msh":
+        raise ValueError(f"path must end in '.msh'; got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ValueError(f"path: directory {str(path.parent)!r} does not exist")
+
+    def work():
+        with _gmsh_session():
+            _build_model(recipe)
+            gmsh.write(str(path))
+
+    _run_on_root(comm, work)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+def _inspect_msh(path: Path) -> tuple[str | None, int | None]:
+    """Merge ``path`` into the current model; return (error message, gdim)."""
+    if not path.is_file():
+        return f"read_msh: path {str(path)!r} is not an existing file", None
+    try:
+        gmsh.merge(str(path))
+    except Exception as exc:  # noqa: BLE001
+        return f"read_msh: Gmsh cannot read {str(path)!r}: {exc}", None
+    tdim = max((d for d in (1, 2, 3) if len(gmsh.model.mesh.getElements(d)[0]) > 0), default=0)
+    if tdim not in (2, 3):
+        return (
+            f"read_msh: {str(path)!r} must contain 2-D or 3-D cells; top dimension found: {tdim}",
+            None,
+        )
+    if not gmsh.model.getPhysicalGroups(tdim):
+        return (
+            f"read_msh: {str(path)!r} has no physical groups on its {tdim}-D cells; "
+            "tag every cell with a physical group (its phase: 1 = matrix, 2, 3, ...)",
+            None,
+        )
+    gdim = tdim
+    if tdim == 2:
+        z = gmsh.model.mesh.getNodes()[1].reshape(-1, 3)[:, 2]
+        if np.any(z != 0.0):
+            return (
+                f"read_msh: 2-D mesh {str(path)!r} must lie in the plane z = 0; "
+                f"max |z| = {np.abs(z).max():.3g}",
+                None,
+            )
+    return None, gdim
+
+
+def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD) -> Microstructure:
+    """Load a Gmsh ``.msh`` whose top-dimensional cells carry physical groups (phases).
+
+    The physical group tag of a cell is its phase. A 2-D mesh must lie in the plane
+    ``z = 0`` (it gets ``gdim = 2``). The box is the global bounding box of the nodes.
+    Rank 0 reads; the mesh is distributed over ``comm``. Periodicity is not checked
+    here (call :meth:`Microstructure.periodicity_error`).
+
+    Args:
+        path: The ``.msh`` file.
+        comm: Communicator of the mesh.
+
+    Returns:
+        The :class:`Microstructure` with measured phase fractions.
+
+    Raises:
+        ValueError: Missing/unreadable file, no 2-D/3-D cells, no physical groups on
+            the top-dimensional cells, cells not tagged exactly once, or a 2-D mesh
+            off the plane ``z = 0``.
+    """
+    path = Path(path)
+    with _gmsh_session(active=comm.rank == 0):
+        error, gdim = _inspect_msh(path) if comm.rank == 0 else (None, None)
+        error, gdim = comm.bcast((error, gdim), root=0)
+        if error is not None:
+            raise ValueError(error)
+        try:
+            data = dolfinx.io.gmsh.model_to_mesh(
+                gmsh.model if comm.rank == 0 else None, comm, 0, gdim=gdim
+            )
+        except RuntimeError as exc:
+            raise ValueError(f"read_msh: {str(path)!r}: {exc}") from exc
+    x = data.mesh.geometry.x[:, :gdim]
+    lo = np.min(x, axis=0) if len(x) else np.full(gdim, np.inf)
+    hi = np.max(x, axis=0) if len(x) else np.full(gdim, -np.inf)
+    lo_glob, hi_glob = np.empty(gdim), np.empty(gdim)
+    comm.Allreduce(np.ascontiguousarray(lo, dtype=np.float64), lo_glob, op=MPI.MIN)
+    comm.Allreduce(np.ascontiguousarray(hi, dtype=np.float64), hi_glob, op=MPI.MAX)
+    return _microstructure(data.mesh, data.cell_tags, (lo_glob, hi_glob))
+
+
+# --------------------------------------------------------------------------------------
+# Periodicity check
+# --------------------------------------------------------------------------------------
+def periodicity_error(
+    mesh: dolfinx.mesh.Mesh,
+    box: tuple[npt.ArrayLike, npt.ArrayLike],
+    return_node: bool = False,
+) -> float | tuple[float, np.ndarray | None]:
+    """Worst node mismatch between opposite faces of the box, relative to the cell size.
+
+    For every axis ``i``, the mesh nodes on the high face ``x_i = upper_i`` are
+    translated by ``-L_i e_i`` and matched with their nearest node on the low face
+    (``scipy.spatial.cKDTree``), and vice versa. The result is the largest of these
+    distances divided by the largest cell diameter (longest cell edge); ``0`` for a
+    perfectly periodic mesh, ``inf`` if one face has nodes and its opposite has none.
+    Collective: face nodes are gathered on all ranks, every rank returns the same value.
+
+    Args:
+        mesh: The mesh (``gdim == tdim``).
+        box: ``(lower, upper)`` corners, shape ``(gdim,)`` each.
+        return_node: Also return the coordinates ``(gdim,)`` of the worst node (or
+            ``None`` when the error is 0).
+
+    Returns:
+        The relative error (float), or ``(error, node)`` if ``return_node``.
+    """
+    from scipy.spatial import cKDTree
+
+    comm = mesh.comm
+    gdim = mesh.geometry.dim
+    lo = np.asarray(box[0], dtype=float).ravel()
+    hi = np.asarray(box[1], dtype=float).ravel()
+    if lo.shape != (gdim,) or hi.shape != (gdim,) or np.any(hi <= lo):
+        raise ValueError(
+            f"box must be (lower, upper) with shape ({gdim},) each and upper > lower; got {box!r}"
+        )
+    L = hi - lo
+    x = mesh.geometry.x[:, :gdim]
+
+    # Largest cell diameter = longest distance between two nodes of a cell.
+    cells = mesh.geometry.dofmaps[0]
+    hmax = 0.0
+    if len(cells):
+        xc = x[cells]  # (ncells, nodes, gdim)
+        for a, b in itertools.combinations(range(xc.shape[1]), 2):
+            hmax = max(hmax, float(np.max(np.linalg.norm(xc[:, a] - xc[:, b], axis=1))))
+    hmax = comm.allreduce(hmax, op=MPI.MAX)
+    if hmax == 0.0:
+        raise ValueError("periodicity_error: the mesh has no cells")
+
+    tol = 1e-10 * float(L.max())
+    worst, node = 0.0, None
+    for axis in range(gdim):
+        low = np.concatenate(comm.allgather(x[np.abs(x[:, axis] - lo[axis]) <= tol]))
+        high = np.concatenate(comm.allgather(x[np.abs(x[:, axis] - hi[axis]) <= tol]))
+        if len(low) == 0 and len(high) == 0:
+            continue
+        if len(low) == 0 or len(high) == 0:
+            return (math.inf, None) if return_node else math.inf
+        shift = np.zeros(gdim)
+        shift[axis] = L[axis]
+        for src, dst, s in ((high, low, -shift), (low, high, shift)):
+            dist, _ = cKDTree(dst).query(src + s)
+            k = int(np.argmax(dist))
+            if dist[k] > worst:
+                worst, node = float(dist[k]), src[k].copy()
+    err = worst / hmax
+    return (err, node) if return_node else err
