@@ -5,6 +5,8 @@ Subcommands::
     dolfinx-multiscale mesh KIND [--vf F] [--h H] [...] -o cell.msh [--png cell.png]
     dolfinx-multiscale homogenize MESH.msh --bc periodic --phase 1:E=1,nu=0.3 \\
         --phase 2:E=10,nu=0.3 --json out.json [--png fields.png]
+    dolfinx-multiscale rve-path MESH.msh --phase 1:model=j2,E=1,nu=0.3,sy0=0.005,H=0.05 \\
+        --phase 2:E=10,nu=0.3 --strain 11=0.02 --stress 22=0 --steps 10 --unload --json out.json
 
 Every subcommand runs unchanged under ``mpiexec -n N`` (one mesh distributed over the
 ranks); rank 0 writes each output file once, and only after everything succeeded, so a
@@ -80,6 +82,10 @@ def make_material(tag: int, params: dict, physics: str, plane_stress: bool = Fal
                 raise CLIError(f"phase {tag}: conduction needs exactly k=VALUE; got {sorted(keys) or model}")
             return Conductivity(params["k"])
         if model == "elastic":
+            plastic = keys & {"sy0", "H", "Hk"}
+            if plastic:
+                raise CLIError(f"phase {tag}: {sorted(plastic)} are plastic parameters; add model=j2 "
+                               "or remove them")
             if keys not in ({"E", "nu"}, {"lmbda", "mu"}):
                 raise CLIError(f"phase {tag}: an elastic phase needs E=..,nu=.. or lmbda=..,mu=..; "
                                f"got {sorted(keys)}")
@@ -202,6 +208,85 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
     }
 
 
+def _path_from_args(args) -> dict:
+    """The JSON path of ``--path`` or of ``--strain/--stress/--steps/--unload``."""
+    from .loading import ramp
+
+    if (args.path is None) == (args.strain is None):
+        raise CLIError("give either --path PATH.json or --strain COMPONENT=VALUE (with --steps)")
+    if args.path is not None:
+        if args.stress or args.unload or args.steps is not None:
+            raise CLIError("--stress, --steps and --unload go with --strain, not with --path")
+        try:
+            return json.loads(Path(args.path).read_text())
+        except FileNotFoundError:
+            raise CLIError(f"path file {args.path!r} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"path file {args.path!r} is not valid JSON: {exc}") from None
+
+    def pairs(items, option):
+        out = {}
+        for item in items:
+            key, eq, value = item.partition("=")
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise CLIError(f"{option} must look like 11=0.02; got {item!r}") from None
+            if not eq:
+                raise CLIError(f"{option} must look like 11=0.02; got {item!r}")
+        return out
+
+    try:
+        return ramp(pairs(args.strain, "--strain"), pairs(args.stress, "--stress"),
+                    10 if args.steps is None else args.steps, args.unload)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
+    from .loading import LoadPathError, parse_path
+    from .microstructures import read_msh
+    from .rve import RVE
+
+    json_path = _check_output(args.json, ".json", "--json")
+    png = _check_output(args.png, ".png", "--png")
+    materials = _materials(args.phase, "elasticity", False)
+    path = _path_from_args(args)
+    if not Path(args.mesh).is_file():
+        raise CLIError(f"mesh file {args.mesh!r} does not exist")
+    del json_path
+    t0 = time.perf_counter()
+    try:
+        micro = read_msh(args.mesh, comm=comm)
+        steps = parse_path(path, micro.dim)
+        rve = RVE(micro, materials, bc=args.bc, degree=args.degree, petsc_options_prefix="rve_path_")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    field_steps = {len(steps)} if args.field_steps is None else set(args.field_steps)
+    snapshots = []
+
+    def on_step(record, rve):
+        if png is not None and record["step"] in field_steps:
+            from .viz import plot_rve
+
+            target = png.with_name(f"{png.stem}_step{record['step']}.png")
+            plot_rve(rve, target, title=f"step {record['step']}")
+            snapshots.append(str(target))
+
+    try:
+        records = rve.load_path(steps, on_step=on_step)
+    except LoadPathError as exc:
+        raise CLIError(str(exc)) from None
+    wall = time.perf_counter() - t0
+    if png is not None and comm.rank == 0:
+        from .viz import plot_load_path
+
+        plot_load_path(records, png, labels=_order(rve))
+    return {"mesh": str(args.mesh), "notation": "mandel", "order": _order(rve), "dim": rve.dim,
+            "bc": args.bc, "n_dofs": rve.n_dofs, "n_ranks": comm.size, "wall_s": wall,
+            "field_pictures": snapshots, "steps": records}
+
+
 def _order(rve) -> list[str]:
     from .tensors import mandel_index_pairs
 
@@ -244,10 +329,26 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--plane-stress", action="store_true", help="2-D plane stress (default plane strain)")
     h.add_argument("--json", help="output JSON")
     h.add_argument("--png", help="picture of the fields under a unit E[0]")
+
+    r = sub.add_parser("rve-path", help="virtual test: the RVE along a macro load path")
+    r.add_argument("mesh", help="Gmsh .msh whose cell physical groups are the phases")
+    r.add_argument("--bc", default="periodic", choices=sorted(BOUNDARY_CONDITIONS))
+    r.add_argument("--phase", action="append", default=[],
+                   help="TAG:model=j2,E=..,nu=..,sy0=..,H=..[,Hk=..] | TAG:E=..,nu=.. (repeat)")
+    r.add_argument("--degree", type=int, default=1, help="Lagrange degree of the fluctuation")
+    r.add_argument("--path", help='JSON {"steps": [{"strain": {"11": 0.002}, "stress": {"22": 0}}, ...]}')
+    r.add_argument("--strain", action="append", help="prescribed strain at the end, e.g. 11=0.02")
+    r.add_argument("--stress", action="append", default=[], help="prescribed stress, e.g. 22=0")
+    r.add_argument("--steps", type=int, help="number of equal steps (default 10)")
+    r.add_argument("--unload", action="store_true", help="then the same number of steps back to 0")
+    r.add_argument("--json", help="output JSON")
+    r.add_argument("--png", help="stress-strain curve PNG (plus PNGs of the fields at --field-steps)")
+    r.add_argument("--field-steps", type=lambda s: [int(x) for x in s.split(",")],
+                   help="steps whose RVE fields are pictured (default: the last)")
     return p
 
 
-_COMMANDS = {"mesh": _cmd_mesh, "homogenize": _cmd_homogenize}
+_COMMANDS = {"homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path}
 
 
 def main(argv: list[str] | None = None) -> int:

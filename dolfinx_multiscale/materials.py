@@ -6,6 +6,9 @@ and an elastoplastic one (:class:`~dolfinx_multiscale.plasticity.J2Plasticity`) 
 * ``is_linear`` — ``True`` when the tangent never changes (one factorization suffices);
 * ``physics`` — ``"elasticity"`` or ``"conduction"``;
 * ``initial_state(n_points) -> dict`` — history arrays (empty for linear materials);
+* ``free_energy(eps, state)`` — the stored energy density per point ``(N,)``; materials
+  with ``is_linear = False`` also give ``dissipation(state_old, state_new)`` ``(N,)``,
+  the energy dissipated per unit volume over an increment (``≥ 0``);
 * ``update(eps, state, need_tangent=True) -> (sigma, tangent, trial_state)`` — the
   generalized stress ``(N, n)`` and tangent ``(N, n, n)`` at ``N`` points for the
   generalized strain ``eps`` ``(N, n)``: the Mandel strain for elasticity (n = 3 in 2-D,
@@ -71,6 +74,12 @@ class _LinearMaterial:
 
     def _out_of_plane(self, eps) -> dict:
         return {}
+
+    def free_energy(self, eps, state) -> npt.NDArray[np.float64]:
+        """Stored energy density ``ψ = ½ ε·D ε`` per point, ``(N,)``."""
+        eps = np.asarray(eps, dtype=float)
+        D = self.matrix(self._dim_of(eps.shape[-1]))
+        return 0.5 * np.einsum("pi,ij,pj->p", eps, D, eps)
 
 
 class LinearElastic(_LinearMaterial):

@@ -116,6 +116,7 @@ class J2Plasticity:
     """
 
     is_linear = False
+    physics = "elasticity"
     yield_rtol = 1e-12
 
     def __init__(self, E: float, nu: float, sy0: float, H: float = 0.0, Hk: float = 0.0):

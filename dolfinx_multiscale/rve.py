@@ -393,17 +393,23 @@ class RVE:
     def _solve_newton(self, E, tangent):
         w = self.w
         w.x.array[:] = self._committed["w"]
+        W_prev = self._committed.get("W")
+        if W_prev is not None:  # first-order predictor: w ≈ w_n + Σ_k ΔE_k W_k
+            for dEk, Wk in zip(E - self._committed["E"], W_prev):
+                w.x.petsc_vec.axpy(float(dEk), Wk)
+            w.x.scatter_forward()
         dw_full = dolfinx.fem.petsc.create_vector(self.V)
         residuals = []
+        converged = False
         for it in range(self.max_iterations + 1):
             sigma, D = self._finish(E, w.x.array.copy(), need_tangent=True)
             r = self._assemble_vector(self._residual, self._r)
             r_red = self._solver.restrict(r)
             res = self._solver.projected_norm(r_red)
             residuals.append(res)
-            converged = res <= self.rtol * r.norm()
+            converged = res <= max(self.rtol, 1e-14) * r.norm()
             _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, r.norm())
-            if converged or it == self.max_iterations:
+            if converged or it == self.max_iterations or not np.isfinite(res):
                 break
             self._factorize()
             r_red.scale(-1.0)
@@ -411,16 +417,16 @@ class RVE:
             self._solver.P.mult(dw, dw_full)
             w.x.petsc_vec.axpy(1.0, dw_full)
             w.x.scatter_forward()
-        if not converged:
-            raise RVEConvergenceError(
-                f"RVE Newton did not converge in {self.max_iterations} iterations at "
-                f"E = {E.tolist()}; residuals {[f'{x:.2e}' for x in residuals]}", E, residuals)
         self.newton_iterations = it
         self.residuals = residuals
+        if not converged:
+            raise RVEConvergenceError(
+                f"RVE Newton did not converge in {it} iterations at "
+                f"E = {E.tolist()}; residuals {[f'{x:.2e}' for x in residuals]}", E, residuals)
         C = None
         if tangent:
             self._factorize()
-            C, _ = self._condensed_tangent(D)
+            C, self._trial["W"] = self._condensed_tangent(D)
         return self.average(sigma), C
 
     def commit(self) -> None:
@@ -428,6 +434,48 @@ class RVE:
         if self._trial is None:
             raise RuntimeError("nothing to commit: call solve() first")
         self._committed = self._trial
+
+    @property
+    def committed_state(self) -> dict:
+        """The committed state: macro strain ``"E"``, fluctuation dofs ``"w"`` and the
+        history of every phase (``"phases"``). Assign a state saved earlier to restart
+        from it (FE² keeps one per macro point)."""
+        return self._committed
+
+    @committed_state.setter
+    def committed_state(self, state: dict) -> None:
+        self._committed = state
+        self._trial = None
+
+    def _phase_average(self, per_phase) -> float:
+        """``⟨f⟩`` of a point quantity given per phase by ``per_phase(tag, material,
+        point_indices) -> (n_phase_points,) | None`` (``None``: zero in that phase)."""
+        values = np.zeros(self.weights.size)
+        for tag, mat in self.materials.items():
+            idx = self._phase_points[tag]
+            v = per_phase(tag, mat, idx)
+            if v is not None:
+                values[idx] = v
+        return float(self.average(values))
+
+    def mean_plastic_strain(self) -> float:
+        """``⟨p⟩``: volume average of the equivalent plastic strain of the last solve
+        (0 in phases without plasticity)."""
+        return self._phase_average(lambda t, m, idx: self._trial["phases"][t].get("p"))
+
+    def step_dissipation(self) -> float:
+        """``⟨D⟩``: energy dissipated per unit cell volume from the committed state to
+        the last solve (``Σ_phases`` of the materials' ``dissipation``; linear: 0)."""
+        return self._phase_average(lambda t, m, idx: None if m.is_linear else m.dissipation(
+            self._committed["phases"][t], self._trial["phases"][t]))
+
+    def free_energy(self) -> float:
+        """``ψ̄ = ⟨ψ⟩``: stored energy per unit cell volume of the last solve."""
+        return self._phase_average(lambda t, m, idx: m.free_energy(self.eps[idx], self._trial["phases"][t]))
+
+    def average_sigma33(self) -> float:
+        """``Σ33 = ⟨σ33⟩`` of the last 2-D solve (plane strain out-of-plane stress)."""
+        return float(self.average(self.sigma33))
 
     def effective_tensor(self) -> npt.NDArray[np.float64]:
         """Effective (tangent) tensor at zero macro strain from the initial state.
@@ -468,8 +516,9 @@ class RVE:
         Returns:
             ``"strain"`` and ``"stress"`` ``(n_cells, n)`` (Mandel / gradient, flux) and,
             for elasticity, ``"von_mises"`` ``(n_cells,)`` (2-D: with the materials'
-            ``σ33`` — plane strain — where they provide it, else ``σ33 = 0``). Rows
-            cover the local cells (owned first, then ghosts).
+            ``σ33`` — plane strain — where they provide it, else ``σ33 = 0``) and, for
+            inelastic RVEs, ``"p"`` (equivalent plastic strain, 0 in elastic phases).
+            Rows cover the local cells (owned first, then ghosts).
         """
         nc = self._cells.size
         w = self.weights.reshape(nc, -1)
@@ -482,6 +531,12 @@ class RVE:
         out = {"strain": cellwise(self.eps), "stress": cellwise(self.sigma)}
         if self.physics == "elasticity":
             out["von_mises"] = cellwise(von_mises(self.sigma, self.sigma33))
+        if not self.is_linear:
+            p = np.zeros(self.weights.size)
+            for tag in self.materials:
+                if "p" in self._trial["phases"][tag]:
+                    p[self._phase_points[tag]] = self._trial["phases"][tag]["p"]
+            out["p"] = cellwise(p)
         return out
 
     def average_strain(self) -> npt.NDArray[np.float64]:
@@ -493,13 +548,27 @@ class RVE:
         return self.average(self.sigma)
 
     def hill_mandel_residual(self) -> float:
-        """``|⟨σ:ε⟩ − Σ:E| / |Σ:E|`` of the last solve (0 when both vanish)."""
+        """Hill–Mandel residual of the last solve: ``|⟨σ:ε⟩ − Σ:E| / (‖Σ‖ ‖E‖)``.
+
+        The denominator bounds ``|Σ:E|`` from above and stays meaningful when ``Σ ⟂ E``
+        (e.g. at the end of an unloading path), where ``|Σ:E|`` alone would not; for
+        proportional states the two coincide. 0 when ``Σ`` or ``E`` vanishes.
+        """
         E = self._trial["E"]
+        Sigma = self.average_stress()
         micro = float(self.average(np.einsum("pi,pi->p", self.sigma, self.eps)))
-        macro = float(self.average_stress() @ E)
-        if macro == 0.0:
-            return abs(micro)
-        return abs(micro - macro) / abs(macro)
+        scale = float(np.linalg.norm(Sigma) * np.linalg.norm(E))
+        return abs(micro - float(Sigma @ E)) / scale if scale > 0 else 0.0
+
+    def load_path(self, path, **kwargs) -> list[dict]:
+        """Virtual test: drive the RVE along ``path`` with mixed strain/stress control.
+
+        See :func:`dolfinx_multiscale.loading.load_path` for ``path`` and the options;
+        returns one record per step (``E``, ``Sigma``, ``p_mean``, ``dissipation``, ...).
+        """
+        from .loading import load_path
+
+        return load_path(self, path, **kwargs)
 
     @property
     def n_dofs(self) -> int:

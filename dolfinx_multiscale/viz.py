@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 import dolfinx.plot
 
-__all__ = ["plot_microstructure", "plot_rve"]
+__all__ = ["plot_load_path", "plot_microstructure", "plot_rve"]
 
 
 def _gathered_grid(V, point_data: dict, cell_data: dict):
@@ -107,7 +107,8 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
     """Write a PNG of the fields of the last :meth:`RVE.solve`.
 
     Elasticity: phases, the von Mises stress on the deformed shape (fluctuation plus
-    macro strain, exaggerated) and the fluctuation magnitude. Conduction: phases, the
+    macro strain, exaggerated) and the fluctuation magnitude (the equivalent plastic
+    strain instead for an inelastic RVE). Conduction: phases, the
     flux magnitude ``|j|`` and the temperature fluctuation ``w``. Collective; rank 0
     writes the file.
 
@@ -131,10 +132,14 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
         pad[:, :d] = u
         wpad = np.zeros_like(pad)
         wpad[:, :d] = wv
-        grid = _gathered_grid(V1, {"u": pad, "|w|": np.linalg.norm(wv, axis=1)},
-                              {"phase": tags, "von Mises": cells["von_mises"]})
+        cell_data = {"phase": tags, "von Mises": cells["von_mises"]}
+        third = (None, "|w|", "|fluctuation|")
+        if "p" in cells:
+            cell_data["p"] = cells["p"]
+            third = (None, "p", "equivalent plastic strain p")
+        grid = _gathered_grid(V1, {"u": pad, "|w|": np.linalg.norm(wv, axis=1)}, cell_data)
         panels = lambda g: [(g, "phase", "phase", None), (g, "von Mises", "von Mises", "u"),  # noqa: E731
-                            (g, "|w|", "|fluctuation|", None)]
+                            (g, third[1], third[2], None)]
     else:
         grid = _gathered_grid(V1, {"w": w1.x.array}, {"phase": tags,
                                                       "|j|": np.linalg.norm(cells["stress"], axis=1)})
@@ -143,3 +148,44 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
     if grid is None:
         return None
     return _render(panels(grid), path, title or f"{rve.bc} RVE, E = {np.round(rve.macro_strain, 4).tolist()}")
+
+
+def plot_load_path(records: list[dict], path: str | Path, components: list[int] | None = None,
+                   labels: list[str] | None = None) -> Path:
+    """Stress–strain curves of a load path (``RVE.load_path`` records) as a PNG.
+
+    One panel per component: ``Σ_k`` against ``E_k`` (Mandel components, so shear
+    panels show ``√2 σ12`` against ``√2 ε12``), with the origin prepended; loading and
+    unloading appear as one polyline with markers. Call it on one rank.
+
+    Args:
+        records: the list returned by :func:`~dolfinx_multiscale.loading.load_path`.
+        path: output PNG.
+        components: Mandel indices to plot (default: the components whose strain and
+            stress both change along the path, i.e. not the stress-free ones).
+        labels: component names for the axes (default ``"k"``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    E = np.vstack([np.zeros(len(records[0]["E"]))] + [r["E"] for r in records])
+    S = np.vstack([np.zeros(len(records[0]["Sigma"]))] + [r["Sigma"] for r in records])
+    if components is None:
+        noise = 1e-8 * np.abs(S).max()
+        components = [k for k in range(E.shape[1]) if np.ptp(E[:, k]) > 0 and np.ptp(S[:, k]) > noise] or [0]
+    labels = labels or [str(k) for k in range(E.shape[1])]
+    fig, axes = plt.subplots(1, len(components), figsize=(4.5 * len(components), 4), squeeze=False)
+    for ax, k in zip(axes[0], components):
+        ax.plot(E[:, k], S[:, k], "o-", ms=3)
+        ax.set_xlabel(f"E[{labels[k]}] (Mandel)")
+        ax.set_ylabel(f"Σ[{labels[k]}] (Mandel)")
+        ax.grid(True, alpha=0.3)
+    p_mean = [r.get("p_mean", 0.0) for r in records]
+    fig.suptitle(f"RVE load path: {len(records)} steps, final <p> = {p_mean[-1]:.3e}")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,241 @@
+"""Virtual material testing: the RVE along a macro load path, with mixed control.
+
+A load path is a list of steps. Each step prescribes, per tensor component, either the
+macro strain or the macro stress; a component named in neither keeps the strain it had
+(0 at the start). The JSON form (also accepted by :func:`parse_path`)::
+
+    {"steps": [{"strain": {"11": 0.002}, "stress": {"22": 0.0, "12": 0.0}}, ...]}
+
+uses tensor components (``ε12``, not the engineering ``γ12 = 2ε12``), converted to
+Mandel notation internally (``E_M[12] = √2 ε12``).
+
+Stress-controlled components are found by an outer Newton on the RVE response with the
+condensed (consistent) tangent: ``ΔE_s = C_ss⁻¹ (Σ̂_s − Σ_s(E))``. Each step starts from
+the committed state; when the micro or the outer Newton fails, the step is halved (up
+to ``max_cuts`` times) and retried from the committed state, and after that a
+:class:`LoadPathError` names the step and its target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from .rve import RVEConvergenceError
+from .tensors import mandel_index_pairs, tensor_component_index
+
+__all__ = ["LoadPathError", "LoadStep", "load_path", "parse_path", "ramp"]
+
+_log = logging.getLogger(__name__)
+
+
+class LoadPathError(RuntimeError):
+    """A load step failed even after the allowed number of step cuts."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadStep:
+    """One step of a load path in Mandel components.
+
+    Attributes:
+        strain: ``(n,)`` target macro strain of the strain-controlled components (the
+            entries of stress-controlled components are ignored).
+        stress: ``(n,)`` target macro stress of the stress-controlled components.
+        stress_controlled: ``(n,)`` bool mask.
+    """
+
+    strain: npt.NDArray[np.float64]
+    stress: npt.NDArray[np.float64]
+    stress_controlled: npt.NDArray[np.bool_]
+
+
+def _n_components(dim: int, physics: str) -> int:
+    return len(mandel_index_pairs(dim)) if physics == "elasticity" else dim
+
+
+def _index_and_scale(key: str, dim: int, physics: str) -> tuple[int, float]:
+    """Mandel index of a tensor component key and the tensor → Mandel factor."""
+    if physics == "conduction":
+        if key not in [str(i + 1) for i in range(dim)]:
+            raise ValueError(f"gradient component must be one of 1..{dim}; got {key!r}")
+        return int(key) - 1, 1.0
+    k = tensor_component_index(key, dim)
+    i, j = mandel_index_pairs(dim)[k]
+    return k, (1.0 if i == j else np.sqrt(2.0))
+
+
+def parse_path(data: dict | Sequence[dict], dim: int, physics: str = "elasticity") -> list[LoadStep]:
+    """Turn the JSON form of a path into :class:`LoadStep` objects.
+
+    Args:
+        data: ``{"steps": [...]}`` or the list of steps itself; each step a dict with
+            optional ``"strain"`` and ``"stress"`` dicts keyed by tensor components
+            (``"11"``, ``"22"``, ``"12"``; 3-D adds ``"33"``, ``"23"``, ``"13"``).
+        dim: 2 or 3.
+        physics: ``"elasticity"`` or ``"conduction"`` (keys ``"1"``, ``"2"``, ``"3"``).
+
+    Raises:
+        ValueError: a malformed step (unknown key or component, a non-number, a
+            component both strain- and stress-controlled), naming the step.
+    """
+    steps = data.get("steps") if isinstance(data, dict) else data
+    if not isinstance(steps, (list, tuple)) or not steps:
+        raise ValueError('a path must be {"steps": [...]} with at least one step')
+    n = _n_components(dim, physics)
+    strain = np.zeros(n)
+    out = []
+    for number, step in enumerate(steps, start=1):
+        if not isinstance(step, dict) or not set(step) <= {"strain", "stress"} or not step:
+            raise ValueError(f"step {number}: must be an object with 'strain' and/or 'stress'; got {step!r}")
+        stress = np.zeros(n)
+        mask = np.zeros(n, dtype=bool)
+        seen: dict[int, str] = {}
+        for kind in ("strain", "stress"):
+            comps = step.get(kind, {})
+            if not isinstance(comps, dict):
+                raise ValueError(f"step {number}: '{kind}' must map components to numbers; got {comps!r}")
+            for key, value in comps.items():
+                try:
+                    k, scale = _index_and_scale(str(key), dim, physics)
+                except ValueError as exc:
+                    raise ValueError(f"step {number}: {exc}") from None
+                if k in seen:
+                    raise ValueError(f"step {number}: component {key} is both {seen[k]}- and "
+                                     f"{kind}-controlled (or given twice)")
+                seen[k] = kind
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                    raise ValueError(f"step {number}: {kind} {key} must be a finite number; got {value!r}")
+                if kind == "strain":
+                    strain[k] = scale * value
+                else:
+                    stress[k] = scale * value
+                    mask[k] = True
+        out.append(LoadStep(strain.copy(), stress, mask))
+    return out
+
+
+def ramp(strain: dict[str, float], stress: dict[str, float] | None = None, steps: int = 10,
+         unload: bool = False) -> dict:
+    """The JSON form of a proportional ramp: ``steps`` equal steps from 0 to ``strain``
+    (stress components held at their values), then, with ``unload``, ``steps`` back to 0.
+
+    ``ramp({"11": 0.02}, {"22": 0.0}, 10, unload=True)`` is a uniaxial-stress
+    load–unload test.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    stress = dict(stress or {})
+    factors = [k / steps for k in range(1, steps + 1)]
+    if unload:
+        factors += [k / steps for k in range(steps - 1, -1, -1)]
+    return {"steps": [{"strain": {c: f * v for c, v in strain.items()}, "stress": dict(stress)}
+                      for f in factors]}
+
+
+def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max_iterations: int):
+    """Solve one (sub)step from the committed state ``(E_n, Σ_n, C_n)``.
+
+    Returns:
+        ``(E, Σ, C, micro iterations)``.
+    """
+    s = step.stress_controlled
+    E = np.where(s, E_n, step.strain)
+    if s.any() and C_n is not None:  # predictor: linearise Σ_s about the committed state
+        p = ~s
+        E[s] += np.linalg.solve(C_n[np.ix_(s, s)],
+                                step.stress[s] - Sigma_n[s] - C_n[np.ix_(s, p)] @ (E[p] - E_n[p]))
+    micro_iterations = 0
+    for _ in range(max_iterations + 1):
+        Sigma, C = rve.solve(E, tangent=True)
+        micro_iterations += getattr(rve, "newton_iterations", 1)
+        if not s.any():
+            return E, Sigma, C, micro_iterations
+        gap = step.stress[s] - Sigma[s]
+        scale = max(np.linalg.norm(Sigma), np.linalg.norm(C) * np.linalg.norm(E), 1e-300)
+        if np.abs(gap).max() <= stress_rtol * scale:
+            return E, Sigma, C, micro_iterations
+        E = E.copy()
+        E[s] += np.linalg.solve(C[np.ix_(s, s)], gap)
+    raise RVEConvergenceError(f"mixed control did not converge in {max_iterations} iterations "
+                              f"(stress gap {np.abs(gap).max():.2e})", E, [])
+
+
+def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iterations: int = 20,
+              progress: bool = True, on_step=None) -> list[dict]:
+    """Drive ``rve`` along ``path``; commit after every converged step.
+
+    Args:
+        rve: an :class:`~dolfinx_multiscale.rve.RVE` (its committed state is the start).
+        path: the JSON form (see :func:`parse_path`) or a list of :class:`LoadStep`.
+        max_cuts: how many times a failing step may be halved.
+        stress_rtol: prescribed stresses hold to ``stress_rtol · max(‖Σ‖, ‖C‖‖E‖)``.
+        max_iterations: outer (mixed-control) Newton iterations per (sub)step.
+        progress: log one line per step (``logging.INFO``).
+        on_step: optional ``on_step(record, rve)`` called after every committed step
+            (on every rank), e.g. to write the step's fields.
+
+    Returns:
+        One dict per step: ``step``, ``E`` and ``Sigma`` (Mandel ``(n,)`` lists),
+        ``Sigma33`` (2-D elasticity: ``⟨σ33⟩``), ``p_mean`` (``⟨p⟩``),
+        ``newton_iterations`` (micro iterations of the step, cuts included), ``cuts``,
+        ``hill_mandel_residual``, ``dissipation`` (``⟨D⟩`` of the step, energy per unit
+        cell volume) and ``free_energy`` (``⟨ψ⟩`` at the end of the step).
+
+    Raises:
+        LoadPathError: a step failed after ``max_cuts`` halvings (names the step and E).
+    """
+    if isinstance(path, (list, tuple)) and path and all(isinstance(p, LoadStep) for p in path):
+        steps = list(path)
+    else:
+        steps = parse_path(path, rve.dim, rve.physics)
+    E_n = rve.committed_state["E"].copy()
+    if np.any(E_n != 0):
+        Sigma_n, C_n = rve.solve(E_n)  # the committed state's response (no change)
+    else:
+        Sigma_n, C_n = np.zeros(rve.n), None
+    results = []
+    t0 = time.perf_counter()
+    for number, step in enumerate(steps, start=1):
+        E_begin, S_begin = E_n.copy(), Sigma_n.copy()
+        done, fraction, cuts, iterations, dissipation = 0.0, 1.0, 0, 0, 0.0
+        while done < 1.0:
+            a = min(done + fraction, 1.0)
+            sub = LoadStep(E_begin + a * (step.strain - E_begin), S_begin + a * (step.stress - S_begin),
+                           step.stress_controlled)
+            try:
+                E, Sigma, C, its = _solve_mixed(rve, sub, E_n, Sigma_n, C_n, stress_rtol, max_iterations)
+            except RVEConvergenceError as exc:
+                cuts += 1
+                if cuts > max_cuts:
+                    raise LoadPathError(
+                        f"load step {number} failed after {max_cuts} step cuts (target strain "
+                        f"{step.strain.tolist()}, stress {step.stress.tolist()} on the components "
+                        f"{np.flatnonzero(step.stress_controlled).tolist()}, Mandel): {exc}") from exc
+                fraction /= 2.0
+                _log.info("step %d: cut to %.4g of the step (%s)", number, fraction, exc)
+                continue
+            iterations += its
+            dissipation += rve.step_dissipation()
+            rve.commit()
+            done, E_n, Sigma_n, C_n = a, E, Sigma, C
+        record = {
+            "step": number, "E": E_n.tolist(), "Sigma": Sigma_n.tolist(),
+            "p_mean": rve.mean_plastic_strain(), "newton_iterations": iterations, "cuts": cuts,
+            "hill_mandel_residual": rve.hill_mandel_residual(), "dissipation": dissipation,
+            "free_energy": rve.free_energy(),
+        }
+        if rve.physics == "elasticity" and rve.dim == 2:
+            record["Sigma33"] = rve.average_sigma33()
+        results.append(record)
+        if on_step is not None:
+            on_step(record, rve)
+        if progress:
+            _log.info("step %d/%d: E = %s, Sigma = %s, <p> = %.3e, %d micro iterations, %.2f s",
+                      number, len(steps), np.round(E_n, 6).tolist(), np.round(Sigma_n, 6).tolist(),
+                      record["p_mean"], iterations, time.perf_counter() - t0)
+    return results
