@@ -473,6 +473,13 @@ class RVE:
         """``ψ̄ = ⟨ψ⟩``: stored energy per unit cell volume of the last solve."""
         return self._phase_average(lambda t, m, idx: m.free_energy(self.eps[idx], self._trial["phases"][t]))
 
+    def incremental_work(self) -> float:
+        """``⟨σ_{n+1} : (ε_{n+1} − ε_n)⟩``: micro work of the step from the committed
+        state to the last solve. Hill–Mandel in increments makes it ``Σ_{n+1} : ΔE``."""
+        eps_n = self._committed["E"] + self._fluctuation_strain(self._committed["w"])
+        self.w.x.array[:] = self._trial["w"]
+        return float(self.average(np.einsum("pi,pi->p", self.sigma, self.eps - eps_n)))
+
     def average_sigma33(self) -> float:
         """``Σ33 = ⟨σ33⟩`` of the last 2-D solve (plane strain out-of-plane stress)."""
         return float(self.average(self.sigma33))

@@ -1,0 +1,163 @@
+"""FE²: an RVE solved at every macro quadrature point.
+
+:class:`FE2Material` is a :class:`~dolfinx_multiscale.quadrature.QuadratureMaterial`
+whose point response is the homogenized RVE response (downscaling ``E`` → cell problem
+→ upscaling ``Σ = ⟨σ⟩`` and the condensed consistent tangent ``∂Σ/∂E``). One RVE
+workspace is built per rank on ``MPI.COMM_SELF`` (compiled forms, sparsity pattern and
+factorization reused by every point); each rank solves the points of the cells it owns.
+
+* A linear RVE is factorized once: ``Σ = C_eff E`` at every point, vectorised.
+* An inelastic RVE keeps every point's history (fluctuation dofs and micro internal
+  variables) in stacked arrays; :meth:`~FE2Material.update` solves each point from its
+  committed state, :meth:`~FE2Material.commit` accepts the trial states.
+
+Thermodynamic bookkeeping per point and converged step (Clausius–Duhem, Hill–Mandel in
+increments): the macro work ``Σ_{n+1}:ΔE``, the micro work ``⟨σ_{n+1}:Δε⟩`` (equal by
+Hill–Mandel), the change of stored energy ``Δψ̄`` and the intrinsic micro dissipation
+``⟨D⟩ ≥ 0``. ``Σ:ΔE − Δψ̄ − ⟨D⟩ ≥ 0`` is the backward-Euler algorithmic dissipation,
+``O(ΔE²)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import numpy.typing as npt
+
+from .quadrature import QuadratureMaterial
+from .rve import RVEConvergenceError
+
+__all__ = ["FE2Material"]
+
+_log = logging.getLogger(__name__)
+
+
+def _stack(state: dict, n: int) -> dict:
+    """Stacked copies (leading axis n) of a nested dict of arrays."""
+    return {k: _stack(v, n) if isinstance(v, dict) else np.repeat(np.asarray(v)[None], n, axis=0)
+            for k, v in state.items()}
+
+
+def _view(stacked: dict, i: int) -> dict:
+    return {k: _view(v, i) if isinstance(v, dict) else v[i] for k, v in stacked.items()}
+
+
+def _store(stacked: dict, i: int, state: dict) -> None:
+    for k, v in stacked.items():
+        if isinstance(v, dict):
+            _store(v, i, state[k])
+        else:
+            v[i] = state[k]
+
+
+class FE2Material(QuadratureMaterial):
+    """An FE² material: the RVE's homogenized response at every macro quadrature point.
+
+    Args:
+        rve: the :class:`~dolfinx_multiscale.rve.RVE` prototype; its mesh must live on
+            ``MPI.COMM_SELF`` (every rank owns one workspace). Its committed state is
+            the initial state of every point.
+        mesh: the macro mesh (same dimension as the RVE; 2-D is plane strain).
+        quadrature_degree: 1 for P1 macro displacements, 2 for P2.
+        subdomain: ``(cell_tags, tag)`` to use the material on some cells only.
+
+    Attributes:
+        micro_iterations: micro Newton iterations of the last update, per point ``(N,)``.
+        solves: number of RVE solves done by this rank (all updates).
+    """
+
+    def __init__(self, rve, mesh, quadrature_degree: int = 1, subdomain=None):
+        if rve.comm.size != 1:
+            raise ValueError("the RVE prototype must live on MPI.COMM_SELF: each rank solves its own points")
+        if rve.physics != "elasticity":
+            raise ValueError(f"FE2Material needs an elasticity RVE; got {rve.physics!r}")
+        super().__init__(mesh, quadrature_degree, subdomain)
+        if rve.dim != self.dim:
+            raise ValueError(f"RVE is {rve.dim}-D but the macro mesh is {self.dim}-D")
+        self.rve = rve
+        self.solves = 0
+        N = self.n_points
+        self.micro_iterations = np.zeros(N, dtype=np.int64)
+        if rve.is_linear:
+            self.C_eff = rve.effective_tensor()
+            return
+        init = {k: v for k, v in rve.committed_state.items() if k in ("E", "w", "phases")}
+        self._committed = _stack(init, N)
+        self._trial = _stack(init, N)
+        zeros = np.zeros(N)
+        self.psi_committed = zeros.copy()
+        self.stress_committed = np.zeros((N, self.n))
+        self.strain_committed = np.zeros((N, self.n))
+        self.psi, self.dissipation, self.micro_work = zeros.copy(), zeros.copy(), zeros.copy()
+
+    def _respond(self, strain):
+        N = len(strain)
+        if self.rve.is_linear:
+            self.solves += N
+            return strain @ self.C_eff.T, np.broadcast_to(self.C_eff, (N, self.n, self.n)).copy()
+        rve = self.rve
+        sigma = np.empty((N, self.n))
+        tangent = np.empty((N, self.n, self.n))
+        t0 = time.perf_counter()
+        for i in range(N):
+            rve.committed_state = _view(self._committed, i)
+            try:
+                sigma[i], tangent[i] = rve.solve(strain[i])
+            except RVEConvergenceError as exc:
+                x = self._point_coordinates(i)
+                raise RVEConvergenceError(f"RVE at macro point {i} (x = {np.round(x, 6).tolist()}, cell "
+                                          f"{self.cells[i // self.n_per_cell]}), macro strain "
+                                          f"{strain[i].tolist()}: {exc}", exc.E, exc.residuals) from exc
+            self.micro_iterations[i] = rve.newton_iterations
+            trial = rve._trial
+            _store(self._trial, i, trial)
+            self.psi[i] = rve.free_energy()
+            self.dissipation[i] = rve.step_dissipation()
+            self.micro_work[i] = rve.incremental_work()
+        self.solves += N
+        _log.debug("FE2 update: %d RVE solves, %d micro iterations, %.2f s", N,
+                   int(self.micro_iterations.sum()), time.perf_counter() - t0)
+        return sigma, tangent
+
+    def _point_coordinates(self, i: int) -> npt.NDArray[np.float64]:
+        import dolfinx.mesh
+
+        cell = self.cells[i // self.n_per_cell]
+        return dolfinx.mesh.compute_midpoints(self.mesh, self.dim, np.array([cell], dtype=np.int32))[0]
+
+    def commit(self) -> None:
+        """Accept every point's trial state (the macro step converged)."""
+        if self.rve.is_linear:
+            return
+        self._committed, self._trial = self._trial, self._committed
+        self.step_energy = {
+            "macro_work": np.einsum("pi,pi->p", self.stress_values, self.strain - self.strain_committed),
+            "micro_work": self.micro_work.copy(),
+            "delta_psi": self.psi - self.psi_committed,
+            "dissipation": self.dissipation.copy(),
+        }
+        self.psi_committed = self.psi.copy()
+        self.stress_committed = self.stress_values.copy()
+        self.strain_committed = self.strain.copy()
+
+    def rollback(self) -> None:
+        """Nothing to undo: the next update starts again from the committed states."""
+
+    def committed_history(self, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:
+        """A committed micro history variable averaged over each point's RVE, ``(N,)``.
+
+        Args:
+            key: e.g. ``"p"`` (equivalent plastic strain).
+            tag: phase (default: the volume average over all phases, 0 where absent).
+        """
+        rve = self.rve
+        out = np.zeros(self.n_points)
+        if rve.is_linear:
+            return out
+        for t, states in self._committed["phases"].items():
+            if (tag is None or t == tag) and key in states:
+                idx = rve._phase_points[t]
+                out += states[key] @ rve.weights[idx] / rve.volume
+        return out

@@ -1,0 +1,188 @@
+"""Quadrature-space constitutive operators for any DOLFINx macro model.
+
+A :class:`QuadratureMaterial` owns, on the macro mesh, quadrature-space Functions for the
+macro strain, the stress and the tangent (Mandel, design §3). It gives UFL operands, so a
+user writes the macro residual like any DOLFINx model::
+
+    sigma = material.stress(u)                       # (d, d) UFL tensor
+    F = ufl.inner(sigma, eps(v)) * material.dx - ufl.inner(t, v) * ds(2)
+    J = material.derivative(F, u, ufl.TrialFunction(V))
+
+``material.dx`` carries the quadrature degree, so FFCx integrates with the points where
+the stress lives. Before each residual assembly the stress and tangent at every point
+must be updated from the current ``u`` (:meth:`QuadratureMaterial.update`):
+:func:`~dolfinx_multiscale.newton.newton_solve` does it, and
+:meth:`QuadratureMaterial.attach` hooks it into a ``dolfinx.fem.petsc.NonlinearProblem``
+(SNES). Histories follow the trial/commit/rollback pattern: :meth:`update` computes a
+trial state from the committed one; :meth:`commit` accepts it when the load step
+converged; :meth:`rollback` forgets it.
+
+The point-wise response is the job of a subclass: :class:`LocalMaterial` applies a
+constitutive law (linear elastic, J2) vectorised over all points, and
+:class:`~dolfinx_multiscale.fe2.FE2Material` solves an RVE at every point. Each rank
+treats the points of the cells it owns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+import basix.ufl
+import dolfinx.fem as fem
+import dolfinx.fem.petsc
+import ufl
+from petsc4py import PETSc
+
+from .rve import mandel_strain
+from .tensors import mandel_size
+
+__all__ = ["LocalMaterial", "QuadratureMaterial", "mandel_to_tensor"]
+
+_SQ2 = float(np.sqrt(2.0))
+
+
+def mandel_to_tensor(v: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+    """Symmetric UFL tensor from a Mandel UFL vector of length 3 (2-D) or 6 (3-D)."""
+    if v.ufl_shape == (3,):
+        return ufl.as_matrix([[v[0], v[2] / _SQ2], [v[2] / _SQ2, v[1]]])
+    return ufl.as_matrix([[v[0], v[5] / _SQ2, v[4] / _SQ2],
+                          [v[5] / _SQ2, v[1], v[3] / _SQ2],
+                          [v[4] / _SQ2, v[3] / _SQ2, v[2]]])
+
+
+class QuadratureMaterial:
+    """Stress and tangent of a small-strain material at the macro quadrature points.
+
+    Args:
+        mesh: the macro mesh (2-D plane strain or 3-D).
+        quadrature_degree: degree of the quadrature rule (1 for P1 displacements, 2 for
+            P2); use :attr:`dx` (or the same degree in your own measure's metadata).
+        subdomain: optional ``(cell_tags, tag)``: the material lives only on those cells
+            (use ``material.dx(tag)`` in the form, and other materials elsewhere).
+    """
+
+    def __init__(self, mesh, quadrature_degree: int = 1, subdomain=None):
+        self.mesh = mesh
+        self.dim = d = mesh.geometry.dim
+        self.n = n = mandel_size(d)
+        self.quadrature_degree = q = int(quadrature_degree)
+        cell = mesh.basix_cell()
+        self._Qv = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n,), degree=q))
+        self._Qt = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n, n), degree=q))
+        self.sigma_q = fem.Function(self._Qv, name="stress")
+        self.tangent_q = fem.Function(self._Qt, name="tangent")
+        imap = mesh.topology.index_map(d)
+        if subdomain is None:
+            cells = np.arange(imap.size_local, dtype=np.int32)
+            self.dx = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": q})
+        else:
+            tags, tag = subdomain
+            cells = np.sort(tags.find(tag)).astype(np.int32)
+            cells = cells[cells < imap.size_local]
+            self.dx = ufl.Measure("dx", domain=mesh, subdomain_data=tags, metadata={"quadrature_degree": q})
+        self.cells = cells
+        points = self._Qv.element.interpolation_points
+        self.n_per_cell = points.shape[0]
+        self._dofs = self._Qv.dofmap.list[cells].reshape(-1)  # point p (cell-major) → dof
+        self._points = points
+        self._strain_expr = None
+        self.u = None
+        self.strain = np.zeros((self.n_points, n))  # macro strain at the points of the last update
+        self.stress_values = np.zeros((self.n_points, n))
+        self.tangent_values = np.zeros((self.n_points, n, n))
+
+    @property
+    def n_points(self) -> int:
+        """Number of quadrature points owned by this rank."""
+        return self.cells.size * self.n_per_cell
+
+    # -- UFL operands -----------------------------------------------------------------
+    def stress(self, u: fem.Function) -> ufl.core.expr.Expr:
+        """The stress as a symmetric ``(d, d)`` UFL tensor, for the displacement ``u``.
+
+        The strain ``ε(u)`` is evaluated at the points by :meth:`update`.
+        """
+        if self.u is not None and self.u is not u:
+            raise ValueError("this material is already bound to another displacement Function")
+        self.u = u
+        self._strain_expr = fem.Expression(mandel_strain(u), self._points)
+        return mandel_to_tensor(self.sigma_q)
+
+    def derivative(self, F: ufl.Form, u: fem.Function, du) -> ufl.Form:
+        """Jacobian ``∂F/∂u [du]`` of a form that contains :meth:`stress`.
+
+        The stress Function is replaced by ``σ_q + C_q·ε_M(u)`` (same value derivative:
+        ``C_q ε_M(du)``), so every other term of ``F`` is differentiated as usual.
+        """
+        linearised = self.sigma_q + ufl.dot(self.tangent_q, mandel_strain(u))
+        return ufl.derivative(ufl.replace(F, {self.sigma_q: linearised}), u, du)
+
+    # -- point updates ----------------------------------------------------------------
+    def evaluate_strain(self) -> npt.NDArray[np.float64]:
+        """Macro strain (Mandel) at the owned points from the current ``u``, ``(N, n)``."""
+        if self._strain_expr is None:
+            raise RuntimeError("call material.stress(u) first (it binds the displacement)")
+        return self._strain_expr.eval(self.mesh, self.cells).reshape(-1, self.n)
+
+    def update(self) -> None:
+        """Trial stress and tangent at every point for the current ``u``; fills the
+        quadrature Functions. Raises what the point solver raises on failure."""
+        self.strain = self.evaluate_strain()
+        sigma, tangent = self._respond(self.strain)
+        self.stress_values, self.tangent_values = sigma, tangent
+        self.sigma_q.x.array.reshape(-1, self.n)[self._dofs] = sigma
+        self.tangent_q.x.array.reshape(-1, self.n * self.n)[self._dofs] = tangent.reshape(len(sigma), -1)
+
+    def _respond(self, strain):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def commit(self) -> None:  # pragma: no cover - abstract
+        """Accept the trial state of every point (the load step converged)."""
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        """Forget the trial state (the load step failed): the next update starts from
+        the committed state again."""
+
+    # -- SNES ---------------------------------------------------------------------------
+    def attach(self, problem) -> None:
+        """Make a ``dolfinx.fem.petsc.NonlinearProblem`` update this material before
+        each residual evaluation (SNES evaluates the Jacobian at the same point)."""
+        snes = problem.solver
+        b, (function, args, kargs) = snes.getFunction()
+        u = self.u
+
+        def residual(snes_, x, b_, *a, **k):
+            x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+            dolfinx.fem.petsc.assign(x, u)
+            self.update()
+            function(snes_, x, b_, *a, **k)
+
+        snes.setFunction(residual, b, args=args or (), kargs=kargs or {})
+
+
+class LocalMaterial(QuadratureMaterial):
+    """A single-scale material: the law's ``update`` applied at every point at once.
+
+    Args:
+        material: ``LinearElastic``, ``J2Plasticity`` or any object with the material
+            protocol of :mod:`~dolfinx_multiscale.materials`.
+        mesh, quadrature_degree, subdomain: see :class:`QuadratureMaterial`.
+    """
+
+    def __init__(self, material, mesh, quadrature_degree: int = 1, subdomain=None):
+        super().__init__(mesh, quadrature_degree, subdomain)
+        self.material = material
+        self.state = material.initial_state(self.n_points)
+        self._trial = self.state
+
+    def _respond(self, strain):
+        sigma, tangent, self._trial = self.material.update(strain, self.state, True)
+        return sigma, np.ascontiguousarray(tangent)
+
+    def commit(self) -> None:
+        self.state = self._trial
+
+    def rollback(self) -> None:
+        self._trial = self.state
