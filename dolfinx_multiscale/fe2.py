@@ -65,6 +65,8 @@ class FE2Material(QuadratureMaterial):
 
     Attributes:
         micro_iterations: micro Newton iterations of the last update, per point ``(N,)``.
+        sigma33: plane strain (2-D): the upscaled out-of-plane stress ``⟨σ33⟩`` of the
+            last update, per point ``(N,)``.
         solves: number of RVE solves done by this rank (all updates).
     """
 
@@ -80,8 +82,12 @@ class FE2Material(QuadratureMaterial):
         self.solves = 0
         N = self.n_points
         self.micro_iterations = np.zeros(N, dtype=np.int64)
+        self.sigma33 = np.zeros(N)
         if rve.is_linear:
             self.C_eff = rve.effective_tensor()
+            # plane strain: Σ33 = c33 · E, from the unit macro strains (factorization reused)
+            self._c33 = np.array([(rve.solve(e, tangent=False), rve.average_sigma33())[1]
+                                  for e in np.eye(self.n)]) if self.dim == 2 else None
             return
         init = {k: v for k, v in rve.committed_state.items() if k in ("E", "w", "phases")}
         self._committed = _stack(init, N)
@@ -96,6 +102,8 @@ class FE2Material(QuadratureMaterial):
         N = len(strain)
         if self.rve.is_linear:
             self.solves += N
+            if self._c33 is not None:
+                self.sigma33 = strain @ self._c33
             return strain @ self.C_eff.T, np.broadcast_to(self.C_eff, (N, self.n, self.n)).copy()
         rve = self.rve
         sigma = np.empty((N, self.n))
@@ -114,6 +122,8 @@ class FE2Material(QuadratureMaterial):
             trial = rve._trial
             _store(self._trial, i, trial)
             self.psi[i] = rve.free_energy()
+            if self.dim == 2:
+                self.sigma33[i] = rve.average_sigma33()
             self.dissipation[i] = rve.step_dissipation()
             self.micro_work[i] = rve.incremental_work()
         self.solves += N

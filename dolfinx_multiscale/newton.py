@@ -167,7 +167,7 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
                         f"load step {step} (load {target:g}) failed after {max_cuts} step cuts, "
                         f"last try at load {t:g}: {exc}") from exc
                 fraction /= 2.0
-                _log.info("step %d: cut, retrying with %.4g of the step", step, fraction)
+                _log.info("step %d: cut, retrying with %.4g of the step: %s", step, fraction, exc)
                 continue
             for m in solver.materials:
                 m.commit()

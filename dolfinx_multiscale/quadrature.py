@@ -134,6 +134,25 @@ class QuadratureMaterial:
         self.sigma_q.x.array.reshape(-1, self.n)[self._dofs] = sigma
         self.tangent_q.x.array.reshape(-1, self.n * self.n)[self._dofs] = tangent.reshape(len(sigma), -1)
 
+    def cell_average(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Mean over each owned cell's points of point values ``(N, ...)`` →
+        ``(n_cells, ...)`` (equal weights: the points of one cell share its volume
+        evenly for the rules used here up to degree 2)."""
+        values = np.asarray(values)
+        return values.reshape((self.cells.size, self.n_per_cell) + values.shape[1:]).mean(axis=1)
+
+    def cell_function(self, cell_values: npt.ArrayLike, name: str) -> fem.Function:
+        """A DG0 Function (scalar or vector) holding values per owned cell, for output."""
+        cell_values = np.asarray(cell_values, dtype=float)
+        shape = cell_values.shape[1:]
+        W = fem.functionspace(self.mesh, ("DG", 0, shape) if shape else ("DG", 0))
+        f = fem.Function(W, name=name)
+        bs = int(np.prod(shape)) if shape else 1
+        dofs = W.dofmap.list[self.cells].reshape(-1)
+        f.x.array.reshape(-1, bs)[dofs] = cell_values.reshape(-1, bs)
+        f.x.scatter_forward()
+        return f
+
     def _respond(self, strain):  # pragma: no cover - abstract
         raise NotImplementedError
 

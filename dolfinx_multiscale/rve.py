@@ -172,6 +172,9 @@ class RVE:
             the unconstrained internal-force vector).
         max_iterations: Newton iteration bound; exceeding it raises
             :class:`RVEConvergenceError`.
+        line_search_cuts: halvings of a Newton step whose residual norm does not
+            decrease (backtracking; the full step is tried first, so the quadratic
+            regime is untouched).
 
     The generalized strain/stress have ``n`` components: the Mandel order of design §3
     for elasticity (``n = 3`` in 2-D plane strain, 6 in 3-D) and ``n = d`` for
@@ -180,7 +183,7 @@ class RVE:
 
     def __init__(self, micro, materials: dict, bc: str = "periodic", degree: int = 1,
                  petsc_options_prefix: str = "rve_", rtol: float = 1e-10,
-                 max_iterations: int = 25):
+                 max_iterations: int = 25, line_search_cuts: int = 4):
         if bc not in BOUNDARY_CONDITIONS:
             raise ValueError(f"bc must be one of {sorted(BOUNDARY_CONDITIONS)}; got {bc!r}")
         if not (isinstance(degree, int) and degree >= 1):
@@ -195,6 +198,7 @@ class RVE:
         self.physics = self._check_materials(micro)
         self.rtol = rtol
         self.max_iterations = max_iterations
+        self.line_search_cuts = line_search_cuts
         self.n = n = mandel_size(d) if self.physics == "elasticity" else d
         lo, hi = (np.asarray(b, dtype=float)[:d] for b in micro.box)
         self.volume = float(np.prod(hi - lo))
@@ -399,24 +403,36 @@ class RVE:
                 w.x.petsc_vec.axpy(float(dEk), Wk)
             w.x.scatter_forward()
         dw_full = dolfinx.fem.petsc.create_vector(self.V)
-        residuals = []
-        converged = False
-        for it in range(self.max_iterations + 1):
+        w0 = w.x.petsc_vec.copy()
+
+        def residual_norm():
             sigma, D = self._finish(E, w.x.array.copy(), need_tangent=True)
             r = self._assemble_vector(self._residual, self._r)
             r_red = self._solver.restrict(r)
-            res = self._solver.projected_norm(r_red)
-            residuals.append(res)
-            converged = res <= max(self.rtol, 1e-14) * r.norm()
-            _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, r.norm())
+            return sigma, D, r_red, self._solver.projected_norm(r_red), r.norm()
+
+        sigma, D, r_red, res, scale = residual_norm()
+        residuals = [res]
+        converged = False
+        for it in range(self.max_iterations + 1):
+            converged = res <= max(self.rtol, 1e-14) * scale
+            _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, scale)
             if converged or it == self.max_iterations or not np.isfinite(res):
                 break
             self._factorize()
             r_red.scale(-1.0)
-            dw = self._solver.solve(r_red)
-            self._solver.P.mult(dw, dw_full)
-            w.x.petsc_vec.axpy(1.0, dw_full)
-            w.x.scatter_forward()
+            self._solver.P.mult(self._solver.solve(r_red), dw_full)
+            w0.array[:] = w.x.petsc_vec.array_r
+            alpha = 1.0
+            for _ in range(self.line_search_cuts + 1):  # backtracking on the residual norm
+                w.x.petsc_vec.waxpy(alpha, dw_full, w0)
+                w.x.scatter_forward()
+                sigma, D, r_red, res_try, scale = residual_norm()
+                if res_try < res or not np.isfinite(res):
+                    break
+                alpha /= 2.0
+            res = res_try
+            residuals.append(res)
         self.newton_iterations = it
         self.residuals = residuals
         if not converged:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 import dolfinx.plot
 
-__all__ = ["plot_load_path", "plot_microstructure", "plot_rve"]
+__all__ = ["plot_load_path", "plot_macro", "plot_microstructure", "plot_rve"]
 
 
 def _gathered_grid(V, point_data: dict, cell_data: dict):
@@ -189,3 +189,33 @@ def plot_load_path(records: list[dict], path: str | Path, components: list[int] 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_macro(u, cell_data: dict[str, npt.ArrayLike], path: str | Path, title: str = "",
+               scale: float | None = None) -> Path | None:
+    """PNG of macro cell fields on the deformed macro mesh, one panel per field.
+
+    Args:
+        u: the macro displacement (vector Lagrange Function).
+        cell_data: name → values on the owned cells ``(n_owned_cells,)`` (e.g.
+            ``material.cell_average(...)``).
+        path: output PNG.
+        scale: displacement magnification (default: 10 % of the mesh size over the
+            largest displacement).
+
+    Collective; rank 0 writes and gets the path, the others ``None``.
+    """
+    V1 = dolfinx.fem.functionspace(u.function_space.mesh, ("Lagrange", 1, u.ufl_shape))
+    u1 = dolfinx.fem.Function(V1)
+    u1.interpolate(u)
+    d = u.ufl_shape[0]
+    pad = np.zeros((u1.x.array.size // d, 3))
+    pad[:, :d] = u1.x.array.reshape(-1, d)
+    grid = _gathered_grid(V1, {"u": pad}, cell_data)
+    if grid is None:
+        return None
+    if scale is None:
+        scale = 0.1 * max(grid.length, 1e-300) / max(np.abs(grid["u"]).max(), 1e-300)
+    warped = grid.warp_by_vector("u", factor=scale)
+    return _render([(warped, key, key, None) for key in cell_data], path,
+                   title or f"deformed x{scale:.3g}")
