@@ -122,7 +122,7 @@ if comm.rank == 0:
 
 phi = fem.Function(V)
 top_dofs = fem.locate_dofs_topological(V.sub(1), fdim, facets.find(3))
-fem.set_bc(phi.x.array, [fem.dirichletbc(1.0, top_dofs, V.sub(1))])
+fem.dirichletbc(1.0, top_dofs, V.sub(1)).set(phi.x.array)
 reaction_form = fem.form(ufl.inner(material.stress(u), eps(phi)) * material.dx)
 
 

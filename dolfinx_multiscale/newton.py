@@ -135,8 +135,9 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
             requested step, e.g. to write output.
 
     Returns:
-        One dict per requested step: ``step``, ``load``, ``newton_iterations`` (list over
-        sub-steps), ``residuals`` (last sub-step), ``cuts``, ``wall_s``.
+        One dict per requested step: ``step``, ``load``, ``substeps`` (the loads of the
+        converged sub-steps, the last one is ``load``), ``newton_iterations`` (per
+        sub-step), ``residuals`` (last sub-step), ``cuts``, ``wall_s``.
 
     Raises:
         MacroConvergenceError: a step still failed after ``max_cuts`` halvings; the
@@ -149,7 +150,7 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
     history = []
     for step, target in enumerate(loads, start=1):
         t0 = time.perf_counter()
-        fraction, cuts, iterations, done = 1.0, 0, [], 0.0
+        fraction, cuts, iterations, done, substeps = 1.0, 0, [], 0.0, []
         t_begin = t_n
         while done < 1.0:
             a = min(done + fraction, 1.0)
@@ -173,7 +174,8 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
                 m.commit()
             committed_u = u.x.array.copy()
             done, t_n = a, t
-        record = {"step": step, "load": float(target), "newton_iterations": iterations,
+            substeps.append(float(t))
+        record = {"step": step, "load": float(target), "substeps": substeps, "newton_iterations": iterations,
                   "residuals": list(solver.residuals), "cuts": cuts,
                   "wall_s": time.perf_counter() - t0}
         history.append(record)
