@@ -21,6 +21,7 @@ import numpy as np
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 
+from .linalg import direct_ksp
 from .rve import RVEConvergenceError
 
 __all__ = ["MacroConvergenceError", "NewtonSolver", "incremental_solve"]
@@ -55,14 +56,7 @@ class NewtonSolver:
         self.A = dolfinx.fem.petsc.create_matrix(self.J)
         self.b = dolfinx.fem.petsc.create_vector(u.function_space)
         self.du = dolfinx.fem.petsc.create_vector(u.function_space)
-        self.ksp = PETSc.KSP().create(u.function_space.mesh.comm)
-        self.ksp.setOptionsPrefix(petsc_options_prefix)
-        opts = PETSc.Options()
-        for key, value in (("ksp_type", "preonly"), ("pc_type", "lu"),
-                           ("pc_factor_mat_solver_type", "mumps")):
-            if not opts.hasName(petsc_options_prefix + key):
-                opts[petsc_options_prefix + key] = value
-        self.ksp.setFromOptions()
+        self.ksp = direct_ksp(u.function_space.mesh.comm, petsc_options_prefix)
         self.ksp.setOperators(self.A)
         self.residuals: list[float] = []
         self._bc_mask = None

@@ -39,6 +39,7 @@ import dolfinx.fem.petsc
 import ufl
 
 from .boundary import BOUNDARY_CONDITIONS, CellConstraint
+from .linalg import direct_ksp
 from .tensors import from_mandel, mandel_size, von_mises
 
 __all__ = ["RVE", "RVEConvergenceError"]
@@ -80,14 +81,7 @@ class _ReducedSolver:
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str):
         self.P = constraint.P
-        self.ksp = PETSc.KSP().create(comm)
-        self.ksp.setOptionsPrefix(prefix)
-        opts = PETSc.Options()
-        for key, value in (("ksp_type", "preonly"), ("pc_type", "lu"),
-                           ("pc_factor_mat_solver_type", "mumps")):
-            if not opts.hasName(prefix + key):
-                opts[prefix + key] = value
-        self.ksp.setFromOptions()
+        self.ksp = direct_ksp(comm, prefix)
         self.Kr: PETSc.Mat | None = None
         self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
         self._Z: list[PETSc.Vec] = []
