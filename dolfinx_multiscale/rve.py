@@ -141,11 +141,6 @@ class _ReducedSolver:
             rr.axpy(-lj, bj)
         return rr.norm()
 
-    def destroy(self) -> None:
-        self.ksp.destroy()
-        if self.Kr is not None:
-            self.Kr.destroy()
-
 
 class RVE:
     """A representative volume element: cell problem, homogenized response and fields.
@@ -211,11 +206,9 @@ class RVE:
             self._solver.set_constraints(self._unit_vectors(self._avg_form))
         self.is_linear = all(m.is_linear for m in self.materials.values())
 
-        self._committed = {"E": np.zeros(n), "w": np.zeros_like(self.w.x.array),
-                           "phases": {t: m.initial_state(self._phase_points[t].size)
-                                      for t, m in self.materials.items()}}
+        self._committed = self._initial_state()
         self._trial = None
-        self._linear_cache = None  # (C_eff, unit fluctuations) of a linear RVE
+        self._initial = None  # (C, unit fluctuations W, point tangents D) at the initial state
         self.eps = self.sigma = None  # point arrays of the last solve, (N, n)
 
     # -- set-up ---------------------------------------------------------------------
@@ -363,13 +356,27 @@ class RVE:
             return self._solve_linear(E, tangent)
         return self._solve_newton(E, tangent)
 
+    def _initial_state(self) -> dict:
+        return {"E": np.zeros(self.n), "w": np.zeros_like(self.w.x.array),
+                "phases": {t: m.initial_state(self._phase_points[t].size) for t, m in self.materials.items()}}
+
+    def _initial_tangent(self):
+        """``(C, W, D)`` at the initial state: condensed tangent, unit fluctuations and
+        point tangents. Computed once (one factorization) and cached."""
+        if self._initial is None:
+            saved = self._committed
+            self._committed = self._initial_state()
+            try:
+                _, D, _ = self._constitutive(np.zeros((self.weights.size, self.n)), True)
+                self._factorize()
+                C, W = self._condensed_tangent(D)
+                self._initial = (C, W, np.array(D))
+            finally:
+                self._committed = saved
+        return self._initial
+
     def _solve_linear(self, E, tangent):
-        if self._linear_cache is None:
-            eps0 = np.zeros((self.weights.size, self.n))
-            _, D, _ = self._constitutive(eps0, True)
-            self._factorize()
-            self._linear_cache = self._condensed_tangent(D)
-        C, W = self._linear_cache
+        C, W, _ = self._initial_tangent()
         self._set_fluctuation_from(W, E)
         self._finish(E, self.w.x.array.copy(), need_tangent=False)
         return C @ E, (C.copy() if tangent else None)
@@ -391,11 +398,14 @@ class RVE:
     def _solve_newton(self, E, tangent):
         w = self.w
         w.x.array[:] = self._committed["w"]
-        W_prev = self._committed.get("W")
-        if W_prev is not None:  # first-order predictor: w ≈ w_n + Σ_k ΔE_k W_k
-            for dEk, Wk in zip(E - self._committed["E"], W_prev):
-                w.x.petsc_vec.axpy(float(dEk), Wk)
-            w.x.scatter_forward()
+        C_init, W_init, D_init = self._initial_tangent()
+        # first-order predictor w ≈ w_n + Σ_k ΔE_k W_k with the committed state's unit
+        # fluctuations, else the initial (elastic) ones: an increment that stays elastic
+        # everywhere is then exact and needs no factorization at all
+        W_prev = self._committed.get("W") or W_init
+        for dEk, Wk in zip(E - self._committed["E"], W_prev):
+            w.x.petsc_vec.axpy(float(dEk), Wk)
+        w.x.scatter_forward()
         dw_full = dolfinx.fem.petsc.create_vector(self.V)
         w0 = w.x.petsc_vec.copy()
 
@@ -435,8 +445,11 @@ class RVE:
                 f"E = {E.tolist()}; residuals {[f'{x:.2e}' for x in residuals]}", E, residuals)
         C = None
         if tangent:
-            self._factorize()
-            C, self._trial["W"] = self._condensed_tangent(D)
+            if np.array_equal(D, D_init):  # same point tangents: same K, F and condensation
+                C, self._trial["W"] = C_init.copy(), W_init
+            else:
+                self._factorize()
+                C, self._trial["W"] = self._condensed_tangent(D)
         return self.average(sigma), C
 
     def commit(self) -> None:
@@ -499,21 +512,10 @@ class RVE:
 
         Returns:
             ``C_eff`` (Mandel, ``(3, 3)`` 2-D plane strain or ``(6, 6)`` 3-D) or the
-            effective conductivity ``(d, d)``; by static condensation, one factorization.
+            effective conductivity ``(d, d)``; by static condensation, one factorization
+            in the RVE's lifetime (cached).
         """
-        if self.is_linear:
-            return self.solve(np.zeros(self.n))[1]
-        eps0 = np.zeros((self.weights.size, self.n))
-        saved = self._committed
-        self._committed = {"E": np.zeros(self.n), "w": np.zeros_like(self.w.x.array),
-                           "phases": {t: m.initial_state(self._phase_points[t].size)
-                                      for t, m in self.materials.items()}}
-        try:
-            _, D, _ = self._constitutive(eps0, True)
-            self._factorize()
-            return self._condensed_tangent(D)[0]
-        finally:
-            self._committed = saved
+        return self._initial_tangent()[0].copy()
 
     @property
     def macro_strain(self) -> npt.NDArray[np.float64]:
