@@ -1,0 +1,164 @@
+"""FE² speed: RVE solves per second against a naive baseline, MPI speed-up, memory and
+the growth of a step's cost with the number of macro points.
+
+Run from the repository root (a few minutes on 2 cores)::
+
+    .venv/bin/python benchmarks/fe2.py [--json results/bench_fe2.json]
+
+Printed, all measured in this one run:
+
+1. RVE solves per second at macro points (elastic and J2 micro models), ours (one RVE
+   workspace reused by every point: compiled forms, sparsity, factorization, elastic
+   predictor) against the naive pattern (a fresh RVE problem — forms, matrix, solver —
+   per point and per macro iteration), and their ratio (target ≥ 20×).
+2. The 1 → 2 rank speed-up of an FE² load step (target ≥ 1.8×).
+3. The memory per macro point (the stored micro history).
+4. The time of one FE² step for about 100, 1 000 and 10 000 macro points (target:
+   linear growth, i.e. constant time per point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+
+import dolfinx_multiscale as dm
+from dolfinx_multiscale.fe2 import FE2Material
+from dolfinx_multiscale.macro import Beam
+
+MICRO_H = 0.1
+J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05)
+FIBRE = dm.LinearElastic(E=10.0, nu=0.25)
+ELASTIC = dm.LinearElastic(E=1.0, nu=0.3)
+
+
+def strains(n_points: int, amplitude: float) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return amplitude * rng.uniform(-1, 1, size=(n_points, 3))
+
+
+def rate_ours(materials, E: np.ndarray) -> float:
+    """RVE solves per second with one reused workspace (FE2Material's inner loop)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=MICRO_H, comm=MPI.COMM_SELF)
+    rve = dm.RVE(micro, materials)
+    initial = rve.committed_state
+    rve.effective_tensor()  # the one-off set-up every FE² run pays once
+    t0 = time.perf_counter()
+    for Ei in E:
+        rve.committed_state = initial
+        rve.solve(Ei)
+    return len(E) / (time.perf_counter() - t0)
+
+
+def rate_naive(materials, E: np.ndarray) -> float:
+    """RVE solves per second building a fresh problem for every point."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=MICRO_H, comm=MPI.COMM_SELF)
+    dm.RVE(micro, materials).solve(E[0])  # JIT compilation is cached for both
+    t0 = time.perf_counter()
+    for Ei in E:
+        dm.RVE(micro, materials, petsc_options_prefix="naive_").solve(Ei)
+    return len(E) / (time.perf_counter() - t0)
+
+
+def fe2_step_time(cells: int) -> tuple[float, int, float]:
+    """Wall time of one plastic FE² load step of the 2-D beam; (time, points, bytes/point)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=MICRO_H, comm=MPI.COMM_SELF)
+    beam = Beam(lambda m: FE2Material(dm.RVE(micro, {1: J2, 2: FIBRE}), m), cells=cells,
+                comm=MPI.COMM_WORLD, length=2.0)
+    beam.material.update()  # the set-up (initial tangent) outside the timing
+    t0 = time.perf_counter()
+    beam.run([0.02 * 2.0])
+    wall = MPI.COMM_WORLD.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    m = beam.material
+    nbytes = sum(a.nbytes for a in _arrays(m._committed)) / max(m.n_points, 1)
+    return wall, MPI.COMM_WORLD.allreduce(m.n_points), nbytes
+
+
+def _arrays(tree):
+    for v in tree.values():
+        if isinstance(v, dict):
+            yield from _arrays(v)
+        else:
+            yield v
+
+
+def elastic_step_time(cells: int) -> tuple[float, int]:
+    """Wall time of one FE² step with a J2 micro model that stays elastic (every point
+    solved by the RVE Newton's elastic predictor)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=MICRO_H, comm=MPI.COMM_SELF)
+    beam = Beam(lambda m: FE2Material(dm.RVE(micro, {1: J2, 2: FIBRE}), m), cells=cells,
+                comm=MPI.COMM_WORLD, length=2.0)
+    beam.material.update()
+    t0 = time.perf_counter()
+    beam.run([1e-4])
+    return MPI.COMM_WORLD.allreduce(time.perf_counter() - t0, op=MPI.MAX), MPI.COMM_WORLD.allreduce(
+        beam.material.n_points)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", help="write the numbers as JSON")
+    parser.add_argument("--worker", choices=["step"], help=argparse.SUPPRESS)
+    parser.add_argument("--cells", type=int, default=12)
+    args = parser.parse_args()
+    if args.worker == "step":
+        wall, n, _ = fe2_step_time(args.cells)
+        if MPI.COMM_WORLD.rank == 0:
+            print(json.dumps({"wall": wall, "points": n}))
+        return
+
+    out = {}
+    n_naive = 20
+    for name, materials, amp in (("elastic micro", {1: ELASTIC, 2: FIBRE}, 0.01),
+                                 ("J2 micro", {1: J2, 2: FIBRE}, 0.01)):
+        E = strains(200, amp)
+        ours, naive = rate_ours(materials, E), rate_naive(materials, E[:n_naive])
+        out[name] = {"ours_per_s": ours, "naive_per_s": naive, "ratio": ours / naive}
+        print(f"{name:14s}: ours {ours:9.1f} RVE solves/s, naive {naive:7.1f}/s, ratio {ours / naive:6.1f}x")
+    # a linear micro model in FE2Material needs one factorization for the whole mesh
+    micro = dm.microstructures.circular_inclusion(0.3, h=MICRO_H, comm=MPI.COMM_SELF)
+    beam = Beam(lambda m: FE2Material(dm.RVE(micro, {1: ELASTIC, 2: FIBRE}), m), cells=100)
+    t0 = time.perf_counter()
+    beam.material.update()
+    lin = beam.material.n_points / (time.perf_counter() - t0)
+    out["linear FE2Material"] = {"points_per_s": lin}
+    print(f"linear FE2Material: {lin:.3g} points/s (C_eff once, Sigma = C_eff E vectorised)")
+
+    times = {}
+    for n in (1, 2):
+        cmd = [sys.executable, __file__, "--worker", "step", "--cells", str(args.cells)]
+        if n > 1:
+            cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(n), *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        times[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+    speedup = times[1]["wall"] / times[2]["wall"]
+    out["mpi"] = {"points": times[1]["points"], "t1_s": times[1]["wall"], "t2_s": times[2]["wall"],
+                  "speedup": speedup}
+    print(f"FE2 plastic step, {times[1]['points']} points: 1 rank {times[1]['wall']:.2f} s, "
+          f"2 ranks {times[2]['wall']:.2f} s, speed-up {speedup:.2f}x")
+
+    _, _, per_point = fe2_step_time(4)
+    out["bytes_per_point"] = per_point
+    print(f"memory per macro point (micro history, {MICRO_H=}): {per_point / 1024:.1f} KiB")
+
+    growth = []
+    for cells in (10, 32, 100):  # 2·c·(c//2) triangles: 100, 1 024, 10 000 points
+        wall, n = elastic_step_time(cells)
+        growth.append({"points": n, "wall_s": wall, "us_per_point": 1e6 * wall / n})
+        print(f"FE2 step, {n:6d} points: {wall:7.2f} s, {1e6 * wall / n:8.1f} us per point")
+    out["growth"] = growth
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
