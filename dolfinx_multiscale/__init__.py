@@ -12,29 +12,40 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
     if _exc.name != "dolfinx_solver":
         raise
 
-from . import homogenization, microstructures, tensors
+from . import homogenization, loading, macro, microstructures, tensors, viz
 from .boundary import NotPeriodicError, kubc, periodic, subc
+from .fe2 import FE2Material
 from .materials import Conductivity, LinearElastic
 from .microstructures import Microstructure, read_msh
+from .newton import MacroConvergenceError, NewtonSolver, incremental_solve
 from .plasticity import J2Plasticity
+from .quadrature import LocalMaterial
 from .rve import RVE, RVEConvergenceError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Conductivity",
+    "FE2Material",
     "J2Plasticity",
     "LinearElastic",
+    "LocalMaterial",
+    "MacroConvergenceError",
     "Microstructure",
+    "NewtonSolver",
     "NotPeriodicError",
     "RVE",
     "RVEConvergenceError",
     "__version__",
     "homogenization",
+    "incremental_solve",
     "kubc",
+    "loading",
+    "macro",
     "microstructures",
     "periodic",
     "read_msh",
     "subc",
     "tensors",
+    "viz",
 ]

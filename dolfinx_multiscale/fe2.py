@@ -155,6 +155,48 @@ class FE2Material(QuadratureMaterial):
     def rollback(self) -> None:
         """Nothing to undo: the next update starts again from the committed states."""
 
+    def rve_at(self, i: int):
+        """The RVE workspace holding point ``i``'s committed state and fields.
+
+        Re-solves the point at its committed macro strain (already converged: no
+        iterations), so ``rve.w``, ``rve.cell_fields()``, :func:`~dolfinx_multiscale.viz.plot_rve`
+        and :meth:`write_rve` show that point. Local to this rank (``i < n_points``).
+        """
+        if not 0 <= i < self.n_points:
+            raise ValueError(f"point index must be in [0, {self.n_points}); got {i}")
+        rve = self.rve
+        if rve.is_linear:
+            rve.solve(self.strain[i], tangent=False)
+            return rve
+        rve.committed_state = _view(self._committed, i)
+        rve.solve(self._committed["E"][i], tangent=False)
+        return rve
+
+    def write_rve(self, i: int, path) -> None:
+        """Write point ``i``'s RVE fluctuation, stress and equivalent plastic strain (cell
+        averages) to a VTX (ADIOS2 ``.bp``) folder. Local to this rank."""
+        import dolfinx.fem
+        import dolfinx.io
+
+        rve = self.rve_at(i)
+        fields = rve.cell_fields()
+        W = dolfinx.fem.functionspace(rve.mesh, ("DG", 0, (rve.n,)))
+        stress = dolfinx.fem.Function(W, name="stress")
+        stress.x.array[:] = fields["stress"].reshape(-1)
+        out = [stress]
+        if "p" in fields:
+            P = dolfinx.fem.functionspace(rve.mesh, ("DG", 0))
+            p = dolfinx.fem.Function(P, name="p")
+            p.x.array[:] = fields["p"]
+            out.append(p)
+        V1 = dolfinx.fem.functionspace(rve.mesh, ("Lagrange", 1, rve.w.ufl_shape))
+        w = dolfinx.fem.Function(V1, name="fluctuation")
+        w.interpolate(rve.w)
+        with dolfinx.io.VTXWriter(rve.mesh.comm, str(path), [w]) as vtx:
+            vtx.write(0.0)
+        with dolfinx.io.VTXWriter(rve.mesh.comm, str(path).replace(".bp", "_cells.bp"), out) as vtx:
+            vtx.write(0.0)
+
     def committed_history(self, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:
         """A committed micro history variable averaged over each point's RVE, ``(N,)``.
 
