@@ -7,6 +7,8 @@ Subcommands::
         --phase 2:E=10,nu=0.3 --json out.json [--png fields.png]
     dolfinx-multiscale rve-path MESH.msh --phase 1:model=j2,E=1,nu=0.3,sy0=0.005,H=0.05 \\
         --phase 2:E=10,nu=0.3 --strain 11=0.02 --stress 22=0 --steps 10 --unload --json out.json
+    dolfinx-multiscale rve-size --sizes 1,4,9 --seeds 5 --vf 0.3 --phase 1:E=1,nu=0.3 \\
+        --phase 2:E=10,nu=0.3 [--tolerance 0.05] --json out.json [--png bracket.png]
 
 Every subcommand runs unchanged under ``mpiexec -n N`` (one mesh distributed over the
 ranks); rank 0 writes each output file once, and only after everything succeeded, so a
@@ -287,6 +289,57 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
             "field_pictures": snapshots, "steps": records}
 
 
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{option} must be comma-separated integers (e.g. 1,4,9); got {text!r}") from None
+
+
+def _cmd_rve_size(args, comm: MPI.Comm) -> dict:
+    """RVE-size study: ensembles of random cells of growing size, KUBC/periodic/SUBC."""
+    from .boundary import BOUNDARY_CONDITIONS
+    from .uq import plot_rve_size_study, rve_size_study
+
+    _check_output(args.json, ".json", "--json")
+    png = _check_output(args.png, ".png", "--png")
+    sizes = _int_list(args.sizes, "--sizes")
+    if any(n < 1 for n in sizes) or sorted(set(sizes)) != sizes:
+        raise CLIError(f"--sizes must be increasing numbers of inclusions >= 1; got {args.sizes!r}")
+    if args.seeds < 2:
+        raise CLIError(f"--seeds must be >= 2 (a confidence interval needs 2 samples); got {args.seeds}")
+    bcs = args.bc.split(",")
+    if any(bc not in BOUNDARY_CONDITIONS for bc in bcs) or len(set(bcs)) != len(bcs):
+        raise CLIError(f"--bc must be distinct values of {sorted(BOUNDARY_CONDITIONS)}, comma "
+                       f"separated; got {args.bc!r}")
+    if not 0.0 < args.vf < 1.0:
+        raise CLIError(f"--vf must be in (0, 1); got {args.vf}")
+    if not args.h_factor > 0.0:
+        raise CLIError(f"--h-factor must be > 0; got {args.h_factor}")
+    if args.tolerance is not None and not args.tolerance > 0.0:
+        raise CLIError(f"--tolerance must be > 0; got {args.tolerance}")
+    materials = _materials(args.phase, args.physics, False)
+    if set(materials) != {1, 2}:
+        raise CLIError(f"give --phase 1:... (matrix) and --phase 2:... (inclusions); got tags "
+                       f"{sorted(materials)}")
+    if any(not m.is_linear for m in materials.values()):
+        raise CLIError("rve-size needs linear phases (elastic or conduction), not model=j2")
+    tolerance = None
+    if args.tolerance is not None:
+        tolerance = {"bracket": args.tolerance} if args.criterion == "bracket" else (
+            {"ci": args.tolerance} if args.criterion == "ci" else args.tolerance)
+    try:
+        report = rve_size_study(sizes, args.seeds, args.vf, materials, bcs=bcs, dim=args.dim,
+                                h_factor=args.h_factor, comm=comm, tolerance=tolerance,
+                                seed=args.seed, min_gap=args.min_gap, degree=args.degree)
+    except ValueError as exc:  # raised on every rank alike
+        raise CLIError(str(exc)) from None
+    if png is not None:
+        plot_rve_size_study(report, png, comm=comm)
+    report["physics"] = args.physics
+    return report
+
+
 def _order(rve) -> list[str]:
     from .tensors import mandel_index_pairs
 
@@ -345,10 +398,32 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--png", help="stress-strain curve PNG (plus PNGs of the fields at --field-steps)")
     r.add_argument("--field-steps", type=lambda s: [int(x) for x in s.split(",")],
                    help="steps whose RVE fields are pictured (default: the last)")
+    s = sub.add_parser("rve-size", help="RVE-size study: random ensembles, KUBC/periodic/SUBC bracket, CI")
+    s.add_argument("--sizes", required=True,
+                   help="numbers of random inclusions per unit cell (the sizes), e.g. 1,4,9")
+    s.add_argument("--seeds", type=int, default=5, help="realizations per size (>= 2)")
+    s.add_argument("--vf", type=float, required=True, help="inclusion volume fraction")
+    s.add_argument("--phase", action="append", default=[],
+                   help="1:E=..,nu=.. (matrix) and 2:E=..,nu=.. (inclusions), or TAG:k=.. for conduction")
+    s.add_argument("--physics", default="elasticity", choices=("elasticity", "conduction"))
+    s.add_argument("--bc", default="kubc,periodic,subc", help="boundary conditions, comma separated")
+    s.add_argument("--dim", type=int, default=2, choices=(2, 3))
+    s.add_argument("--h-factor", type=float, default=0.5, dest="h_factor",
+                   help="mesh size over inclusion radius")
+    s.add_argument("--degree", type=int, default=1, help="Lagrange degree of the fluctuation")
+    s.add_argument("--seed", type=int, default=0, help="first seed of the realizations")
+    s.add_argument("--min-gap", type=float, default=0.0, dest="min_gap", help="minimum gap between inclusions")
+    s.add_argument("--tolerance", type=float,
+                   help="relative tolerance: the smallest size whose KUBC-SUBC bracket and CI half-width meet it")
+    s.add_argument("--criterion", choices=("both", "bracket", "ci"), default="both",
+                   help="what --tolerance applies to (default both)")
+    s.add_argument("--json", help="output JSON (the full report)")
+    s.add_argument("--png", help="picture of the bracket closing on the periodic value")
     return p
 
 
-_COMMANDS = {"homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path}
+_COMMANDS = {"homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path,
+             "rve-size": _cmd_rve_size}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,11 +78,11 @@ def _levels(hs, values, minimum: int):
     return h[order], q[order].reshape(h.size, -1), shape
 
 
-def _three_level_order(h, q) -> float:
-    """Order from three levels (coarse → fine), any refinement ratios; NaN if undefined."""
+def _three_level_order(h, q, atol: float) -> float:
+    """Order from three levels (coarse → fine), any refinement ratios; NaN if undefined
+    (differences not above ``atol`` or of opposite signs)."""
     d1, d2 = q[0] - q[1], q[1] - q[2]
-    scale = max(np.abs(q).max(), 1e-300)
-    if abs(d1) <= 1e-13 * scale or abs(d2) <= 1e-13 * scale or d1 * d2 <= 0:
+    if abs(d1) <= atol or abs(d2) <= atol or d1 * d2 <= 0:
         return math.nan  # converged to round-off, or oscillating: no monotone order
     ratio = d1 / d2
     r1, r2 = h[0] / h[1], h[1] / h[2]
@@ -107,10 +107,10 @@ def _projected_residual(p, h, q) -> float:
     return float(np.sum((A @ coef - q) ** 2))
 
 
-def _fit_order(h, q) -> float:
+def _fit_order(h, q, atol: float) -> float:
     """Observed order of ``q ≈ q* + c h^p`` from m ≥ 3 levels without a reference."""
-    p3 = _three_level_order(h[-3:], q[-3:])
-    if h.size == 3:
+    p3 = _three_level_order(h[-3:], q[-3:], atol)
+    if h.size == 3 or not np.isfinite(p3):
         return p3
     from scipy.optimize import minimize_scalar
 
@@ -123,15 +123,16 @@ def _fit_order(h, q) -> float:
     return float(opt.x)
 
 
-def _reference_order(h, err) -> float:
+def _reference_order(h, err, atol: float) -> float:
     err = np.abs(err)
-    if np.any(err <= 0):
+    if np.any(err <= atol):
         return math.nan
     slope, _ = np.polyfit(np.log(h), np.log(err), 1)
     return float(slope)
 
 
-def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None):
+def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None,
+                      atol: float | None = None):
     """Observed order of convergence ``p`` of ``q_h = q* + c h^p``.
 
     Args:
@@ -140,6 +141,9 @@ def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None
             order per component, e.g. ``(m, 3, 3)`` for Mandel tensors).
         reference: the exact value ``q*`` (scalar or the trailing shape of ``values``),
             e.g. an analytic solution or a much finer mesh.
+        atol: differences ``|q_i − q_j|`` (or errors) not above ``atol`` count as
+            round-off (default ``1e-13 max|values|``); pass the scale of the whole
+            tensor when ``values`` is one entry of it.
 
     Returns:
         ``p`` (a float for scalar values, an array of the trailing shape otherwise).
@@ -148,19 +152,22 @@ def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None
         levels of constant ratio ``r`` (the equation
         ``(h₁^p−h₂^p)/(h₂^p−h₃^p) = (q₁−q₂)/(q₂−q₃)`` for other ratios), and for more
         levels the nonlinear least-squares fit of ``q* + c h^p`` (``q*``, ``c`` eliminated).
-        NaN where the order is undefined: differences at round-off (a component that is
-        exact, or zero by symmetry) or of alternating sign (non-monotone convergence).
+        NaN where the order is undefined: differences at round-off (``≤ atol``: a
+        component that is exact, or zero by symmetry) or of alternating sign
+        (non-monotone convergence).
 
     Raises:
         ValueError: fewer than 3 levels, non-positive or repeated ``hs``, mismatched
             shapes, non-finite values.
     """
     h, q, shape = _levels(hs, values, 3)
+    if atol is None:
+        atol = 1e-13 * float(np.abs(q).max())
     if reference is None:
-        p = np.array([_fit_order(h, q[:, k]) for k in range(q.shape[1])])
+        p = np.array([_fit_order(h, q[:, k], atol) for k in range(q.shape[1])])
     else:
         ref = np.broadcast_to(np.asarray(reference, dtype=float), shape).reshape(-1)
-        p = np.array([_reference_order(h, q[:, k] - ref[k]) for k in range(q.shape[1])])
+        p = np.array([_reference_order(h, q[:, k] - ref[k], atol) for k in range(q.shape[1])])
     return float(p[0]) if shape == () else p.reshape(shape)
 
 
@@ -204,7 +211,7 @@ def _as_quantities(result) -> tuple[dict[str, npt.NDArray[np.float64]], dict]:
 
 def mesh_convergence(study_fn: Callable[[float], object], hs: Sequence[float], reference=None,
                      theoretical_order: float | None = None,
-                     richardson_order: str = "observed") -> dict:
+                     richardson_order: str = "observed", atol=None) -> dict:
     """Run ``study_fn(h)`` for every mesh size and report the convergence of its output.
 
     Args:
@@ -220,6 +227,10 @@ def mesh_convergence(study_fn: Callable[[float], object], hs: Sequence[float], r
             the observed order is undefined (or always, see below).
         richardson_order: ``"observed"`` (per-component observed order; the theoretical
             one where that is undefined) or ``"theoretical"``.
+        atol: round-off level of the differences (see :func:`convergence_order`): a
+            number, a dict by quantity name, or ``None`` (per quantity,
+            ``1e-13 max|values|``). For the entries of one tensor pass the tensor's
+            scale, so entries that are zero by symmetry get no order.
 
     Returns:
         A JSON-ready dict: ``h`` (coarse → fine), ``wall_s``, ``n_dofs`` (when given),
@@ -264,7 +275,8 @@ def mesh_convergence(study_fn: Callable[[float], object], hs: Sequence[float], r
     for name in runs[0]:
         q = np.array([run[name] for run in runs])
         ref = None if reference is None or name not in reference else np.asarray(reference[name], float)
-        p_obs = np.asarray(convergence_order(h, q, ref))
+        tol = atol.get(name) if isinstance(atol, Mapping) else atol
+        p_obs = np.asarray(convergence_order(h, q, ref, atol=tol))
         if richardson_order == "theoretical":
             p_used = np.full(p_obs.shape, float(theoretical_order))
         else:

@@ -1,0 +1,587 @@
+"""Statistics and uncertainty: RVE-size studies, Monte Carlo, interval propagation.
+
+Two kinds of uncertainty are kept apart, as they should be:
+
+* **aleatory** (variability: the microstructure is random, the phase properties scatter
+  with known distributions) → :func:`monte_carlo` gives the distribution of the output,
+  its mean with a Student-t confidence interval (:func:`mean_confidence_interval`) and
+  the convergence of that interval with the number of samples;
+* **epistemic** (lack of knowledge: a parameter is only known to lie in an interval) →
+  :func:`interval_propagation` gives the interval of the output by optimization over the
+  parameter box (minimum and maximum), not by sampling, which misses interior extrema.
+
+:func:`rve_size_study` makes the "does an RVE exist, and how large is it" question
+operational: ensembles of random cells of growing size under KUBC, periodic and SUBC
+conditions, the KUBC/SUBC bracket closing on the periodic value, the smallest size
+meeting a tolerance.
+
+Parallelism: ensemble members and Monte Carlo samples are independent; each rank
+computes the members ``i ≡ rank (mod size)`` on ``MPI.COMM_SELF`` and the results are
+gathered, so every rank returns the same report, bit for bit the serial one (sample
+``i`` always uses the random stream ``SeedSequence(seed).spawn(n)[i]``, whatever the
+number of ranks).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from mpi4py import MPI
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "interval_propagation",
+    "mean_confidence_interval",
+    "monte_carlo",
+    "plot_monte_carlo",
+    "plot_rve_size_study",
+    "random_microstructure_sampler",
+    "random_properties_sampler",
+    "rve_size_study",
+]
+
+
+# -- statistics -------------------------------------------------------------------------
+def mean_confidence_interval(samples: npt.ArrayLike, level: float = 0.95) -> dict:
+    """Sample mean and its Student-t confidence interval, per component.
+
+    ``x̄ ± t_{(1+level)/2, n−1} s/√n`` with the unbiased sample standard deviation ``s``;
+    exact for normal samples, asymptotically right for any finite-variance ones.
+
+    Args:
+        samples: shape ``(n, ...)``, ``n ≥ 2`` samples of a scalar or an array.
+        level: confidence level in ``(0, 1)``.
+
+    Returns:
+        ``{"n", "level", "mean", "std", "half_width", "lower", "upper"}`` (floats for
+        scalar samples, arrays of the trailing shape otherwise).
+
+    Raises:
+        ValueError: fewer than 2 samples, non-finite samples, ``level`` outside (0, 1).
+    """
+    from scipy.stats import t as student_t
+
+    x = np.asarray(samples, dtype=float)
+    if x.ndim == 0 or x.shape[0] < 2:
+        raise ValueError(f"samples must hold at least 2 samples along axis 0; got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples must be finite")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1); got {level}")
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    std = x.std(axis=0, ddof=1)
+    half = float(student_t.ppf(0.5 * (1.0 + level), n - 1)) * std / math.sqrt(n)
+    out = {"n": n, "level": level, "mean": mean, "std": std, "half_width": half,
+           "lower": mean - half, "upper": mean + half}
+    if x.ndim == 1:
+        out.update({k: float(out[k]) for k in ("mean", "std", "half_width", "lower", "upper")})
+    return out
+
+
+# -- parallel map over independent members ----------------------------------------------
+def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
+                  label: Callable[[int], str] = "member {}".format) -> list:
+    """``[fn(i) for i in range(n)]`` with ``i`` on rank ``i % size``; all ranks get all.
+
+    A failure of any member is re-raised on every rank (same type for ``ValueError``)
+    after the collective gather, so no rank hangs.
+    """
+    local, error = [], None
+    for i in range(comm.rank, n, comm.size):
+        try:
+            local.append((i, comm.rank, fn(i)))
+        except Exception as exc:  # noqa: BLE001 - re-raised collectively below
+            error = (i, type(exc).__name__, str(exc))
+            break
+    gathered = comm.allgather((local, error))
+    errors = [e for _, e in gathered if e is not None]
+    if errors:
+        i, kind, message = min(errors)
+        exc_type = ValueError if kind == "ValueError" else RuntimeError
+        raise exc_type(f"{label(i)}: {message}")
+    results = sorted(item for part, _ in gathered for item in part)
+    return [(rank, value) for _, rank, value in results]
+
+
+# -- RVE size study ---------------------------------------------------------------------
+def _bracket_ok(Cs: dict[str, np.ndarray], tol: float = 1e-10) -> tuple[bool, float]:
+    """``C_SUBC ≤ C_PBC ≤ C_KUBC`` as quadratic forms; returns (ok, worst relative margin)."""
+    order = [bc for bc in ("subc", "periodic", "kubc") if bc in Cs]
+    scale = max(np.abs(C).max() for C in Cs.values())
+    margins = []
+    for lo, hi in zip(order[:-1], order[1:]):
+        D = Cs[hi] - Cs[lo]
+        margins.append(np.linalg.eigvalsh(0.5 * (D + D.T)).min() / scale)
+    worst = float(min(margins)) if margins else 0.0
+    return worst >= -tol, worst
+
+
+def _check_tolerance(tolerance) -> dict[str, float]:
+    if tolerance is None:
+        return {}
+    if isinstance(tolerance, Mapping):
+        tol = dict(tolerance)
+        unknown = set(tol) - {"bracket", "ci"}
+        if unknown or not tol:
+            raise ValueError(f"tolerance keys must be 'bracket' and/or 'ci'; got {sorted(tol)}")
+    else:
+        tol = {"bracket": tolerance, "ci": tolerance}
+    for key, value in tol.items():
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError(f"tolerance[{key!r}] must be a number > 0; got {value!r}")
+    return {k: float(v) for k, v in tol.items()}
+
+
+def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, materials: dict,
+                   bcs: Sequence[str] = ("kubc", "periodic", "subc"), dim: int = 2,
+                   h_factor: float = 0.5, comm: MPI.Comm = MPI.COMM_WORLD, tolerance=None,
+                   seed: int = 0, min_gap: float = 0.0, degree: int = 1,
+                   level: float = 0.95) -> dict:
+    """Ensembles of random cells of growing size under several boundary conditions.
+
+    **What "size" means.** Size ``N`` is a unit cell holding ``N`` equal random
+    inclusions (:func:`~dolfinx_multiscale.microstructures.random_inclusions`) at the
+    fixed ``volume_fraction``; their radius is ``r_N = r_1 N^{-1/dim}``. Measured in
+    inclusion radii (the microstructure's own length scale) the cell edge is
+    ``1/r_N ∝ N^{1/dim}``: growing ``N`` grows the window on the same statistical
+    microstructure. The mesh size follows the inclusions, ``h = h_factor · r_N``, so
+    every size has the same resolution per inclusion and ``n_dofs ∝ N``.
+
+    For each size, ``n_seeds`` realizations (seeds ``seed, seed+1, …``); for each
+    realization the effective tensor under every boundary condition of ``bcs``. Members
+    (size, seed) run on ``MPI.COMM_SELF`` round-robin over the ranks of ``comm``
+    (member ``i`` on rank ``i % comm.size``); the gathered report is identical on every
+    rank and to a serial run.
+
+    Args:
+        sizes: increasing numbers of inclusions ``N ≥ 1``.
+        n_seeds: realizations per size (``≥ 2``, for a confidence interval).
+        volume_fraction: inclusion fraction (see ``random_inclusions`` for the range).
+        materials: ``{1: matrix, 2: inclusion}`` (elastic or conduction materials).
+        bcs: a subset of ``("kubc", "periodic", "subc")``.
+        dim: 2 or 3.
+        h_factor: mesh size over inclusion radius (``> 0``).
+        comm: the ranks sharing the ensemble.
+        tolerance: ``None``; a number ``tol`` (both criteria below ``≤ tol``); or a dict
+            ``{"bracket": tol_b, "ci": tol_c}`` with either or both. ``bracket`` is the
+            relative width of the mean KUBC–SUBC bracket
+            ``‖C̄_KUBC − C̄_SUBC‖_F / ‖C̄_PBC‖_F``; ``ci`` the largest CI half-width of
+            the periodic (else first) ensemble mean over ``max|C̄|``.
+        seed: the first seed of the realizations.
+        min_gap: minimum gap between inclusions (passed on).
+        degree: Lagrange degree of the fluctuation.
+        level: confidence level of the intervals.
+
+    Returns:
+        A JSON-ready dict: ``definition``, the arguments, ``notation`` (Mandel) and
+        ``sizes_report``: per size ``size``, ``radius``, ``h``, ``seeds``, ``n_dofs``
+        (per member), ``volume_fractions`` (measured, per member), ``ranks`` (who
+        computed each member), ``C`` (bc → per-member matrices), ``mean``,
+        ``half_width``, ``lower``, ``upper`` (bc → matrix), ``bracket_width`` (relative,
+        of the means; ``None`` without both KUBC and SUBC), ``member_bracket_widths``,
+        ``ci_half_width`` (relative), ``ordering_ok`` and ``ordering_margin`` (every
+        member has ``C_SUBC ≤ C_PBC ≤ C_KUBC`` in the sense of quadratic forms;
+        margin = smallest eigenvalue of the differences over ``max|C|``), ``meets_tolerance``;
+        then ``smallest_size`` (the first size meeting ``tolerance``, ``None`` if none
+        or no tolerance), ``tolerance``, ``n_ranks``, ``wall_s``.
+
+    Raises:
+        ValueError: bad arguments, or a realization that cannot be built (on every rank).
+    """
+    from .boundary import BOUNDARY_CONDITIONS
+    from .microstructures import inclusion_radius, random_inclusions
+    from .rve import RVE
+
+    sizes = [int(s) for s in sizes] if all(isinstance(s, (int, np.integer)) for s in sizes) else None
+    if not sizes or any(s < 1 for s in sizes) or sorted(set(sizes)) != sizes:
+        raise ValueError("sizes must be increasing integers >= 1 (numbers of inclusions)")
+    if not (isinstance(n_seeds, (int, np.integer)) and n_seeds >= 2):
+        raise ValueError(f"n_seeds must be an integer >= 2; got {n_seeds!r}")
+    bcs = list(bcs)
+    if not bcs or len(set(bcs)) != len(bcs) or any(bc not in BOUNDARY_CONDITIONS for bc in bcs):
+        raise ValueError(f"bcs must be distinct values of {sorted(BOUNDARY_CONDITIONS)}; got {bcs}")
+    if not (isinstance(h_factor, (int, float)) and h_factor > 0):
+        raise ValueError(f"h_factor must be > 0; got {h_factor!r}")
+    if set(materials) != {1, 2}:
+        raise ValueError(f"materials must be {{1: matrix, 2: inclusion}}; got keys {sorted(materials)}")
+    tol = _check_tolerance(tolerance)
+    if "bracket" in tol and not {"kubc", "subc"} <= set(bcs):
+        raise ValueError(f"a tolerance on the bracket needs 'kubc' and 'subc' in bcs; got {bcs} "
+                         "(or give tolerance={'ci': ...})")
+    t0 = time.perf_counter()
+    members = [(s, seed + j) for s in sizes for j in range(n_seeds)]
+    radii = {s: inclusion_radius(volume_fraction, dim, s) for s in sizes}
+
+    def member(i: int) -> dict:
+        size, member_seed = members[i]
+        micro = random_inclusions(size, volume_fraction, dim=dim, seed=member_seed, min_gap=min_gap,
+                                  h=h_factor * radii[size], comm=MPI.COMM_SELF)
+        out = {"C": {}, "volume_fraction": micro.volume_fractions.get(2, 0.0)}
+        for bc in bcs:
+            rve = RVE(micro, materials, bc=bc, degree=degree, petsc_options_prefix="rve_size_")
+            out["C"][bc] = rve.effective_tensor()
+            out["n_dofs"] = rve.n_dofs
+        return out
+
+    results = _parallel_map(member, len(members), comm,
+                            label=lambda i: "size {}, seed {}".format(*members[i]))
+    report_sizes = []
+    for k, size in enumerate(sizes):
+        chunk = results[k * n_seeds:(k + 1) * n_seeds]
+        C = {bc: np.array([res["C"][bc] for _, res in chunk]) for bc in bcs}
+        stats = {bc: mean_confidence_interval(C[bc], level) for bc in bcs}
+        mean = {bc: stats[bc]["mean"] for bc in bcs}
+        main = "periodic" if "periodic" in bcs else bcs[0]
+        scale_f = np.linalg.norm(mean[main])
+        bracket = member_brackets = None
+        if "kubc" in bcs and "subc" in bcs:
+            bracket = float(np.linalg.norm(mean["kubc"] - mean["subc"]) / scale_f)
+            member_brackets = [float(np.linalg.norm(C["kubc"][j] - C["subc"][j]) / np.linalg.norm(C[main][j]))
+                               for j in range(n_seeds)]
+        ci = float(np.abs(stats[main]["half_width"]).max() / np.abs(mean[main]).max())
+        checks = [_bracket_ok({bc: C[bc][j] for bc in bcs}) for j in range(n_seeds)]
+        meets = None
+        if tol:
+            meets = all([("bracket" not in tol or (bracket is not None and bracket <= tol["bracket"])),
+                         ("ci" not in tol or ci <= tol["ci"])])
+        report_sizes.append({
+            "size": size, "radius": radii[size], "h": h_factor * radii[size],
+            "cell_over_radius": 1.0 / radii[size],
+            "seeds": [members[k * n_seeds + j][1] for j in range(n_seeds)],
+            "n_dofs": [res["n_dofs"] for _, res in chunk],
+            "volume_fractions": [res["volume_fraction"] for _, res in chunk],
+            "ranks": [rank for rank, _ in chunk],
+            "C": {bc: C[bc].tolist() for bc in bcs},
+            **{key: {bc: np.asarray(stats[bc][key]).tolist() for bc in bcs}
+               for key in ("mean", "std", "half_width", "lower", "upper")},
+            "bracket_width": bracket, "member_bracket_widths": member_brackets,
+            "ci_half_width": ci,
+            "ordering_ok": all(ok for ok, _ in checks),
+            "ordering_margin": min(margin for _, margin in checks),
+            "meets_tolerance": meets,
+        })
+    smallest = next((r["size"] for r in report_sizes if r["meets_tolerance"]), None)
+    return {
+        "definition": ("size N = number of equal random inclusions in the unit cell at fixed volume "
+                       "fraction; radius r_N = r_1 N^(-1/dim), so the cell edge is 1/r_N inclusion "
+                       "radii (proportional to N^(1/dim)); mesh size h = h_factor * r_N"),
+        "notation": "mandel", "dim": dim, "volume_fraction": volume_fraction, "bcs": bcs,
+        "n_seeds": int(n_seeds), "seed": seed, "h_factor": h_factor, "degree": degree,
+        "min_gap": min_gap, "level": level, "sizes": sizes, "sizes_report": report_sizes,
+        "tolerance": tol or None, "smallest_size": smallest, "n_ranks": comm.size,
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def plot_rve_size_study(report: dict, path, components=None, comm: MPI.Comm = MPI.COMM_WORLD) -> None:
+    """PNG of an :func:`rve_size_study`: per component, the ensemble mean ± CI of every
+    boundary condition against the size (the KUBC/SUBC bracket closing on the periodic
+    value), plus the relative bracket width. Rank 0 writes.
+
+    Args:
+        report: the :func:`rve_size_study` dict.
+        path: output ``.png``.
+        components: Mandel positions ``[(i, j), ...]`` (default ``(0, 0)`` and the last
+            diagonal entry, the shear modulus ``2μ`` in elasticity).
+    """
+    if comm.rank != 0:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["sizes_report"]
+    n = np.asarray(rows[0]["mean"][report["bcs"][0]]).shape[0]
+    components = components or [(0, 0), (n - 1, n - 1)]
+    sizes = np.array([r["size"] for r in rows], dtype=float)
+    fig, axes = plt.subplots(1, len(components) + 1, figsize=(4.6 * (len(components) + 1), 4.0))
+    colours = {"kubc": "tab:red", "periodic": "tab:green", "subc": "tab:blue"}
+    for ax, (i, j) in zip(axes, components):
+        for bc in report["bcs"]:
+            mean = np.array([r["mean"][bc][i][j] for r in rows])
+            half = np.array([r["half_width"][bc][i][j] for r in rows])
+            ax.errorbar(sizes, mean, yerr=half, fmt="o-", capsize=4, color=colours.get(bc), label=bc)
+            for r in rows:
+                ax.plot([r["size"]] * len(r["C"][bc]), [c[i][j] for c in r["C"][bc]], ".",
+                        color=colours.get(bc), alpha=0.35)
+        ax.set_xscale("log")
+        ax.set_xlabel("size N (inclusions per cell)")
+        ax.set_title(f"C{i + 1}{j + 1}: mean ± {int(100 * report['level'])} % CI")
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+    ax = axes[-1]
+    widths = [r["bracket_width"] for r in rows]
+    if all(w is not None for w in widths):
+        ax.loglog(sizes, widths, "ko-", label="‖C̄_KUBC − C̄_SUBC‖ / ‖C̄_PBC‖")
+    ax.loglog(sizes, [r["ci_half_width"] for r in rows], "s--", color="tab:green",
+              label="CI half-width / max|C̄|")
+    tol = report.get("tolerance") or {}
+    for key, style in (("bracket", "k:"), ("ci", "g:")):
+        if key in tol:
+            ax.axhline(tol[key], ls=":", color=style[0], label=f"tolerance ({key})")
+    ax.set_xlabel("size N")
+    ax.set_title("relative widths" + (f"; smallest RVE: N = {report['smallest_size']}"
+                                      if report.get("smallest_size") else ""))
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- Monte Carlo (aleatory) -------------------------------------------------------------
+def _stack_samples(values: list):
+    if isinstance(values[0], Mapping):
+        keys = list(values[0])
+        if any(list(v) != keys for v in values):
+            raise ValueError("sample_fn must return the same keys for every sample")
+        return {k: np.array([np.asarray(v[k], dtype=float) for v in values]) for k in keys}
+    return np.array([np.asarray(v, dtype=float) for v in values])
+
+
+def _mc_stats(x: np.ndarray, level: float) -> dict:
+    ci = mean_confidence_interval(x, level)
+    n = x.shape[0]
+    running_mean, running_half = [], []
+    for k in range(2, n + 1):
+        part = mean_confidence_interval(x[:k], level)
+        running_mean.append(np.asarray(part["mean"]))
+        running_half.append(np.asarray(part["half_width"]))
+    return {"samples": x, "mean": ci["mean"], "std": ci["std"], "half_width": ci["half_width"],
+            "lower": ci["lower"], "upper": ci["upper"], "running_mean": np.array(running_mean),
+            "running_half_width": np.array(running_half)}
+
+
+def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed: int = 0,
+                comm: MPI.Comm = MPI.COMM_WORLD, level: float = 0.95) -> dict:
+    """Aleatory Monte Carlo: ``n`` independent samples of ``sample_fn``, in parallel.
+
+    Sample ``i`` calls ``sample_fn(rng_i)`` with
+    ``rng_i = numpy.random.default_rng(SeedSequence(seed).spawn(n)[i])`` on rank
+    ``i % comm.size``; the samples are gathered in order, so every rank returns the
+    serial result. ``sample_fn`` must compute on ``MPI.COMM_SELF`` (it is called on one
+    rank at a time).
+
+    Args:
+        sample_fn: ``sample_fn(rng)`` → a number, an array, or a dict of them (e.g.
+            ``{"C": C_eff, "E_eff": ...}``); see :func:`random_microstructure_sampler`
+            and :func:`random_properties_sampler`.
+        n: number of samples (``≥ 2``).
+        seed: the seed of the sample streams.
+        comm: the ranks sharing the samples.
+        level: confidence level of the estimator's interval.
+
+    Returns:
+        ``{"n", "seed", "level", "n_ranks", "wall_s", "ranks"}`` plus, with the structure
+        of what ``sample_fn`` returns (a dict of them by name for dict samples):
+        ``samples`` ``(n, ...)``, ``mean``, ``std``, ``half_width``, ``lower``,
+        ``upper`` (the Student-t interval of the mean) and ``running_mean`` /
+        ``running_half_width`` ``(n − 1, ...)`` over the first ``k = 2 … n`` samples
+        (the estimator's convergence, ``∝ 1/√k``); ``n_running`` = ``[2, …, n]``.
+
+    Raises:
+        ValueError: ``n < 2`` or a failing sample (re-raised on every rank).
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 2):
+        raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    t0 = time.perf_counter()
+    streams = np.random.SeedSequence(seed).spawn(int(n))
+    results = _parallel_map(lambda i: sample_fn(np.random.default_rng(streams[i])), int(n), comm,
+                            label="sample {}".format)
+    stacked = _stack_samples([value for _, value in results])
+    if isinstance(stacked, dict):
+        per_key = {k: _mc_stats(v, level) for k, v in stacked.items()}
+        stats = {field: {k: per_key[k][field] for k in per_key} for field in next(iter(per_key.values()))}
+    else:
+        stats = _mc_stats(stacked, level)
+    return {"n": int(n), "seed": seed, "level": level, "n_ranks": comm.size,
+            "ranks": [rank for rank, _ in results], "n_running": list(range(2, int(n) + 1)),
+            "wall_s": time.perf_counter() - t0, **stats}
+
+
+def random_microstructure_sampler(n_inclusions: int, volume_fraction: float, materials: dict,
+                                  bc: str = "periodic", dim: int = 2, h: float | None = None,
+                                  min_gap: float = 0.0, degree: int = 1) -> Callable:
+    """``sample_fn(rng)`` for :func:`monte_carlo`: ``C_eff`` of a random microstructure.
+
+    Each sample draws a seed ``rng.integers(2**31)`` for
+    :func:`~dolfinx_multiscale.microstructures.random_inclusions` (on ``COMM_SELF``).
+
+    Returns:
+        ``sample_fn(rng) -> C_eff`` (Mandel ``(n, n)``).
+    """
+    from .microstructures import random_inclusions
+    from .rve import RVE
+
+    def sample(rng: np.random.Generator) -> np.ndarray:
+        micro = random_inclusions(n_inclusions, volume_fraction, dim=dim, seed=int(rng.integers(2**31)),
+                                  min_gap=min_gap, h=h, comm=MPI.COMM_SELF)
+        return RVE(micro, materials, bc=bc, degree=degree, petsc_options_prefix="mc_").effective_tensor()
+
+    return sample
+
+
+def random_properties_sampler(micro, sample_materials: Callable[[np.random.Generator], dict],
+                              bc: str = "periodic", degree: int = 1) -> Callable:
+    """``sample_fn(rng)`` for :func:`monte_carlo`: ``C_eff`` of a fixed microstructure
+    (on ``COMM_SELF``) with random phase properties.
+
+    Args:
+        micro: the microstructure, built on ``MPI.COMM_SELF``.
+        sample_materials: ``sample_materials(rng) -> {tag: material}``, drawing the
+            properties from their distributions, e.g. ``{1: LinearElastic(E=1, nu=0.3),
+            2: LinearElastic(E=rng.lognormal(np.log(10), 0.2), nu=0.3)}``.
+
+    Returns:
+        ``sample_fn(rng) -> C_eff``.
+    """
+    from .rve import RVE
+
+    if micro.mesh.comm.size != 1:
+        raise ValueError("micro must live on MPI.COMM_SELF (samples run one per rank)")
+
+    def sample(rng: np.random.Generator) -> np.ndarray:
+        return RVE(micro, sample_materials(rng), bc=bc, degree=degree,
+                   petsc_options_prefix="mc_").effective_tensor()
+
+    return sample
+
+
+def plot_monte_carlo(result: dict, path, names: Sequence[str] | None = None,
+                     comm: MPI.Comm = MPI.COMM_WORLD) -> None:
+    """PNG of :func:`monte_carlo` results: histogram of each scalar quantity and the
+    running mean with its confidence band against the number of samples. Rank 0 writes.
+
+    Args:
+        result: a :func:`monte_carlo` dict, or a dict of them by study name.
+        path: output ``.png``.
+        names: for dict-valued samples, the scalar quantities to show (default all
+            scalar ones).
+    """
+    if comm.rank != 0:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    studies = {"": result} if "samples" in result else result
+    panels = []
+    for title, res in studies.items():
+        samples = res["samples"] if isinstance(res["samples"], dict) else {"q": res["samples"]}
+        for name, x in samples.items():
+            if np.ndim(x) != 1 or (names is not None and name not in names):
+                continue
+            pick = (lambda f: res[f][name]) if isinstance(res["samples"], dict) else (lambda f: res[f])
+            panels.append((f"{title} {name}".strip(), x, pick, res))
+    if not panels:
+        raise ValueError("no scalar quantity to plot")
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.4 * len(panels), 6.4), squeeze=False)
+    for k, (label, x, pick, res) in enumerate(panels):
+        ax = axes[0, k]
+        ax.hist(x, bins=max(5, int(np.sqrt(x.size))), color="tab:blue", alpha=0.7)
+        ax.axvline(pick("mean"), color="k", label="mean")
+        ax.axvspan(pick("lower"), pick("upper"), color="k", alpha=0.15,
+                   label=f"{int(100 * res['level'])} % CI of the mean")
+        ax.set_title(label)
+        ax.legend(fontsize=7)
+        ax = axes[1, k]
+        m, hw = np.asarray(pick("running_mean")), np.asarray(pick("running_half_width"))
+        nn = np.asarray(res["n_running"])
+        ax.plot(nn, m, "k-")
+        ax.fill_between(nn, m - hw, m + hw, color="tab:blue", alpha=0.3)
+        ax.set_xlabel("number of samples")
+        ax.set_title("running mean ± CI half-width")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- interval propagation (epistemic) ---------------------------------------------------
+def interval_propagation(fn: Callable[[np.ndarray], float], bounds, x0=None, corners: bool = True,
+                         comm: MPI.Comm = MPI.COMM_WORLD, method: str = "L-BFGS-B",
+                         options: dict | None = None) -> dict:
+    """Interval of a scalar quantity over a parameter box, by bound-constrained optimization.
+
+    ``[min_x q(x), max_x q(x)]`` over ``x ∈ Π [lo_i, hi_i]``: :func:`scipy.optimize.minimize`
+    (with ``bounds``, in the unit-scaled box) minimizes ``q`` and ``−q`` from ``x0`` and,
+    when ``corners``, also from the best corner; every corner is evaluated as well
+    (the corner interval, which is exact for a monotone ``q`` but misses interior
+    extrema). The interval is the min/max over all evaluated points. A local optimizer:
+    for a multimodal ``q`` the result is an inner bound of the true interval.
+
+    ``fn`` is evaluated on every rank (it may be collective, e.g. a distributed RVE);
+    rank 0's value is broadcast so that all ranks follow the same optimization path.
+    Evaluations are cached.
+
+    Args:
+        fn: ``fn(x)`` → float, ``x`` of shape ``(p,)``.
+        bounds: ``[(lo_1, hi_1), …, (lo_p, hi_p)]`` with ``lo < hi``.
+        x0: starting point (default the box centre).
+        corners: evaluate the ``2^p`` corners (``p ≤ 12``).
+        comm: the ranks evaluating ``fn``.
+        method: a bounded method of ``scipy.optimize.minimize`` (``"L-BFGS-B"``,
+            ``"TNC"``, ``"SLSQP"``, ``"Powell"``, ``"Nelder-Mead"``).
+        options: passed to ``minimize``.
+
+    Returns:
+        ``{"lower", "upper", "argmin", "argmax", "corner_lower", "corner_upper",
+        "n_evaluations", "method"}`` (``corner_*`` are ``None`` without ``corners``).
+
+    Raises:
+        ValueError: bad ``bounds`` or ``x0`` outside them.
+    """
+    from scipy.optimize import minimize
+
+    b = np.asarray(bounds, dtype=float)
+    if b.ndim != 2 or b.shape[1] != 2 or b.shape[0] < 1 or not np.all(np.isfinite(b)) or np.any(b[:, 0] >= b[:, 1]):
+        raise ValueError(f"bounds must be [(lo, hi), ...] with finite lo < hi; got {np.asarray(bounds).tolist()}")
+    lo, width = b[:, 0], b[:, 1] - b[:, 0]
+    p = b.shape[0]
+    x0 = 0.5 * (b[:, 0] + b[:, 1]) if x0 is None else np.asarray(x0, dtype=float).reshape(-1)
+    if x0.shape != (p,) or np.any(x0 < b[:, 0]) or np.any(x0 > b[:, 1]):
+        raise ValueError(f"x0 must have {p} components inside the bounds; got {x0.tolist()}")
+    if corners and p > 12:
+        raise ValueError(f"corners=True evaluates 2^p corners; p={p} is too many (max 12)")
+    cache: dict[tuple, float] = {}
+
+    def q_of_u(u: np.ndarray) -> float:
+        u = np.clip(u, 0.0, 1.0)
+        x = np.where(u >= 1.0, b[:, 1], lo + u * width)  # the bounds themselves, exactly
+        key = tuple(x.tolist())
+        if key not in cache:
+            cache[key] = float(comm.bcast(float(fn(x.copy())), root=0))
+        return cache[key]
+
+    u0 = (x0 - lo) / width
+    starts = [u0]
+    corner_values = None
+    if corners:
+        corner_u = [np.array(c, dtype=float) for c in itertools.product((0.0, 1.0), repeat=p)]
+        corner_values = np.array([q_of_u(u) for u in corner_u])
+    opts = {"eps": 1e-7} if method in ("L-BFGS-B", "TNC", "SLSQP") else {}
+    opts.update(options or {})
+    for sign in (1.0, -1.0):
+        start_points = list(starts)
+        if corners:
+            start_points.append(corner_u[int(np.argmin(sign * corner_values))])
+        for u in start_points:
+            minimize(lambda v, s=sign: s * q_of_u(v), u, method=method, bounds=[(0.0, 1.0)] * p,
+                     options=opts)
+    xs = np.array(list(cache))
+    values = np.array(list(cache.values()))
+    return {
+        "lower": float(values.min()), "upper": float(values.max()),
+        "argmin": xs[int(np.argmin(values))], "argmax": xs[int(np.argmax(values))],
+        "corner_lower": None if corner_values is None else float(corner_values.min()),
+        "corner_upper": None if corner_values is None else float(corner_values.max()),
+        "n_evaluations": len(cache), "method": method,
+    }
