@@ -38,8 +38,8 @@ import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import ufl
 
-from .boundary import BOUNDARY_CONDITIONS, CellConstraint
-from .linalg import direct_ksp
+from .boundary import BOUNDARY_CONDITIONS
+from .linalg import ReducedSolver
 from .tensors import from_mandel, mandel_size, von_mises
 
 __all__ = ["RVE", "RVEConvergenceError"]
@@ -68,78 +68,6 @@ def mandel_strain(u: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
     if u.ufl_shape == (2,):
         return ufl.as_vector([e[0, 0], e[1, 1], _SQ2 * e[0, 1]])
     return ufl.as_vector([e[0, 0], e[1, 1], e[2, 2], _SQ2 * e[1, 2], _SQ2 * e[0, 2], _SQ2 * e[0, 1]])
-
-
-class _ReducedSolver:
-    """Solves ``K w = b`` on the subspace ``w = P w̃`` (optionally with ``⟨B(w)⟩ = 0``).
-
-    ``K̃ = Pᵀ K P`` is formed once and refilled in place (``K.ptap(P, result=K̃)``) so
-    the direct solver keeps its symbolic analysis. For the average-strain constraint
-    ``bⱼᵀ w̃ = 0`` (SUBC) the multipliers are eliminated with the Schur complement
-    ``S = bᵀ K̃⁻¹ b`` (``n`` extra solves per factorization).
-    """
-
-    def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str):
-        self.P = constraint.P
-        self.ksp = direct_ksp(comm, prefix)
-        self.Kr: PETSc.Mat | None = None
-        self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
-        self._Z: list[PETSc.Vec] = []
-        self._S_inv: npt.NDArray[np.float64] | None = None
-        self.n_factorizations = 0
-
-    def set_operator(self, K: PETSc.Mat) -> None:
-        if self.Kr is None:
-            self.Kr = K.ptap(self.P)
-            self.ksp.setOperators(self.Kr)
-        else:
-            K.ptap(self.P, result=self.Kr)
-        self.ksp.setUp()
-        self.n_factorizations += 1
-        if self.b:
-            self._Z = [self._raw_solve(bj) for bj in self.b]
-            S = np.array([[bi.dot(zj) for zj in self._Z] for bi in self.b])
-            self._S_inv = np.linalg.inv(S)
-
-    def set_constraints(self, b_full: list[PETSc.Vec]) -> None:
-        self.b = [self.restrict(bj) for bj in b_full]
-
-    def restrict(self, v_full: PETSc.Vec) -> PETSc.Vec:
-        out = self.P.createVecRight()
-        self.P.multTranspose(v_full, out)
-        return out
-
-    def _raw_solve(self, rhs: PETSc.Vec) -> PETSc.Vec:
-        x = rhs.duplicate()
-        self.ksp.solve(rhs, x)
-        reason = self.ksp.getConvergedReason()
-        if reason < 0:
-            raise RuntimeError(f"RVE linear solve failed (KSPConvergedReason {reason})")
-        return x
-
-    def solve(self, rhs: PETSc.Vec) -> PETSc.Vec:
-        """Reduced ``δ`` with ``K̃ δ + b λ = rhs`` and ``bᵀ δ = 0`` (λ eliminated).
-
-        Newton iterates start from a state that satisfies ``bᵀ w̃ = 0``, so a correction
-        with ``bᵀ δ = 0`` keeps it.
-        """
-        y = self._raw_solve(rhs)
-        if self.b:
-            lam = self._S_inv @ np.array([bj.dot(y) for bj in self.b])
-            for zj, lj in zip(self._Z, lam):
-                y.axpy(-lj, zj)
-        return y
-
-    def projected_norm(self, r: PETSc.Vec) -> float:
-        """Norm of ``r`` with its component in span(b) removed (the multipliers' part)."""
-        if not self.b:
-            return r.norm()
-        B = np.array([bj.dot(bk) for bj in self.b for bk in self.b]).reshape(len(self.b), -1)
-        lam = np.linalg.solve(B, np.array([bj.dot(r) for bj in self.b]))
-        rr = r.copy()
-        for bj, lj in zip(self.b, lam):
-            rr.axpy(-lj, bj)
-        return rr.norm()
 
 
 class RVE:
@@ -201,7 +129,7 @@ class RVE:
         self._setup_forms()
 
         self.constraint = BOUNDARY_CONDITIONS[bc](self.V, micro.box)
-        self._solver = _ReducedSolver(self.constraint, self.comm, petsc_options_prefix)
+        self._solver = ReducedSolver(self.constraint, self.comm, petsc_options_prefix)
         if self.constraint.average_constraint:
             self._solver.set_constraints(self._unit_vectors(self._avg_form))
         self.is_linear = all(m.is_linear for m in self.materials.values())
