@@ -52,12 +52,15 @@ class CellConstraint:
         average_constraint: ``True`` for SUBC: ``⟨B(w)⟩ = 0`` must be added by multipliers.
         periodicity_error: worst node mismatch across opposite faces relative to the
             cell size (periodic only, else 0).
+        block_size: the space's block size when every node keeps all or none of its
+            components in the reduced space (so ``K̃`` keeps the node blocks), else 1.
     """
 
     kind: str
     P: PETSc.Mat
     average_constraint: bool
     periodicity_error: float = 0.0
+    block_size: int = 1
 
     @property
     def n_reduced(self) -> int:
@@ -141,7 +144,8 @@ def _build(V, kind: str, zero: np.ndarray, L: float, average: bool,
                               csr=(indptr, cols[keep].astype(PETSc.IntType),
                                    np.ones(int(keep.sum()))))
     P.assemble()
-    return CellConstraint(kind, P, average, worst)
+    whole_nodes = comm.allreduce(bool(np.all(free == free[:, :1])), op=MPI.LAND)
+    return CellConstraint(kind, P, average, worst, bs if whole_nodes else 1)
 
 
 def _gather_rows(comm: MPI.Comm, a: np.ndarray) -> np.ndarray:

@@ -13,18 +13,22 @@ from .boundary import CellConstraint
 __all__ = ["ReducedSolver", "direct_ksp"]
 
 DIRECT_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "lu"), ("pc_factor_mat_solver_type", "mumps"))
+#: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
+ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
+                      ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
 
 
-def direct_ksp(comm: MPI.Comm, prefix: str) -> PETSc.KSP:
+def direct_ksp(comm: MPI.Comm, prefix: str, defaults=DIRECT_DEFAULTS) -> PETSc.KSP:
     """A KSP with the options prefix ``prefix``, defaulting to MUMPS LU.
 
     The defaults (``-<prefix>ksp_type preonly -<prefix>pc_type lu
-    -<prefix>pc_factor_mat_solver_type mumps``) are only set where the user has not set
-    that option already, so e.g. ``PETSc.Options()[prefix + "ksp_type"] = "cg"`` and
-    ``[prefix + "pc_type"] = "gamg"`` switch to an iterative solver.
+    -<prefix>pc_factor_mat_solver_type mumps``, or ``defaults``) are only set where the
+    user has not set that option already, so e.g.
+    ``PETSc.Options()[prefix + "ksp_type"] = "cg"`` and ``[prefix + "pc_type"] = "gamg"``
+    switch to an iterative solver.
     """
     opts = PETSc.Options()
-    for key, value in DIRECT_DEFAULTS:
+    for key, value in defaults:
         if not opts.hasName(prefix + key):
             opts[prefix + key] = value
     ksp = PETSc.KSP().create(comm)
@@ -42,9 +46,12 @@ class ReducedSolver:
     ``S = bᵀ K̃⁻¹ b`` (``n`` extra solves per factorization).
     """
 
-    def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str):
+    def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
+                 near_nullspace: list[PETSc.Vec] | None = None, block_size: int = 1):
         self.P = constraint.P
-        self.ksp = direct_ksp(comm, prefix)
+        self._near_nullspace = near_nullspace
+        self._block_size = block_size
+        self.ksp = direct_ksp(comm, prefix, DIRECT_DEFAULTS if near_nullspace is None else ITERATIVE_DEFAULTS)
         self.Kr: PETSc.Mat | None = None
         self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
         self._Z: list[PETSc.Vec] = []
@@ -54,6 +61,8 @@ class ReducedSolver:
     def set_operator(self, K: PETSc.Mat) -> None:
         if self.Kr is None:
             self.Kr = K.ptap(self.P)
+            if self._near_nullspace is not None:
+                self._set_near_nullspace()
             self.ksp.setOperators(self.Kr)
         else:
             K.ptap(self.P, result=self.Kr)
@@ -63,6 +72,27 @@ class ReducedSolver:
             self._Z = [self._raw_solve(bj) for bj in self.b]
             S = np.array([[bi.dot(zj) for zj in self._Z] for bi in self.b])
             self._S_inv = np.linalg.inv(S)
+
+    def _set_near_nullspace(self) -> None:
+        """Rigid modes of the full space restricted to the reduced one: ``t̃ = Pᵀt ⊘ Pᵀ1``
+        (a periodic image's value is the average of its copies, i.e. the value)."""
+        ones = self.P.createVecLeft()
+        ones.set(1.0)
+        count = self.restrict(ones)
+        with count.localForm() as c:
+            c.array[c.array == 0] = 1.0
+        modes = []
+        for t in self._near_nullspace:
+            m = self.restrict(t)
+            m.pointwiseDivide(m, count)
+            modes.append(m)
+        for i, m in enumerate(modes):  # modified Gram–Schmidt
+            for q in modes[:i]:
+                m.axpy(-m.dot(q), q)
+            m.normalize()
+        if self._block_size > 1:
+            self.Kr.setBlockSize(self._block_size)
+        self.Kr.setNearNullSpace(PETSc.NullSpace().create(vectors=modes, comm=self.Kr.comm))
 
     def set_constraints(self, b_full: list[PETSc.Vec]) -> None:
         self.b = [self.restrict(bj) for bj in b_full]
