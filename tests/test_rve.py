@@ -183,3 +183,17 @@ def test_non_periodic_mesh_is_rejected():
     with pytest.raises(dm.NotPeriodicError, match=r"1\.000e-02"):
         dm.RVE(micro, {1: SOFT}, bc="periodic")
     assert dm.RVE(micro, {1: SOFT}, bc="kubc").effective_tensor().shape == (3, 3)
+
+
+@pytest.mark.parametrize("bc", BCS)
+def test_iterative_3d_solver_gives_the_direct_tensor(monkeypatch, bc):
+    """3-D RVEs above ITERATIVE_DOFS use CG + GAMG (rigid-body near-null space): the
+    tensor equals the MUMPS one."""
+    import dolfinx_multiscale.rve as rve_module
+
+    micro = ms.spherical_inclusion(0.2, h=0.25, comm=COMM)
+    direct = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc).effective_tensor()
+    monkeypatch.setattr(rve_module, "ITERATIVE_DOFS", 0)
+    rve = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc, petsc_options_prefix=f"gamg_{bc}_")
+    assert rve._solver.ksp.getType() == "cg"
+    assert np.abs(rve.effective_tensor() - direct).max() <= 1e-9 * np.abs(direct).max()
