@@ -111,8 +111,8 @@ def _observable(name: str, dim: int) -> Callable[[dict], float]:
             except ValueError as exc:
                 raise ValueError(f"observable {name!r}: {exc}") from None
             i, j = mandel_index_pairs(dim)[k]
-            scale = 1.0 if i == j else 1.0 / _SQ2  # Mandel → tensor component
-            return lambda record, k=k, key=key, scale=scale: scale * float(record[key][k])
+            div = 1.0 if i == j else _SQ2  # Mandel → tensor component
+            return lambda record, k=k, key=key, div=div: float(record[key][k]) / div
     raise ValueError(f"observable must be 'Sigma<ij>' or 'E<ij>' (tensor components, e.g. "
                      f"'Sigma11', 'E22') or one of {list(_SCALARS)}; got {name!r}")
 
@@ -321,7 +321,8 @@ def synthetic_data(model: RVEModel, true_params: Mapping[str, float], path, nois
     return Dataset(path=path, observe=observe, values=clean + noise,
                    strain=np.array([r["E"] for r in records]), clean=clean,
                    noise_sigma=float(noise_sigma), seed=seed, true_params=dict(true_params),
-                   source=source or f"{type(model).__name__} run, Gaussian noise sigma={noise_sigma:g}, seed={seed}")
+                   source=source or f"{type(model).__name__} run, Gaussian noise "
+                                    f"sigma={noise_sigma:g}, seed={seed}")
 
 
 # -- calibration ----------------------------------------------------------------------
@@ -348,6 +349,8 @@ class CalibrationResult:
         nfev, njev: residual and Jacobian evaluations of the optimiser.
         jacobian_condition: condition number of the scaled Jacobian at the optimum.
         prediction: ``(n_steps, n_observables)`` model response at the estimates.
+        at_bound: names of the parameters that ended on a bound (their intervals, from
+            an unconstrained linearisation, are then only indicative).
         success, status, message: the optimiser's verdict.
         wall_s: wall time.
         transform: ``"log"`` or ``"linear"``.
@@ -373,6 +376,7 @@ class CalibrationResult:
     njev: int
     jacobian_condition: float
     prediction: npt.NDArray[np.float64]
+    at_bound: tuple[str, ...]
     success: bool
     status: int
     message: str
@@ -414,7 +418,8 @@ class CalibrationResult:
                 "residual_norm": self.residual_norm, "rms": self.rms, "relative_rms": self.relative_rms,
                 "n_data": self.n_data, "dof": self.dof, "n_evaluations": self.n_evaluations,
                 "nfev": self.nfev, "njev": self.njev, "jacobian_condition": self.jacobian_condition,
-                "success": self.success, "status": self.status, "message": self.message,
+                "at_bound": list(self.at_bound), "success": self.success, "status": self.status,
+                "message": self.message,
                 "wall_s": self.wall_s, "transform": self.transform}
 
 
@@ -448,7 +453,8 @@ def _bounds(bounds, names, transform) -> tuple[npt.NDArray[np.float64], npt.NDAr
             lo[names.index(n)], hi[names.index(n)] = pair
     else:
         lower, upper = bounds
-        lo[:], hi[:] = np.broadcast_to(np.asarray(lower, float), (k,)), np.broadcast_to(np.asarray(upper, float), (k,))
+        lo[:] = np.broadcast_to(np.asarray(lower, float), (k,))
+        hi[:] = np.broadcast_to(np.asarray(upper, float), (k,))
     if np.any(lo >= hi):
         raise ValueError(f"bounds must have lower < upper; got lower {lo.tolist()}, upper {hi.tolist()}")
     if transform == "log" and np.any(lo < 0):
@@ -460,8 +466,8 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
               bounds: Mapping[str, tuple[float, float]] | tuple | None = None,
               names: Sequence[str] | None = None, noise_sigma: float | npt.ArrayLike | None = None, *,
               fixed: Mapping[str, float] | None = None, transform: str = "log", fd_step: float = 1e-6,
-              level: float = 0.95, comm: MPI.Comm | None = None, ftol: float = 1e-10,
-              xtol: float = 1e-10, gtol: float = 1e-10, max_nfev: int = 60) -> CalibrationResult:
+              level: float = 0.95, comm: MPI.Comm | None = None, ftol: float = 1e-8,
+              xtol: float = 1e-8, gtol: float = 1e-8, max_nfev: int = 60) -> CalibrationResult:
     """Identify parameters from macro data by nonlinear least squares, with confidence intervals.
 
     Minimises ``½ Σ_i r_i²``, ``r_i = (f_i(p) − y_i) / s_i`` (module docstring) with
@@ -533,7 +539,7 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
         raise ValueError("comm distributes Jacobian columns over ranks; it needs a model on "
                          "MPI.COMM_SELF (this model is distributed): pass comm=None")
 
-    p_ref = np.abs(x0)
+    p_ref = np.where(x0 != 0, np.abs(x0), 1.0)
     if transform == "log":
         to_p, to_z, dp_dz = np.exp, np.log, np.exp
     else:
@@ -570,10 +576,11 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
 
     def jacobian(z):
         z = np.asarray(z, dtype=float)
+        if z.tobytes() not in cache:
+            residual(z)
         f0 = cache.get(z.tobytes())
         if f0 is None:
-            residual(z)
-            f0 = cache[z.tobytes()]
+            raise RuntimeError(f"Jacobian requested where the model fails: {params(z)}")
         size, rank = (comm.size, comm.rank) if comm is not None else (1, 0)
         local = {}
         for j in range(rank, k, size):
@@ -582,8 +589,8 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
             zj[j] += h
             try:
                 local[j] = (True, (forward(zj) - f0) / h)
-            except (LoadPathError, RVEConvergenceError) as exc:
-                local[j] = (False, f"column {names[j]}: {exc}")
+            except Exception as exc:  # noqa: BLE001 -- reported on every rank below, no hang
+                local[j] = (False, f"column {names[j]}: {type(exc).__name__}: {exc}")
         columns = {}
         for part in (comm.allgather(local) if comm is not None and comm.size > 1 else [local]):
             columns.update(part)
@@ -635,6 +642,9 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(std, std)
     norm_y = float(np.linalg.norm(y))
+    at_bound = tuple(n for n, a in zip(names, fit.active_mask) if a != 0)
+    if at_bound:
+        _log.warning("parameters %s ended on a bound: their intervals are only indicative", at_bound)
     result = CalibrationResult(
         names=names, x=x, covariance=cov, std=std, ci=ci, level=float(level), quantile=q,
         correlation=corr, noise_sigma=sigma_used, noise_estimated=noise_sigma is None,
@@ -642,8 +652,9 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
         relative_rms=float(np.linalg.norm(r) / norm_y) if norm_y > 0 else math.inf,
         n_data=m, dof=dof, n_evaluations=counts["runs"], nfev=int(fit.nfev),
         njev=int(fit.njev) if fit.njev is not None else 0, jacobian_condition=cond,
-        prediction=f.reshape(np.shape(data.values)), success=bool(fit.success), status=int(fit.status),
-        message=str(fit.message), wall_s=time.perf_counter() - t0, transform=transform)
+        prediction=f.reshape(np.shape(data.values)), at_bound=at_bound, success=bool(fit.success),
+        status=int(fit.status), message=str(fit.message), wall_s=time.perf_counter() - t0,
+        transform=transform)
     _log.info("calibration: %s", result.estimates)
     return result
 
