@@ -479,7 +479,12 @@ def plot_monte_carlo(result: dict, path, names: Sequence[str] | None = None,
         for name, x in samples.items():
             if np.ndim(x) != 1 or (names is not None and name not in names):
                 continue
-            pick = (lambda f: res[f][name]) if isinstance(res["samples"], dict) else (lambda f: res[f])
+            if isinstance(res["samples"], dict):
+                def pick(field, res=res, name=name):
+                    return res[field][name]
+            else:
+                def pick(field, res=res):
+                    return res[field]
             panels.append((f"{title} {name}".strip(), x, pick, res))
     if not panels:
         raise ValueError("no scalar quantity to plot")
@@ -491,6 +496,7 @@ def plot_monte_carlo(result: dict, path, names: Sequence[str] | None = None,
         ax.axvspan(pick("lower"), pick("upper"), color="k", alpha=0.15,
                    label=f"{int(100 * res['level'])} % CI of the mean")
         ax.set_title(label)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.legend(fontsize=7)
         ax = axes[1, k]
         m, hw = np.asarray(pick("running_mean")), np.asarray(pick("running_half_width"))

@@ -198,6 +198,21 @@ def test_interval_of_monotone_quantity_is_its_endpoint_values(cell):
     assert with_corners["corner_lower"] == res["lower"] and with_corners["corner_upper"] == res["upper"]
 
 
+def test_interval_finds_the_homogeneous_poisson_ratio_inside_the_box(cell):
+    """ν_eff = −S12/S11 of the fibre cell (both phases ν = 0.3) is largest where the cell
+    is homogeneous, E2 = E1: plane strain ν/(1 − ν) = 3/7. Corners miss it."""
+    def nu_eff(x):
+        mats = {1: MATS[1], 2: dm.LinearElastic(E=float(x[0]), nu=0.3)}
+        S = np.linalg.inv(dm.RVE(cell, mats).effective_tensor())
+        return -S[0, 1] / S[0, 0]
+
+    res = uq.interval_propagation(nu_eff, [(0.5, 4.0)], comm=COMM)
+    assert res["upper"] == pytest.approx(3 / 7, abs=1e-7)
+    assert res["argmax"][0] == pytest.approx(1.0, abs=1e-2)
+    assert res["corner_upper"] < 3 / 7 - 0.005
+    assert res["lower"] == res["corner_lower"] == min(nu_eff([0.5]), nu_eff([4.0]))
+
+
 def test_interval_finds_interior_extremum_that_corners_miss():
     def f(x):
         return np.sin(np.pi * x[0]) * np.cos(0.5 * np.pi * x[1]) + 0.1 * x[1]
