@@ -525,8 +525,12 @@ def write_report(report: Mapping, json_path: str | Path | None, png_path: str | 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(studies), figsize=(5.2 * len(studies), 4.2), squeeze=False)
-    for ax, (title, study) in zip(axes[0], studies.items()):
+    ncols = min(3, len(studies))
+    nrows = -(-len(studies) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.2 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(studies):]:
+        ax.set_visible(False)
+    for ax, (title, study) in zip(axes.ravel(), studies.items()):
         h = np.asarray(study["h"], dtype=float)
         for name, data in study["quantities"].items():
             err = np.array(data["errors"], dtype=float).reshape(h.size, -1)
