@@ -12,7 +12,7 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
     if _exc.name != "dolfinx_solver":
         raise
 
-from . import homogenization, loading, macro, microstructures, tensors, viz
+from . import calibration, homogenization, loading, macro, microstructures, tensors, uq, verification, viz
 from .boundary import NotPeriodicError, kubc, periodic, subc
 from .fe2 import FE2Material
 from .materials import Conductivity, LinearElastic
@@ -37,6 +37,7 @@ __all__ = [
     "RVE",
     "RVEConvergenceError",
     "__version__",
+    "calibration",
     "homogenization",
     "incremental_solve",
     "kubc",
@@ -47,5 +48,7 @@ __all__ = [
     "read_msh",
     "subc",
     "tensors",
+    "uq",
+    "verification",
     "viz",
 ]

@@ -442,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     _write_json(_check_output(args.json, ".json", "--json"), result, comm)
     if comm.rank == 0:
         summary = {k: v for k, v in result.items() if k in ("C", "K", "bc", "wall_s", "output",
-                                                          "hill_mandel_residual", "n_dofs")}
+                                                          "hill_mandel_residual", "n_dofs",
+                                                          "smallest_size")}
         print(json.dumps(summary))
     return 0
 
