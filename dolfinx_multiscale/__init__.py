@@ -12,7 +12,8 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
     if _exc.name != "dolfinx_solver":
         raise
 
-from . import calibration, homogenization, loading, macro, microstructures, tensors, uq, verification, viz
+from . import (calibration, homogenization, loading, macro, microstructures, scale_separation, tensors, uq,
+               verification, viz)
 from .boundary import NotPeriodicError, kubc, periodic, subc
 from .fe2 import FE2Material
 from .materials import Conductivity, LinearElastic
@@ -21,12 +22,14 @@ from .newton import MacroConvergenceError, NewtonSolver, incremental_solve
 from .plasticity import J2Plasticity
 from .quadrature import LocalMaterial
 from .rve import RVE, RVEConvergenceError
+from .viscoelasticity import GeneralizedMaxwell
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Conductivity",
     "FE2Material",
+    "GeneralizedMaxwell",
     "J2Plasticity",
     "LinearElastic",
     "LocalMaterial",
@@ -46,6 +49,7 @@ __all__ = [
     "microstructures",
     "periodic",
     "read_msh",
+    "scale_separation",
     "subc",
     "tensors",
     "uq",

@@ -33,8 +33,8 @@ class Beam:
         cells: number of cells along ``x`` (``max(1, cells // 2)`` across).
         mode: ``"bending"`` (end displaced in ``y``) or ``"tension"`` (in ``x``).
         length, height: the block size.
-        degree: Lagrange degree of the displacement (quadrature degree ``2(degree−1)``,
-            at least 1).
+        degree: Lagrange degree of the displacement; the factory's material needs
+            ``quadrature_degree ≥ max(2(degree−1), 1)`` (checked).
         comm: the macro mesh communicator.
         newton: keyword arguments of :class:`~dolfinx_multiscale.newton.NewtonSolver`.
     """
@@ -56,6 +56,10 @@ class Beam:
         self.V = V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
         self.u = u = fem.Function(V, name="displacement")
         self.material = material_factory(mesh)
+        needed = max(2 * (degree - 1), 1)
+        if self.material.quadrature_degree < needed:
+            raise ValueError(f"degree {degree} displacements need a material with quadrature_degree >= "
+                             f"{needed}; the factory made one with {self.material.quadrature_degree}")
         v, du = ufl.TestFunction(V), ufl.TrialFunction(V)
         eps = lambda w: ufl.sym(ufl.grad(w))  # noqa: E731
         self.F = ufl.inner(self.material.stress(u), eps(v)) * self.material.dx

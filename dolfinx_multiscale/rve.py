@@ -144,6 +144,7 @@ class RVE:
         self._committed = self._initial_state()
         self._trial = None
         self._initial = None  # (C, unit fluctuations W, point tangents D) at the initial state
+        self._factorized_D = None  # point tangents of the current factorization
         self.eps = self.sigma = None  # point arrays of the last solve, (N, n)
 
     # -- set-up ---------------------------------------------------------------------
@@ -265,11 +266,17 @@ class RVE:
             self.D_q.x.array.reshape(-1, self.n * self.n)[self._dofs] = D.reshape(N, -1)
         return sigma, D, trial
 
-    def _factorize(self) -> None:
+    def _factorize(self, D) -> None:
+        """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
+        ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
+        since ``K`` depends on nothing else."""
+        if self._factorized_D is not None and np.array_equal(D, self._factorized_D):
+            return
         self.K.zeroEntries()
         dolfinx.fem.petsc.assemble_matrix(self.K, self._a)
         self.K.assemble()
         self._solver.set_operator(self.K)
+        self._factorized_D = np.array(D)
 
     def _condensed_tangent(self, D) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
         """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with ``K̃ W = −F``; returns C and the full ``W_k``."""
@@ -321,7 +328,7 @@ class RVE:
             self._committed = self._initial_state()
             try:
                 _, D, _ = self._constitutive(np.zeros((self.weights.size, self.n)), True)
-                self._factorize()
+                self._factorize(D)
                 C, W = self._condensed_tangent(D)
                 self._initial = (C, W, np.array(D))
             finally:
@@ -376,7 +383,7 @@ class RVE:
             _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, scale)
             if converged or it == self.max_iterations or not np.isfinite(res):
                 break
-            self._factorize()
+            self._factorize(D)
             r_red.scale(-1.0)
             self._solver.P.mult(self._solver.solve(r_red), dw_full)
             w0.array[:] = w.x.petsc_vec.array_r
@@ -401,7 +408,7 @@ class RVE:
             if np.array_equal(D, D_init):  # same point tangents: same K, F and condensation
                 C, self._trial["W"] = C_init.copy(), W_init
             else:
-                self._factorize()
+                self._factorize(D)
                 C, self._trial["W"] = self._condensed_tangent(D)
         return self.average(sigma), C
 
