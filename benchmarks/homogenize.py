@@ -21,11 +21,12 @@ runs; the runs of the three codes are interleaved so that load from other proces
 hits them alike. One untimed warm-up run of ours fills the FFCx/JIT disk cache first
 (a user's second run; the cold-cache JIT cost is not what is compared here).
 
-How each code is set up (all three factorize with MUMPS LU through PETSc, serial):
+How each code is set up (the peers factorize with the same MUMPS LU through PETSc as ours):
 
 * **ours** — ``read_msh`` + ``RVE(..., bc="periodic").effective_tensor()`` with the
-  package defaults (prolongation-matrix periodicity, static condensation, one MUMPS LU
-  factorization for all unit strains). Extra PETSc options: ``--ours-option``.
+  package defaults (prolongation-matrix periodicity, static condensation; one MUMPS LU
+  factorization for all unit strains, or CG + GAMG with the rigid-body near-null space
+  for large 3-D RVEs). Extra PETSc options: ``--ours-option``.
 * **SfePy** — its homogenization engine (``HomogenizationApp``) with the corrector problem
   of ``sfepy/examples/homogenization/linear_homogenization.py`` (``CorrDimDim`` correctors
   with periodic EPBCs ``match_*_line``/``match_*_plane``, corners fixed, ``CoefSymSym``
@@ -144,6 +145,8 @@ def _worker_ours(path: str, options: list[str]) -> dict:
         solver = f"PETSc {ksp.getType()}/{pc.getType()}"
         if pc.getType() in ("lu", "cholesky"):
             solver += f" ({pc.getFactorSolverType()})"
+        else:
+            solver += f" (rtol {ksp.getTolerances()[0]:g}, {ksp.getIterationNumber()} iterations in the last solve)"
     except (AttributeError, PETSc.Error):
         solver = "package default (PETSc)"
     if options:
@@ -373,6 +376,7 @@ def run_one(code: str, path: Path, args: argparse.Namespace) -> dict:
                "--out", str(out), "--sfepy-ls", args.sfepy_ls]
         for item in args.ours_option:
             cmd += ["--ours-option", item]
+        load = os.getloadavg()[0]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
         wall = time.perf_counter() - t0
@@ -381,6 +385,7 @@ def run_one(code: str, path: Path, args: argparse.Namespace) -> dict:
             return {"error": f"exit code {proc.returncode}", "stderr_tail": tail}
         result = json.loads(out.read_text())
         result["process_wall"] = wall
+        result["load_average_at_start"] = load
         return result
 
 
@@ -530,8 +535,14 @@ def main(argv: list[str] | None = None) -> int:
         for code, e in case["codes"].items():
             if e.get("max_rel_diff", 0.0) > TOLERANCE:
                 print(f"{name}: {code} tensor differs by {e['max_rel_diff']:.1e} > {TOLERANCE:g} relative")
-    print("solvers: " + "; ".join(f"{c} = {e['solver']}" for c, e in next(iter(report["cases"].values()))["codes"].items()
-                                  if "solver" in e) if report["cases"] else "")
+    print("solvers:")
+    for code in codes:
+        per_case = {name: case["codes"][code]["solver"] for name, case in report["cases"].items()
+                    if "solver" in case["codes"].get(code, {})}
+        for solver in dict.fromkeys(per_case.values()):
+            names = [n for n, s in per_case.items() if s == solver]
+            where = "" if len(names) == len(per_case) else f" ({', '.join(names)})"
+            print(f"  {code}{where}: {solver}")
     print("time: read .msh → tensor, imports excluded, min over runs; peak: VmHWM of the worker "
           "process (Δ = above its level after imports)")
     if args.json:
