@@ -46,9 +46,9 @@ __all__ = ["RVE", "RVEConvergenceError"]
 
 _log = logging.getLogger(__name__)
 _SQ2 = float(np.sqrt(2.0))
-#: 3-D elastic RVEs above this many dofs default to CG + GAMG (design §4: MUMPS takes
-#: 25 s on 82 k dofs where CG + GAMG takes 5 s for the same tensor)
-ITERATIVE_DOFS = 30_000
+#: elastic RVEs above this many dofs (per dimension) default to CG + GAMG (design §4:
+#: in 3-D MUMPS takes 25 s on 82 k dofs where CG + GAMG takes 5 s for the same tensor)
+ITERATIVE_DOFS = {2: 10**12, 3: 30_000}
 
 
 class RVEConvergenceError(RuntimeError):
@@ -87,7 +87,7 @@ class RVE:
         degree: Lagrange degree of the fluctuation (1 or 2 typically).
         petsc_options_prefix: prefix of the PETSc options of the linear solver (default
             MUMPS LU: ``-<prefix>ksp_type preonly -<prefix>pc_type lu``; 3-D elastic
-            RVEs above ``ITERATIVE_DOFS`` dofs: CG + GAMG with the rigid-body near-null
+            RVEs above ``ITERATIVE_DOFS[3]`` dofs: CG + GAMG with the rigid-body near-null
             space at ``ksp_rtol 1e-12``); any of these can be set in ``PETSc.Options()``.
         rtol: relative tolerance of the micro Newton (projected residual over the norm of
             the unconstrained internal-force vector).
@@ -133,7 +133,7 @@ class RVE:
         self._setup_forms()
 
         self.constraint = BOUNDARY_CONDITIONS[bc](self.V, micro.box)
-        iterative = self.physics == "elasticity" and d == 3 and self.n_dofs > ITERATIVE_DOFS
+        iterative = self.physics == "elasticity" and self.n_dofs > ITERATIVE_DOFS[d]
         self._solver = ReducedSolver(self.constraint, self.comm, petsc_options_prefix,
                                      self._rigid_modes() if iterative else None,
                                      block_size=self.constraint.block_size)
@@ -202,19 +202,20 @@ class RVE:
         self._r = dolfinx.fem.petsc.create_vector(self.V)
 
     def _rigid_modes(self) -> list[PETSc.Vec]:
-        """The six 3-D rigid body modes as full-space vectors (GAMG near-null space)."""
-        x = self.V.tabulate_dof_coordinates()
-        n_local = self.V.dofmap.index_map.size_local
-        x = x[:n_local] - self.centre
+        """Rigid body modes as full-space vectors (the GAMG near-null space): the ``d``
+        translations and the ``d(d−1)/2`` rotations about the cell centre."""
+        d = self.dim
+        x = self.V.tabulate_dof_coordinates()[: self.V.dofmap.index_map.size_local, :d] - self.centre
+        pairs = [(0, 1)] if d == 2 else [(1, 2), (0, 2), (0, 1)]
         modes = []
-        for k in range(6):
+        for k in range(d + len(pairs)):
             vec = dolfinx.fem.petsc.create_vector(self.V)
-            a = vec.array.reshape(-1, 3)
+            a = vec.array.reshape(-1, d)
             a[:] = 0.0
-            if k < 3:
+            if k < d:
                 a[:, k] = 1.0
-            else:  # rotations about x, y, z
-                i, j = [(1, 2), (0, 2), (0, 1)][k - 3]
+            else:
+                i, j = pairs[k - d]
                 a[:, i], a[:, j] = -x[:, j], x[:, i]
             modes.append(vec)
         return modes
