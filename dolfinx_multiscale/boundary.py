@@ -28,7 +28,6 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 import numpy as np
-import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 import dolfinx.fem

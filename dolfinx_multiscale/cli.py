@@ -169,7 +169,7 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
     from .rve import RVE
     from .tensors import symmetry_error
 
-    json_path = _check_output(args.json, ".json", "--json")
+    _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
     materials = _materials(args.phase, args.physics, args.plane_stress)
     if args.plane_stress and args.physics != "elasticity":
@@ -250,13 +250,12 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
     from .microstructures import read_msh
     from .rve import RVE
 
-    json_path = _check_output(args.json, ".json", "--json")
+    _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
     materials = _materials(args.phase, "elasticity", False)
     path = _path_from_args(args)
     if not Path(args.mesh).is_file():
         raise CLIError(f"mesh file {args.mesh!r} does not exist")
-    del json_path
     t0 = time.perf_counter()
     try:
         micro = read_msh(args.mesh, comm=comm)

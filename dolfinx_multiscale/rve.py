@@ -120,7 +120,7 @@ class RVE:
         self.rtol = rtol
         self.max_iterations = max_iterations
         self.line_search_cuts = line_search_cuts
-        self.n = n = mandel_size(d) if self.physics == "elasticity" else d
+        self.n = mandel_size(d) if self.physics == "elasticity" else d
         lo, hi = (np.asarray(b, dtype=float)[:d] for b in micro.box)
         self.volume = float(np.prod(hi - lo))
         self.centre = 0.5 * (lo + hi)

@@ -80,6 +80,7 @@ import ufl
 from .materials import LinearElastic
 from .rve import RVE, mandel_strain
 from .tensors import mandel_size
+from .viz import pyplot, save_figure
 
 __all__ = [
     "TiledMicrostructure",
@@ -487,10 +488,7 @@ def plot_scale_separation(report: dict, path: str | Path) -> Path:
     cells against its distance from the boundary, for every ``ε``: at a fixed distance
     it falls with ``ε``, in the outer layer it does not.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     eps = np.asarray(report["epsilon"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -514,11 +512,7 @@ def plot_scale_separation(report: dict, path: str | Path) -> Path:
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend(fontsize=8)
     fig.suptitle("Scale separation: homogenized vs DNS cantilever")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------
@@ -723,10 +717,7 @@ def plot_time_scale_separation(report: dict, path: str | Path) -> Path:
     Left: the end reaction histories (DNS, transient FE², quasi-static) per ``τ/T``.
     Right: the errors against ``τ/T`` (log–log).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for k, ratio in enumerate(report["ratio"]):
@@ -749,8 +740,4 @@ def plot_time_scale_separation(report: dict, path: str | Path) -> Path:
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend(fontsize=8)
     fig.suptitle("Time-scale separation: viscoelastic matrix, ramp over T then hold")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

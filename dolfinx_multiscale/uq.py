@@ -34,6 +34,8 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
+from .viz import pyplot, save_figure
+
 __all__ = [
     "interval_propagation",
     "mean_confidence_interval",
@@ -292,10 +294,7 @@ def plot_rve_size_study(report: dict, path, components=None, comm: MPI.Comm = MP
     """
     if comm.rank != 0:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = report["sizes_report"]
     n = np.asarray(rows[0]["mean"][report["bcs"][0]]).shape[0]
@@ -331,9 +330,7 @@ def plot_rve_size_study(report: dict, path, components=None, comm: MPI.Comm = MP
                                       if report.get("smallest_size") else ""))
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # -- Monte Carlo (aleatory) -------------------------------------------------------------
@@ -467,10 +464,7 @@ def plot_monte_carlo(result: dict, path, names: Sequence[str] | None = None,
     """
     if comm.rank != 0:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     studies = {"": result} if "samples" in result else result
     panels = []
@@ -506,9 +500,7 @@ def plot_monte_carlo(result: dict, path, names: Sequence[str] | None = None,
         ax.set_xlabel("number of samples")
         ax.set_title("running mean ± CI half-width")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # -- interval propagation (epistemic) ---------------------------------------------------

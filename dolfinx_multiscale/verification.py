@@ -42,6 +42,8 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
+from .viz import pyplot, save_figure
+
 __all__ = [
     "convergence_order",
     "effective_tensor_study",
@@ -520,10 +522,7 @@ def write_report(report: Mapping, json_path: str | Path | None, png_path: str | 
         Path(json_path).write_text(json.dumps(_json_ready(report), indent=2) + "\n")
     if png_path is None:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ncols = min(3, len(studies))
     nrows = -(-len(studies) // ncols)
@@ -556,6 +555,4 @@ def write_report(report: Mapping, json_path: str | Path | None, png_path: str | 
         ax.set_title(title or "mesh convergence")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, png_path, dpi=120)

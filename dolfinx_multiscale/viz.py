@@ -15,7 +15,26 @@ import numpy.typing as npt
 
 import dolfinx.plot
 
-__all__ = ["plot_load_path", "plot_macro", "plot_microstructure", "plot_rve"]
+__all__ = ["plot_load_path", "plot_macro", "plot_microstructure", "plot_rve", "pyplot", "save_figure"]
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the off-screen Agg backend, imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out, write and close a matplotlib figure; returns the path."""
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
 
 
 def _gathered_grid(V, point_data: dict, cell_data: dict):
@@ -165,11 +184,7 @@ def plot_load_path(records: list[dict], path: str | Path, components: list[int] 
             stress both change along the path, i.e. not the stress-free ones).
         labels: component names for the axes (default ``"k"``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     E = np.vstack([np.zeros(len(records[0]["E"]))] + [r["E"] for r in records])
     S = np.vstack([np.zeros(len(records[0]["Sigma"]))] + [r["Sigma"] for r in records])
     if components is None:
@@ -184,11 +199,7 @@ def plot_load_path(records: list[dict], path: str | Path, components: list[int] 
         ax.grid(True, alpha=0.3)
     p_mean = [r.get("p_mean", 0.0) for r in records]
     fig.suptitle(f"RVE load path: {len(records)} steps, final <p> = {p_mean[-1]:.3e}")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_macro(u, cell_data: dict[str, npt.ArrayLike], path: str | Path, title: str = "",
