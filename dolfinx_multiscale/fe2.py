@@ -127,8 +127,8 @@ class FE2Material(QuadratureMaterial):
             self.dissipation[i] = rve.step_dissipation()
             self.micro_work[i] = rve.incremental_work()
         self.solves += N
-        _log.debug("FE2 update: %d RVE solves, %d micro iterations, %.2f s", N,
-                   int(self.micro_iterations.sum()), time.perf_counter() - t0)
+        _log.info("    FE2 update: %d RVE solves on this rank, %d micro Newton iterations, %.2f s", N,
+                  int(self.micro_iterations.sum()), time.perf_counter() - t0)
         return sigma, tangent
 
     def _point_coordinates(self, i: int) -> npt.NDArray[np.float64]:

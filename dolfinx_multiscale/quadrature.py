@@ -37,7 +37,7 @@ from petsc4py import PETSc
 from .rve import mandel_strain
 from .tensors import mandel_size
 
-__all__ = ["LocalMaterial", "QuadratureMaterial", "mandel_to_tensor"]
+__all__ = ["LocalMaterial", "QuadratureMaterial", "derivative", "mandel_to_tensor"]
 
 _SQ2 = float(np.sqrt(2.0))
 
@@ -49,6 +49,18 @@ def mandel_to_tensor(v: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
     return ufl.as_matrix([[v[0], v[5] / _SQ2, v[4] / _SQ2],
                           [v[5] / _SQ2, v[1], v[3] / _SQ2],
                           [v[4] / _SQ2, v[3] / _SQ2, v[2]]])
+
+
+def derivative(F: ufl.Form, u: fem.Function, du, materials) -> ufl.Form:
+    """Jacobian ``∂F/∂u [du]`` of a form containing the stresses of ``materials``.
+
+    Every material's stress Function is replaced by ``σ_q + C_q·ε_M(u)`` (same value of
+    the derivative: ``C_q ε_M(du)``) before differentiating once, so each material
+    contributes its consistent tangent and every other term of ``F`` is differentiated
+    as usual.
+    """
+    linearised = {m.sigma_q: m.sigma_q + ufl.dot(m.tangent_q, mandel_strain(u)) for m in materials}
+    return ufl.derivative(ufl.replace(F, linearised), u, du)
 
 
 class QuadratureMaterial:
@@ -110,13 +122,9 @@ class QuadratureMaterial:
         return mandel_to_tensor(self.sigma_q)
 
     def derivative(self, F: ufl.Form, u: fem.Function, du) -> ufl.Form:
-        """Jacobian ``∂F/∂u [du]`` of a form that contains :meth:`stress`.
-
-        The stress Function is replaced by ``σ_q + C_q·ε_M(u)`` (same value derivative:
-        ``C_q ε_M(du)``), so every other term of ``F`` is differentiated as usual.
-        """
-        linearised = self.sigma_q + ufl.dot(self.tangent_q, mandel_strain(u))
-        return ufl.derivative(ufl.replace(F, {self.sigma_q: linearised}), u, du)
+        """Jacobian ``∂F/∂u [du]`` of a form that contains :meth:`stress`; see
+        :func:`derivative` for forms with several quadrature materials."""
+        return derivative(F, u, du, [self])
 
     # -- point updates ----------------------------------------------------------------
     def evaluate_strain(self) -> npt.NDArray[np.float64]:

@@ -147,3 +147,50 @@ def test_rve_must_be_serial_and_match_dimension(cell2d):
     mesh3 = dolfinx.mesh.create_unit_cube(COMM, 1, 1, 1)
     with pytest.raises(ValueError, match="RVE is 2-D but the macro mesh is 3-D"):
         FE2Material(rve, mesh3)
+
+
+def test_fe2_and_single_scale_materials_share_one_form(cell2d):
+    """FE² on one subdomain, an ordinary material on the other, in the same residual:
+    with the same law on both sides the answer is the all-single-scale one; a linear RVE
+    is factorized once for the whole mesh."""
+    import dolfinx.fem as fem
+    import dolfinx.mesh
+    import ufl
+
+    from dolfinx_multiscale.newton import NewtonSolver
+    from dolfinx_multiscale.quadrature import derivative
+
+    elastic = dm.LinearElastic(E=1.0, nu=0.3)
+    rve = dm.RVE(cell2d, {1: elastic, 2: FIBRE})
+    C = rve.effective_tensor()
+    mesh = dolfinx.mesh.create_rectangle(COMM, [[0, 0], [2, 1]], [6, 3])
+    tdim = mesh.topology.dim
+    n = mesh.topology.index_map(tdim).size_local
+    mid = dolfinx.mesh.compute_midpoints(mesh, tdim, np.arange(n, dtype=np.int32))
+    tags = dolfinx.mesh.meshtags(mesh, tdim, np.arange(n, dtype=np.int32),
+                                 np.where(mid[:, 0] < 1.0, 1, 2).astype(np.int32))
+    V = fem.functionspace(mesh, ("Lagrange", 1, (2,)))
+    left = dolfinx.mesh.locate_entities_boundary(mesh, 1, lambda x: np.isclose(x[0], 0.0))
+    bc = fem.dirichletbc(np.zeros(2), fem.locate_dofs_topological(V, 1, left), V)
+    traction = fem.Constant(mesh, np.array([0.01, -0.005]))
+    right = dolfinx.mesh.locate_entities_boundary(mesh, 1, lambda x: np.isclose(x[0], 2.0))
+    ds = ufl.Measure("ds", domain=mesh, subdomain_data=dolfinx.mesh.meshtags(
+        mesh, 1, right, np.full(right.size, 7, dtype=np.int32)))
+
+    def solve(first, second):
+        u = fem.Function(V)
+        v, du = ufl.TestFunction(V), ufl.TrialFunction(V)
+        eps = ufl.sym(ufl.grad(v))
+        F = (ufl.inner(first.stress(u), eps) * first.dx(1) + ufl.inner(second.stress(u), eps) * second.dx(2)
+             - ufl.inner(traction, v) * ds(7))
+        J = derivative(F, u, du, [first, second])
+        NewtonSolver(F, J, u, [bc], [first, second]).solve()
+        return u
+
+    local = dm.LinearElastic(C=C)
+    ref = solve(LocalMaterial(local, mesh, subdomain=(tags, 1)), LocalMaterial(local, mesh, subdomain=(tags, 2)))
+    fe2 = FE2Material(rve, mesh, subdomain=(tags, 1))
+    mixed = solve(fe2, LocalMaterial(local, mesh, subdomain=(tags, 2)))
+    assert fe2.n_points == int(np.sum(mid[:, 0] < 1.0)) * fe2.n_per_cell
+    assert rel(mixed.x.array, ref.x.array) <= 1e-8
+    assert rve._solver.n_factorizations == 1
