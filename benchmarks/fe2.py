@@ -33,7 +33,6 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-import dolfinx.mesh
 from dolfinx_multiscale.fe2 import FE2Material
 from dolfinx_multiscale.macro import Beam
 
@@ -69,6 +68,7 @@ def naive_rve_solve(micro, materials, E, rtol=1e-10):
     import basix.ufl
     import dolfinx.fem as fem
     import dolfinx.fem.petsc
+    import dolfinx.mesh
     import ufl
 
     from dolfinx_multiscale.rve import mandel_strain
