@@ -415,23 +415,24 @@ def _rsa(n, r, dim, seed, gap, clearance, max_tries) -> np.ndarray:
     )
 
 
-def _random_inclusions_recipe(
-    n, volume_fraction, dim=2, seed=0, min_gap=0.0, h=None, max_tries=None, clearance=None
-) -> _Recipe:
+def _rsa_recipe(n, volume_fraction, dim, h, seed, min_gap, max_tries, clearance, what, holes) -> _Recipe:
+    """Random sequential addition of ``n`` equal balls (inclusions, or pores with
+    ``holes``) with their periodic images in the unit cell."""
     dim, n, vf, min_gap, max_tries, r, clearance, gap = _check_rsa(
-        n,
-        volume_fraction,
-        dim,
-        min_gap,
-        max_tries,
-        clearance,
-        "random sequential addition in {dim}-D",
+        n, volume_fraction, dim, min_gap, max_tries, clearance, what
     )
     h = _check_h(h, dim)
     centres = _rsa(n, r, dim, seed, gap, clearance, max_tries)
     L = (1.0,) * dim
     bodies = [b for c in centres for b in _ball_with_images(c, r, L, 2)]
-    return _Recipe(dim, L, h, tuple(bodies))
+    return _Recipe(dim, L, h, tuple(bodies), holes=holes)
+
+
+def _random_inclusions_recipe(
+    n, volume_fraction, dim=2, seed=0, min_gap=0.0, h=None, max_tries=None, clearance=None
+) -> _Recipe:
+    return _rsa_recipe(n, volume_fraction, dim, h, seed, min_gap, max_tries, clearance,
+                       "random sequential addition in {dim}-D", holes=False)
 
 
 def _porous_recipe(
@@ -442,14 +443,8 @@ def _porous_recipe(
     if n == 1:
         what = "one centred pore in the unit " + ("square" if dim == 2 else "cube")
         return _centred_inclusion_recipe(volume_fraction, dim, h, what, holes=True)
-    dim, n, vf, min_gap, max_tries, r, clearance, gap = _check_rsa(
-        n, volume_fraction, dim, min_gap, max_tries, clearance, "{n} random pores in {dim}-D"
-    )
-    h = _check_h(h, dim)
-    centres = _rsa(n, r, dim, seed, gap, clearance, max_tries)
-    L = (1.0,) * dim
-    bodies = [b for c in centres for b in _ball_with_images(c, r, L, 2)]
-    return _Recipe(dim, L, h, tuple(bodies), holes=True)
+    return _rsa_recipe(n, volume_fraction, dim, h, seed, min_gap, max_tries, clearance,
+                       "{n} random pores in {dim}-D", holes=True)
 
 
 # --------------------------------------------------------------------------------------
