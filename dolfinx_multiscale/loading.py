@@ -150,8 +150,8 @@ def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max
         E[s] += np.linalg.solve(C_n[np.ix_(s, s)],
                                 step.stress[s] - Sigma_n[s] - C_n[np.ix_(s, p)] @ (E[p] - E_n[p]))
     micro_iterations = 0
-    for _ in range(max_iterations + 1):
-        Sigma, C = rve.solve(E, tangent=True)
+    for outer in range(max_iterations + 1):
+        Sigma, C = rve.solve(E, tangent=True, warm_start=outer > 0)
         micro_iterations += getattr(rve, "newton_iterations", 1)
         if not s.any():
             return E, Sigma, C, micro_iterations
