@@ -319,7 +319,7 @@ def run_worker(args: argparse.Namespace) -> None:
 # ======================================================================================
 # Driver
 # ======================================================================================
-def voigt_peer_to_mandel(C) -> "np.ndarray":
+def voigt_peer_to_mandel(C):
     """Voigt stiffness of SfePy/fedoo → our Mandel matrix.
 
     Peers: engineering shear strains, order ``[11,22,12]`` (2-D) and
@@ -368,17 +368,21 @@ def make_mesh(name: str, directory: Path) -> Path:
     return path
 
 
-def run_one(code: str, path: Path, args: argparse.Namespace) -> dict:
+def run_worker_process(script: str, args_after_out: list[str], code: str, path: Path,
+                       timeout: float | None = None, prefix: str = "bench_") -> dict:
+    """Run ``script --worker CODE MESH --out result.json *args_after_out`` serially in a
+    fresh process (its own peak memory) and return its JSON result, with the process
+    wall time and the load average at the start; ``{"error", "stderr_tail"}`` on failure."""
     env = dict(os.environ, **SERIAL_ENV)
-    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", code, str(path),
-               "--out", str(out), "--sfepy-ls", args.sfepy_ls]
-        for item in args.ours_option:
-            cmd += ["--ours-option", item]
+        cmd = [sys.executable, script, "--worker", code, str(path), "--out", str(out), *args_after_out]
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timed out after {timeout:g} s", "stderr_tail": ""}
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not out.exists():
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -387,6 +391,29 @@ def run_one(code: str, path: Path, args: argparse.Namespace) -> dict:
         result["process_wall"] = wall
         result["load_average_at_start"] = load
         return result
+
+
+def parse_cases_and_codes(p: argparse.ArgumentParser, args: argparse.Namespace,
+                          codes_known) -> tuple[list[str], list[str]]:
+    """``--cases`` and ``--codes`` as lists, validated (``p.error`` on bad input)."""
+    cases = [c for c in args.cases.split(",") if c]
+    codes = [c for c in args.codes.split(",") if c]
+    for c in cases:
+        if c not in CASES:
+            p.error(f"unknown case {c!r}; expected some of {list(CASES)}")
+    for c in codes:
+        if c not in codes_known:
+            p.error(f"unknown code {c!r}; expected some of {list(codes_known)}")
+    if "ours" not in codes:
+        p.error("--codes must include ours (ratios and differences are relative to it)")
+    return cases, codes
+
+
+def run_one(code: str, path: Path, args: argparse.Namespace) -> dict:
+    extra = ["--sfepy-ls", args.sfepy_ls]
+    for item in args.ours_option:
+        extra += ["--ours-option", item]
+    return run_worker_process(str(Path(__file__).resolve()), extra, code, path)
 
 
 def available(code: str) -> str | None:
@@ -439,16 +466,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    cases = [c for c in args.cases.split(",") if c]
-    codes = [c for c in args.codes.split(",") if c]
-    for c in cases:
-        if c not in CASES:
-            p.error(f"unknown case {c!r}; expected some of {list(CASES)}")
-    for c in codes:
-        if c not in CODES:
-            p.error(f"unknown code {c!r}; expected some of {list(CODES)}")
-    if "ours" not in codes:
-        p.error("--codes must include ours (ratios and differences are relative to it)")
+    cases, codes = parse_cases_and_codes(p, args, CODES)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
 

@@ -69,14 +69,13 @@ import datetime
 import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from homogenize import CASES, SERIAL_ENV, _rss_mib, machine_info, make_mesh, mesh_dir  # noqa: E402
+from homogenize import (CASES, SERIAL_ENV, _rss_mib, machine_info, make_mesh, mesh_dir,  # noqa: E402
+                        parse_cases_and_codes, run_worker_process)
 
 #: Matrix (tag 1): J2 with linear isotropic hardening; inclusion (tag 2): elastic.
 MATRIX = {"E": 1.0, "nu": 0.3, "sy0": 0.005, "H": 0.05}
@@ -272,29 +271,12 @@ def run_worker(args: argparse.Namespace) -> None:
 # Driver
 # ======================================================================================
 def run_one(code: str, path: Path, args: argparse.Namespace, warmup: bool = False) -> dict:
-    env = dict(os.environ, **SERIAL_ENV)
-    with tempfile.TemporaryDirectory(prefix="bench_path_") as tmp:
-        out = Path(tmp) / "result.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", code, str(path),
-               "--out", str(out), "--path", args.path, "--strain", repr(args.strain),
-               "--steps", str(args.steps), "--rtol", repr(args.rtol), "--fedoo-tol", repr(args.fedoo_tol)]
-        if warmup:
-            cmd.append("--warmup-only")
-        load = os.getloadavg()[0]
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp,
-                                  timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {args.timeout:g} s", "stderr_tail": ""}
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0 or not out.exists():
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            return {"error": f"exit code {proc.returncode}", "stderr_tail": tail}
-        result = json.loads(out.read_text())
-        result["process_wall"] = wall
-        result["load_average_at_start"] = load
-        return result
+    extra = ["--path", args.path, "--strain", repr(args.strain), "--steps", str(args.steps),
+             "--rtol", repr(args.rtol), "--fedoo-tol", repr(args.fedoo_tol)]
+    if warmup:
+        extra.append("--warmup-only")
+    return run_worker_process(str(Path(__file__).resolve()), extra, code, path,
+                              timeout=args.timeout, prefix="bench_path_")
 
 
 def compare(ours: dict, peer: dict) -> dict:
@@ -345,16 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         run_worker(args)
         return 0
 
-    cases = [c for c in args.cases.split(",") if c]
-    codes = [c for c in args.codes.split(",") if c]
-    for c in cases:
-        if c not in CASES:
-            p.error(f"unknown case {c!r}; expected some of {list(CASES)}")
-    for c in codes:
-        if c not in CODES:
-            p.error(f"unknown code {c!r}; expected some of {list(CODES)}")
-    if "ours" not in codes:
-        p.error("--codes must include ours (ratios and differences are relative to it)")
+    cases, codes = parse_cases_and_codes(p, args, CODES)
     if args.repeat < 1 or args.steps < 1:
         p.error("--repeat and --steps must be >= 1")
     skipped = {}
