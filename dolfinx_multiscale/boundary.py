@@ -51,6 +51,9 @@ class CellConstraint:
         average_constraint: ``True`` for SUBC: ``⟨B(w)⟩ = 0`` must be added by multipliers.
         periodicity_error: worst node mismatch across opposite faces relative to the
             cell size (periodic only, else 0).
+        reduced_index: ``(n_owned * bs,)`` int64: the global reduced index of every
+            owned dof (``-1``: removed, i.e. fixed to 0), the column of its entry in
+            ``P``; ``K̃ = Pᵀ K P`` is assembled with it straight from ``K``'s entries.
         block_size: the space's block size when every node keeps all or none of its
             components in the reduced space (so ``K̃`` keeps the node blocks), else 1.
     """
@@ -58,6 +61,7 @@ class CellConstraint:
     kind: str
     P: PETSc.Mat
     average_constraint: bool
+    reduced_index: np.ndarray
     periodicity_error: float = 0.0
     block_size: int = 1
 
@@ -144,7 +148,7 @@ def _build(V, kind: str, zero: np.ndarray, L: float, average: bool,
                                    np.ones(int(keep.sum()))))
     P.assemble()
     whole_nodes = comm.allreduce(bool(np.all(free == free[:, :1])), op=MPI.LAND)
-    return CellConstraint(kind, P, average, worst, bs if whole_nodes else 1)
+    return CellConstraint(kind, P, average, cols, worst, bs if whole_nodes else 1)
 
 
 def _gather_rows(comm: MPI.Comm, a: np.ndarray) -> np.ndarray:

@@ -8,11 +8,15 @@ from petsc4py import PETSc
 import numpy as np
 import numpy.typing as npt
 
+import dolfinx.la
+
 from .boundary import CellConstraint
 
 __all__ = ["ReducedSolver", "direct_ksp"]
 
 DIRECT_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "lu"), ("pc_factor_mat_solver_type", "mumps"))
+#: MUMPS LDLᵀ for symmetric positive definite operators (half the flops of LU)
+CHOLESKY_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "cholesky"), ("pc_factor_mat_solver_type", "mumps"))
 #: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
 ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
                       ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
@@ -37,41 +41,97 @@ def direct_ksp(comm: MPI.Comm, prefix: str, defaults=DIRECT_DEFAULTS) -> PETSc.K
     return ksp
 
 
+def _with_ghosts(imap, bs: int, owned: np.ndarray) -> np.ndarray:
+    """Extend an int array over the owned dofs of ``imap`` to its owned + ghost dofs
+    (a forward scatter; collective unless serial)."""
+    if imap.comm.size == 1:
+        return owned.astype(np.int64)
+    vec = dolfinx.la.vector(imap, bs)
+    vec.array[: owned.size] = owned  # exact in float64 below 2**53
+    vec.scatter_forward()
+    return np.rint(vec.array).astype(np.int64)
+
+
 class ReducedSolver:
     """Solves ``K w = b`` on the subspace ``w = P w̃`` (optionally with ``⟨B(w)⟩ = 0``).
 
-    ``K̃ = Pᵀ K P`` is formed once and refilled in place (``K.ptap(P, result=K̃)``) so
-    the direct solver keeps its symbolic analysis. For the average-strain constraint
-    ``bⱼᵀ w̃ = 0`` (SUBC) the multipliers are eliminated with the Schur complement
-    ``S = bᵀ K̃⁻¹ b`` (``n`` extra solves per factorization).
+    ``K̃ = Pᵀ K P`` is assembled straight from the local matrix ``K`` of the full space
+    (a :class:`dolfinx.la.MatrixCSR`, owned and ghost rows, not finalized): every entry
+    ``K_ij`` is added to ``K̃`` at the reduced indices of ``i`` and ``j`` (PETSc's COO
+    assembly, pattern set once, values refilled in place), so there is no PETSc assembly
+    of ``K`` and no ``PᵀKP`` product, and the direct solver keeps its symbolic analysis.
+    For the average-strain constraint ``bⱼᵀ w̃ = 0`` (SUBC) the multipliers are
+    eliminated with the Schur complement ``S = bᵀ K̃⁻¹ b`` (``n`` extra solves per
+    factorization).
+
+    Args:
+        constraint: the boundary condition (``P`` and the reduced dof numbering).
+        comm: the RVE's communicator.
+        prefix: PETSc options prefix of the KSP.
+        near_nullspace: full-space near-null-space vectors: use CG + GAMG
+            (``ITERATIVE_DEFAULTS``) with them restricted to the reduced space; ``None``:
+            a direct solver.
+        block_size: the block size of ``K̃`` (see :class:`CellConstraint`).
+        spd: ``K̃`` is symmetric positive definite (every point tangent is): flag it, and
+            factorize with MUMPS LDLᵀ instead of LU.
     """
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
-                 near_nullspace: list[PETSc.Vec] | None = None, block_size: int = 1):
+                 near_nullspace: list[PETSc.Vec] | None = None, block_size: int = 1,
+                 spd: bool = False):
         self.P = constraint.P
+        self._reduced_index = constraint.reduced_index
         self._near_nullspace = near_nullspace
         self._block_size = block_size
-        self.ksp = direct_ksp(comm, prefix, DIRECT_DEFAULTS if near_nullspace is None else ITERATIVE_DEFAULTS)
+        self._spd = spd
+        if near_nullspace is not None:
+            defaults = ITERATIVE_DEFAULTS
+        else:
+            defaults = CHOLESKY_DEFAULTS if spd else DIRECT_DEFAULTS
+        self.ksp = direct_ksp(comm, prefix, defaults)
         self.Kr: PETSc.Mat | None = None
         self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
         self._Z: list[PETSc.Vec] = []
         self._S_inv: npt.NDArray[np.float64] | None = None
         self.n_factorizations = 0
 
-    def set_operator(self, K: PETSc.Mat) -> None:
+    def set_operator(self, K: dolfinx.la.MatrixCSR) -> None:
+        """Fill ``K̃ = Pᵀ K P`` from ``K`` (same sparsity at every call) and factorize."""
         if self.Kr is None:
-            self.Kr = K.ptap(self.P)
+            self.Kr = self._create_reduced(K)
             if self._near_nullspace is not None:
                 self._set_near_nullspace()
             self.ksp.setOperators(self.Kr)
-        else:
-            K.ptap(self.P, result=self.Kr)
+        self.Kr.setValuesCOO(K.data, PETSc.InsertMode.INSERT_VALUES)
+        self.Kr.assemble()
         self.ksp.setUp()
         self.n_factorizations += 1
         if self.b:
             self._Z = [self._raw_solve(bj) for bj in self.b]
             S = np.array([[bi.dot(zj) for zj in self._Z] for bi in self.b])
             self._S_inv = np.linalg.inv(S)
+
+    def _create_reduced(self, K: dolfinx.la.MatrixCSR) -> PETSc.Mat:
+        """``K̃`` with the COO pattern of ``K``'s entries mapped to reduced indices."""
+        bs = K.block_size[0]
+        # reduced index of every local row / column (the column map has extra ghosts)
+        red_row, red_col = (_with_ghosts(K.index_map(i), bs, self._reduced_index) for i in (0, 1))
+        rows = np.repeat(np.arange(K.indptr.size - 1), np.diff(K.indptr))
+        comp = np.arange(bs)
+        # K.data holds one row-major bs × bs block per (block) entry
+        I = red_row[(rows * bs)[:, None, None] + comp[None, :, None]]
+        J = red_col[(K.indices * bs)[:, None, None] + comp[None, None, :]]
+        I, J = (np.broadcast_to(a, (rows.size, bs, bs)).reshape(-1).astype(PETSc.IntType)
+                for a in (I, J))
+        Kr = PETSc.Mat().create(self.P.comm)
+        Kr.setSizes((self.P.getSizes()[1],) * 2)
+        Kr.setType(PETSc.Mat.Type.AIJ)
+        if self._block_size > 1:
+            Kr.setBlockSize(self._block_size)
+        Kr.setPreallocationCOO(I, J)  # negative (removed) indices are dropped
+        if self._spd:
+            Kr.setOption(PETSc.Mat.Option.SPD, True)
+        return Kr
 
     def _set_near_nullspace(self) -> None:
         """Rigid modes of the full space restricted to the reduced one: ``t̃ = Pᵀt ⊘ Pᵀ1``
@@ -90,8 +150,6 @@ class ReducedSolver:
             for q in modes[:i]:
                 m.axpy(-m.dot(q), q)
             m.normalize()
-        if self._block_size > 1:
-            self.Kr.setBlockSize(self._block_size)
         self.Kr.setNearNullSpace(PETSc.NullSpace().create(vectors=modes, comm=self.Kr.comm))
 
     def set_constraints(self, b_full: list[PETSc.Vec]) -> None:

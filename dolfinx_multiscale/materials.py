@@ -5,6 +5,9 @@ and an elastoplastic one (:class:`~dolfinx_multiscale.plasticity.J2Plasticity`) 
 
 * ``is_linear`` — ``True`` when the tangent never changes (one factorization suffices);
 * ``physics`` — ``"elasticity"`` or ``"conduction"``;
+* ``spd_tangent`` (optional, default ``False``) — ``True`` when every point tangent is
+  symmetric positive (semi)definite, so that the RVE may factorize its stiffness with
+  MUMPS LDLᵀ (half the flops of LU);
 * ``initial_state(n_points) -> dict`` — history arrays (empty for linear materials);
 * ``free_energy(eps, state)`` — the stored energy density per point ``(N,)``; materials
   with ``is_linear = False`` also give ``dissipation(state_old, state_new)`` ``(N,)``,
@@ -45,6 +48,7 @@ class _LinearMaterial:
     """Shared part of the linear materials: ``σ = D ε`` with a constant matrix ``D``."""
 
     is_linear = True
+    spd_tangent = True  # D is checked symmetric positive definite
     physics: str
 
     def matrix(self, dim: int) -> npt.NDArray[np.float64]:  # pragma: no cover - abstract

@@ -109,6 +109,9 @@ class J2Plasticity:
 
     Attributes:
         is_linear: ``False`` (linear materials have ``True``).
+        spd_tangent: ``True``: the algorithmic tangent is symmetric, with eigenvalues
+            ``3κ``, ``2μθ`` and ``2μ H_t/(3μ + H_t)`` (``H_t = H + H_k``, ``θ ∈ (0, 1]``),
+            positive semidefinite (definite when ``H_t > 0``).
         yield_rtol: a point yields when ``f_tr > yield_rtol · σ_y(p_n)``; the default
             ``1e-12`` lets stress states on the yield surface up to round-off stay
             elastic (no spurious plastic step of size ~1e-16), while any real plastic
@@ -116,6 +119,7 @@ class J2Plasticity:
     """
 
     is_linear = False
+    spd_tangent = True
     physics = "elasticity"
     yield_rtol = 1e-12
 

@@ -88,7 +88,8 @@ class RVE:
         petsc_options_prefix: prefix of the PETSc options of the linear solver (default
             MUMPS LU: ``-<prefix>ksp_type preonly -<prefix>pc_type lu``; 3-D elastic
             RVEs above ``ITERATIVE_DOFS[3]`` dofs: CG + GAMG with the rigid-body near-null
-            space at ``ksp_rtol 1e-12``); any of these can be set in ``PETSc.Options()``.
+            space at ``ksp_rtol 1e-12``; MUMPS LDLᵀ, ``pc_type cholesky``, when every
+            material has ``spd_tangent``); any of these can be set in ``PETSc.Options()``.
         rtol: relative tolerance of the micro Newton (projected residual over the norm of
             the unconstrained internal-force vector).
         max_iterations: Newton iteration bound; exceeding it raises
@@ -136,7 +137,9 @@ class RVE:
         iterative = self.physics == "elasticity" and self.n_dofs > ITERATIVE_DOFS[d]
         self._solver = ReducedSolver(self.constraint, self.comm, petsc_options_prefix,
                                      self._rigid_modes() if iterative else None,
-                                     block_size=self.constraint.block_size)
+                                     block_size=self.constraint.block_size,
+                                     spd=all(getattr(m, "spd_tangent", False)
+                                             for m in self.materials.values()))
         if self.constraint.average_constraint:
             self._solver.set_constraints(self._unit_vectors(self._avg_form))
         self.is_linear = all(m.is_linear for m in self.materials.values())
@@ -198,7 +201,7 @@ class RVE:
         self._adjoint_load = fem.form(ufl.inner(ufl.dot(ufl.transpose(self.D_q), self._Ebar), B(v)) * dx)
         self._avg_form = fem.form(ufl.inner(self._Ebar, B(v)) * dx)
         self._strain_expr = fem.Expression(B(self.w), self._points)
-        self.K = dolfinx.fem.petsc.create_matrix(self._a)
+        self.K = fem.create_matrix(self._a)  # local CSR (owned + ghost rows), see ReducedSolver
         self._r = dolfinx.fem.petsc.create_vector(self.V)
 
     def _rigid_modes(self) -> list[PETSc.Vec]:
@@ -273,9 +276,8 @@ class RVE:
         since ``K`` depends on nothing else."""
         if self._factorized_D is not None and np.array_equal(D, self._factorized_D):
             return
-        self.K.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(self.K, self._a)
-        self.K.assemble()
+        self.K.set_value(0.0)
+        fem.assemble_matrix(self.K, self._a)
         self._solver.set_operator(self.K)
         self._factorized_D = np.array(D)
 
@@ -300,7 +302,14 @@ class RVE:
         Args:
             E: macro strain (Mandel, shape ``(n,)``: ``(3,)`` 2-D, ``(6,)`` 3-D) or macro
                 gradient ``(d,)`` for conduction.
-            tangent: also return the consistent macro tangent.
+            tangent: also return the consistent macro tangent: ``True`` (exact) or
+                ``"approximate"``: condensed with the factorization of the last Newton
+                iteration, i.e. the tangent at the second-to-last iterate, which differs
+                from the exact one by about the size of the last Newton correction
+                (relative ~1e-5 for ``rtol = 1e-10`` at quadratic convergence) and costs
+                no factorization; enough for predictors and outer iterations (mixed
+                control in :meth:`load_path`), not for a macro Newton (FE²). A solve
+                that needed no Newton iteration gives the exact tangent either way.
             warm_start: start the micro Newton from the last (uncommitted) solve of this
                 step instead of the committed state, e.g. in an outer iteration on
                 ``E`` (mixed control); the answer is the same, the iterations fewer.
@@ -313,6 +322,8 @@ class RVE:
         Raises:
             RVEConvergenceError: the micro Newton did not converge.
         """
+        if tangent not in (True, False, "approximate"):
+            raise ValueError(f"tangent must be True, False or 'approximate'; got {tangent!r}")
         E = np.asarray(E, dtype=float).reshape(-1)
         if E.shape != (self.n,):
             raise ValueError(f"E must have {self.n} components (Mandel, design §3); got {E.shape}")
@@ -415,7 +426,8 @@ class RVE:
             if np.array_equal(D, D_init):  # same point tangents: same K, F and condensation
                 C, self._trial["W"] = C_init.copy(), W_init
             else:
-                self._factorize(D)
+                if tangent != "approximate" or it == 0:
+                    self._factorize(D)
                 C, self._trial["W"] = self._condensed_tangent(D)
         return self.average(sigma), C
 

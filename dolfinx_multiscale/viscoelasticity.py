@@ -164,11 +164,14 @@ class GeneralizedMaxwell:
     Attributes:
         is_linear: ``False`` (the response depends on the history and the rate).
         physics: ``"elasticity"``.
+        spd_tangent: ``True``: the algorithmic tangent is an isotropic elasticity tensor
+            with positive (relaxed) moduli.
         E, nu: the equilibrium branch.
         moduli, poisson, tau: ``(m,)`` arrays of the branch parameters.
     """
 
     is_linear = False
+    spd_tangent = True
     physics = "elasticity"
 
     def __init__(self, E: float, nu: float, branches: Sequence[Sequence[float]] = (),
