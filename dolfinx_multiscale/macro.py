@@ -36,20 +36,23 @@ class Beam:
         degree: Lagrange degree of the displacement; the factory's material needs
             ``quadrature_degree ≥ max(2(degree−1), 1)`` (checked).
         comm: the macro mesh communicator.
+        partitioner: cell partitioner of the macro mesh (``None``: DOLFINx's default), e.g.
+            :func:`~dolfinx_multiscale.fe2.cyclic_partitioner` to balance FE² work.
         newton: keyword arguments of :class:`~dolfinx_multiscale.newton.NewtonSolver`.
     """
 
     def __init__(self, material_factory, dim: int = 2, cells: int = 4, mode: str = "bending",
                  length: float = 2.0, height: float = 1.0, degree: int = 1,
-                 comm: MPI.Comm = MPI.COMM_WORLD, **newton):
+                 comm: MPI.Comm = MPI.COMM_WORLD, partitioner=None, **newton):
         if mode not in ("bending", "tension"):
             raise ValueError(f"mode must be 'bending' or 'tension'; got {mode!r}")
         across = max(1, cells // 2)
         if dim == 2:
-            self.mesh = dolfinx.mesh.create_rectangle(comm, [[0, 0], [length, height]], [cells, across])
+            self.mesh = dolfinx.mesh.create_rectangle(comm, [[0, 0], [length, height]], [cells, across],
+                                                      partitioner=partitioner)
         elif dim == 3:
             self.mesh = dolfinx.mesh.create_box(comm, [[0, 0, 0], [length, height, height]],
-                                                [cells, across, across])
+                                                [cells, across, across], partitioner=partitioner)
         else:
             raise ValueError(f"dim must be 2 or 3; got {dim}")
         mesh = self.mesh

@@ -140,6 +140,10 @@ class RVE:
                                      block_size=self.constraint.block_size,
                                      spd=all(getattr(m, "spd_tangent", False)
                                              for m in self.materials.values()))
+        self._unit_work: dict = {}  # work vectors of _unit_vectors
+        self._reduced_work = self._solver.P.createVecRight()
+        self._r_reduced = self._solver.P.createVecRight()
+        self._dw = dolfinx.fem.petsc.create_vector(self.V)
         if self.constraint.average_constraint:
             self._solver.set_constraints(self._unit_vectors(self._avg_form))
         self.is_linear = all(m.is_linear for m in self.materials.values())
@@ -232,18 +236,34 @@ class RVE:
         return out
 
     def _unit_vectors(self, form) -> list[PETSc.Vec]:
-        """Assemble ``form`` for every unit macro strain ``e_k``: ``n`` full vectors."""
-        out = []
+        """Assemble ``form`` for every unit macro strain ``e_k``: ``n`` full vectors
+        (work vectors of this form, overwritten by the next call)."""
+        if id(form) not in self._unit_work:
+            self._unit_work[id(form)] = [self._dw.duplicate() for _ in range(self.n)]
+        out = self._unit_work[id(form)]
         for k in range(self.n):
             self._Ebar.value[:] = np.eye(self.n)[k]
-            out.append(self._assemble_vector(form, dolfinx.fem.petsc.create_vector(self.V)))
+            self._assemble_vector(form, out[k])
         self._Ebar.value[:] = 0.0
+        return out
+
+    def _restricted_unit_vectors(self, form) -> list[PETSc.Vec]:
+        """:meth:`_unit_vectors` restricted to the reduced unknowns (work vectors)."""
+        key = (id(form), "reduced")
+        if key not in self._unit_work:
+            self._unit_work[key] = [self._reduced_work.duplicate() for _ in range(self.n)]
+        out = self._unit_work[key]
+        for f, r in zip(self._unit_vectors(form), out):
+            self._solver.restrict(f, r)
         return out
 
     def average(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Volume average ``|Y|⁻¹ ∫_Y f dx`` of point values ``(N, ...)``, on all ranks."""
-        local = np.tensordot(self.weights, values, axes=(0, 0))
-        return self.comm.allreduce(local, op=MPI.SUM) / self.volume
+        values = np.asarray(values)
+        local = (self.weights @ values.reshape(values.shape[0], -1)).reshape(values.shape[1:])
+        if self.comm.size > 1:
+            local = self.comm.allreduce(local, op=MPI.SUM)
+        return local / self.volume
 
     def _fluctuation_strain(self, w_array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         self.w.x.array[:] = w_array
@@ -283,15 +303,17 @@ class RVE:
 
     def _condensed_tangent(self, D) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
         """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with ``K̃ W = −F``; returns C and the full ``W_k``."""
-        F = [self._solver.restrict(f) for f in self._unit_vectors(self._load)]
-        symmetric = np.allclose(D, np.swapaxes(D, 1, 2), rtol=0, atol=1e-13 * np.abs(D).max())
-        G = F if symmetric else [self._solver.restrict(g) for g in self._unit_vectors(self._adjoint_load)]
-        W = [self._solver.solve(-f) for f in F]
-        C = self.average(D) + np.array([[g.dot(wk) for wk in W] for g in G]) / self.volume
+        F = self._restricted_unit_vectors(self._load)
+        symmetric = self._solver.spd or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
+        G = F if symmetric else self._restricted_unit_vectors(self._adjoint_load)
+        C = self.average(D)
         W_full = []
-        for wk in W:
-            full = dolfinx.fem.petsc.create_vector(self.V)
+        for k, f in enumerate(F):  # W_k = −K̃⁻¹ F_k
+            wk = self._solver.solve(f, self._reduced_work)
+            C[:, k] -= np.array([g.dot(wk) for g in G]) / self.volume
+            full = self._dw.duplicate()
             self._solver.P.mult(wk, full)
+            full.scale(-1.0)
             W_full.append(full)
         return C, W_full
 
@@ -384,13 +406,13 @@ class RVE:
         for dEk, Wk in zip(E - start["E"], W_prev):
             w.x.petsc_vec.axpy(float(dEk), Wk)
         w.x.scatter_forward()
-        dw_full = dolfinx.fem.petsc.create_vector(self.V)
+        dw_full = self._dw
         w0 = w.x.petsc_vec.copy()
 
         def residual_norm():
-            sigma, D = self._finish(E, w.x.array.copy(), need_tangent=True)
+            sigma, D = self._finish(E, w.x.array, need_tangent=True)
             r = self._assemble_vector(self._residual, self._r)
-            r_red = self._solver.restrict(r)
+            r_red = self._solver.restrict(r, self._r_reduced)
             return sigma, D, r_red, self._solver.projected_norm(r_red), r.norm()
 
         sigma, D, r_red, res, scale = residual_norm()
@@ -403,7 +425,7 @@ class RVE:
                 break
             self._factorize(D)
             r_red.scale(-1.0)
-            self._solver.P.mult(self._solver.solve(r_red), dw_full)
+            self._solver.P.mult(self._solver.solve(r_red, self._reduced_work), dw_full)
             w0.array[:] = w.x.petsc_vec.array_r
             alpha = 1.0
             for _ in range(self.line_search_cuts + 1):  # backtracking on the residual norm

@@ -194,3 +194,14 @@ def test_fe2_and_single_scale_materials_share_one_form(cell2d):
     assert fe2.n_points == int(np.sum(mid[:, 0] < 1.0)) * fe2.n_per_cell
     assert rel(mixed.x.array, ref.x.array) <= 1e-8
     assert rve._solver.n_factorizations == 1
+
+
+def test_cyclic_partitioner_checks_its_argument_and_is_plain_serially():
+    import dolfinx.mesh
+
+    from dolfinx_multiscale.fe2 import cyclic_partitioner
+
+    with pytest.raises(ValueError, match="blocks_per_rank"):
+        cyclic_partitioner(0)
+    mesh = dolfinx.mesh.create_rectangle(MPI.COMM_SELF, [[0, 0], [2, 1]], [6, 3], partitioner=cyclic_partitioner())
+    assert mesh.topology.index_map(2).size_local == 36

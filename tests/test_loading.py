@@ -232,3 +232,18 @@ def test_cli_rve_path_malformed_path_file(tmp_path, capsys):
     assert main(["rve-path", str(MESHES / "square_circle.msh"), *J2_PHASES, "--path", str(path),
                  "--json", str(out)]) == 2
     assert "step 2" in capsys.readouterr().err and not out.exists()
+
+
+def test_approximate_tangent_costs_no_factorization(coarse2d):
+    """tangent="approximate" condenses with the last Newton factorization: close to the
+    exact tangent (to about the last Newton correction) and no extra factorization."""
+    j2 = dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H, Hk=HK)
+    rve = dm.RVE(coarse2d, {1: j2, 2: dm.LinearElastic(E=10.0, nu=0.3)})
+    E0 = np.array([0.02, 0.004, 0.001])
+    _, C_exact = rve.solve(E0)
+    before = rve._solver.n_factorizations
+    _, C_approx = rve.solve(E0, tangent="approximate")
+    assert rve.newton_iterations > 0 and rve._solver.n_factorizations - before == rve.newton_iterations
+    assert 0 < np.abs(C_approx - C_exact).max() <= 1e-4 * np.abs(C_exact).max()
+    with pytest.raises(ValueError, match="tangent must be"):
+        rve.solve(E0, tangent="exact")

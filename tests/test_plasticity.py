@@ -137,6 +137,25 @@ def test_consistent_tangent_fd(kind, dim):
     assert np.all(np.linalg.eigvalsh(C - tan[plastic]).max(axis=1) > 1e-3 * E)
 
 
+@pytest.mark.parametrize("kind", list(MATERIALS))
+def test_tangent_is_symmetric_positive_semidefinite(kind):
+    """spd_tangent: the algorithmic tangent is symmetric with the eigenvalues 3κ, 2μθ and
+    2μ H_t/(3μ + H_t) (H_t = H + H_k), so PSD (PD when H_t > 0); 2-D blocks too."""
+    mat = _mat(kind)
+    assert mat.spd_tangent
+    rng = np.random.default_rng(5)
+    state = _random_plastic_state(mat, 200, rng)
+    eps = state["eps_p"] + rng.normal(scale=5e-3, size=(200, 6))
+    _, tangent, trial = mat.update(eps, state)
+    assert np.any(trial["p"] > state["p"])
+    mu = E / (2 * (1 + NU))
+    Ht = mat.H + mat.Hk
+    for T in (tangent, mat.update(eps[:, IN_PLANE], state)[1]):
+        assert np.array_equal(T, np.swapaxes(T, 1, 2))
+        lowest = np.linalg.eigvalsh(T).min(axis=1)
+        assert lowest.min() >= 2 * mu * Ht / (3 * mu + Ht) - 1e-9 * E
+
+
 def test_plane_strain_tangent_is_block_of_3d():
     rng = np.random.default_rng(5)
     mat = _mat("mixed")

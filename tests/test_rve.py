@@ -197,3 +197,38 @@ def test_iterative_3d_solver_gives_the_direct_tensor(monkeypatch, bc):
     rve = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc, petsc_options_prefix=f"gamg_{bc}_")
     assert rve._solver.ksp.getType() == "cg"
     assert np.abs(rve.effective_tensor() - direct).max() <= 1e-9 * np.abs(direct).max()
+
+
+@pytest.mark.parametrize("bc", BCS)
+def test_reduced_stiffness_equals_petsc_ptap(inclusion2d, bc):
+    """K̃ assembled from the CSR entries by COO equals PETSc's PᵀKP of the assembled K."""
+    import dolfinx.fem.petsc
+
+    rve = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF}, bc=bc)
+    rve.effective_tensor()
+    K = dolfinx.fem.petsc.assemble_matrix(rve._a)
+    K.assemble()
+    reference = K.ptap(rve.constraint.P)
+    difference = rve._solver.Kr.copy()
+    difference.axpy(-1.0, reference)
+    assert difference.norm() <= 1e-14 * reference.norm()
+
+
+def test_solver_defaults_do_not_leak_between_rves(inclusion2d):
+    """A small RVE's defaults (PETSc's own LDLᵀ) are not left in the options database for
+    the next RVE with the same prefix; an option set by the user is kept and used."""
+    from petsc4py import PETSc
+
+    small = dm.RVE(ms.circular_inclusion(0.3, h=0.2, comm=COMM), {1: SOFT, 2: STIFF})
+    assert small.n_dofs <= 500 and small._solver.ksp.getPC().getFactorSolverType() == "petsc"
+    assert not PETSc.Options().hasName("rve_pc_factor_mat_solver_type")
+    large = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF})
+    assert large._solver.ksp.getPC().getFactorSolverType() == "mumps"
+    assert large._solver.ksp.getPC().getType() == "cholesky"  # every material SPD
+    PETSc.Options()["user_pc_type"] = "lu"
+    try:
+        user = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF}, petsc_options_prefix="user_")
+        assert user._solver.ksp.getPC().getType() == "lu"
+        assert np.abs(user.effective_tensor() - large.effective_tensor()).max() <= 1e-12
+    finally:
+        PETSc.Options().delValue("user_pc_type")
