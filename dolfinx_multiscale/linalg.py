@@ -38,18 +38,26 @@ def direct_ksp(comm: MPI.Comm, prefix: str, defaults=DIRECT_DEFAULTS) -> PETSc.K
     from the options database and removed again, so they do not leak into another
     solver with the same prefix (RVEs of other sizes get other defaults).
     """
+    ksp = PETSc.KSP().create(comm)
+    ksp.setOptionsPrefix(prefix)
+    with _default_options(prefix, defaults):
+        ksp.setFromOptions()
+    return ksp
+
+
+@contextlib.contextmanager
+def _default_options(prefix: str, defaults):
+    """Within the block, the options database holds ``prefix + key = value`` for every
+    ``(key, value)`` of ``defaults`` the user has not set; afterwards they are removed."""
     opts = PETSc.Options()
     added = [(key, value) for key, value in defaults if not opts.hasName(prefix + key)]
     for key, value in added:
         opts[prefix + key] = value
-    ksp = PETSc.KSP().create(comm)
-    ksp.setOptionsPrefix(prefix)
     try:
-        ksp.setFromOptions()
+        yield
     finally:
         for key, _ in added:
             opts.delValue(prefix + key)
-    return ksp
 
 
 def _with_ghosts(imap, bs: int, owned: np.ndarray) -> np.ndarray:
@@ -125,7 +133,7 @@ class ReducedSolver:
             self.ksp.setOperators(self.Kr)
         self.Kr.setValuesCOO(K.data, PETSc.InsertMode.INSERT_VALUES)
         self.Kr.assemble()
-        with self._analysis_options():
+        with _default_options(self.ksp.getOptionsPrefix(), self._analysis_defaults()):
             self.ksp.setUp()
         self.n_factorizations += 1
         if self.b:
@@ -133,23 +141,15 @@ class ReducedSolver:
             S = np.array([[bi.dot(zj) for zj in self._Z] for bi in self.b])
             self._S_inv = np.linalg.inv(S)
 
-    @contextlib.contextmanager
-    def _analysis_options(self):
+    def _analysis_defaults(self) -> tuple:
         """MUMPS with node blocks (``block_size > 1``): order the graph of the nodes
         instead of the dofs (``-mat_mumps_icntl_15 −block_size``), about 40 % less
-        analysis time on 2-D cells, same factors. Set for the factorization only (so it
-        does not leak to other solvers) and only if the user has not set it."""
-        opts, key = PETSc.Options(), self.ksp.getOptionsPrefix() + "mat_mumps_icntl_15"
+        analysis time on 2-D cells, same factors; set for the factorization only."""
         pc = self.ksp.getPC()
-        add = (self._block_size > 1 and pc.getType() in ("lu", "cholesky")
-               and pc.getFactorSolverType() == "mumps" and not opts.hasName(key))
-        if add:
-            opts[key] = -self._block_size
-        try:
-            yield
-        finally:
-            if add:
-                opts.delValue(key)
+        if (self._block_size > 1 and pc.getType() in ("lu", "cholesky")
+                and pc.getFactorSolverType() == "mumps"):
+            return (("mat_mumps_icntl_15", str(-self._block_size)),)
+        return ()
 
     def _create_reduced(self, K: dolfinx.la.MatrixCSR) -> PETSc.Mat:
         """``K̃`` with the COO pattern of ``K``'s entries mapped to reduced indices."""
