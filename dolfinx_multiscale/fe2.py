@@ -74,14 +74,20 @@ def cyclic_partitioner(blocks_per_rank: int = 8, ghost_mode=None):
     def partition(comm, n_parts, cell_types, cells):
         blocks = graph_partitioner(comm, n_parts * blocks_per_rank, cell_types, cells)
         dest, offsets = blocks.array % n_parts, blocks.offsets
-        # per cell: owner first, then the ghost ranks without repeats
-        out, out_offsets = [], [0]
-        for c in range(len(offsets) - 1):
-            ranks = dict.fromkeys(dest[offsets[c]:offsets[c + 1]].tolist())
-            out.extend(ranks)
-            out_offsets.append(len(out))
-        return dolfinx.graph.adjacencylist(np.asarray(out, dtype=np.int32),
-                                           np.asarray(out_offsets, dtype=np.int32))._cpp_object
+        n = offsets.size - 1
+        # per cell: the owner first, then its ghost ranks, each once and not the owner
+        cell = np.repeat(np.arange(n), np.diff(offsets))
+        owner = dest[offsets[:-1]]
+        ghost = np.ones(dest.size, dtype=bool)
+        ghost[offsets[:-1]] = False
+        ghost &= dest != owner[cell]
+        pairs = np.unique(np.column_stack([cell[ghost], dest[ghost]]), axis=0).reshape(-1, 2)
+        out_cell = np.concatenate([np.arange(n), pairs[:, 0]])
+        out_rank = np.concatenate([owner, pairs[:, 1]])
+        order = np.lexsort((np.arange(out_cell.size) >= n, out_cell))  # by cell, owner first
+        out_offsets = np.concatenate([[0], np.cumsum(np.bincount(out_cell, minlength=n))])
+        return dolfinx.graph.adjacencylist(out_rank[order].astype(np.int32),
+                                           out_offsets.astype(np.int32))._cpp_object
 
     return partition
 
