@@ -26,6 +26,9 @@ NATIVE_FACTOR_SIZE = 500
 #: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
 ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
                       ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
+#: the AMG hierarchy is rebuilt once CG needs this many times its iterations right after
+#: the last build
+AMG_REUSE_GROWTH = 1.5
 
 
 def direct_ksp(comm: MPI.Comm, prefix: str, defaults=DIRECT_DEFAULTS) -> PETSc.KSP:
@@ -99,7 +102,7 @@ class ReducedSolver:
 
     Attributes:
         spd: as given.
-        n_factorizations: factorizations (or preconditioner set-ups) so far.
+        n_factorizations: factorizations (or AMG set-ups) so far.
     """
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
@@ -123,9 +126,18 @@ class ReducedSolver:
         self._Z: list[PETSc.Vec] = []
         self._S_inv: npt.NDArray[np.float64] | None = None
         self.n_factorizations = 0
+        self._baseline_iterations = 0  # iterative: CG iterations right after the last set-up
+        self._stale = False  # iterative: the AMG hierarchy was built for earlier values
+        self._rebuild = True
 
     def set_operator(self, K: dolfinx.la.MatrixCSR) -> None:
-        """Fill ``K̃ = Pᵀ K P`` from ``K`` (same sparsity at every call) and factorize."""
+        """Fill ``K̃ = Pᵀ K P`` from ``K`` (same sparsity at every call) and factorize.
+
+        Iterative solver: the AMG hierarchy of an earlier ``K̃`` is kept as long as CG
+        converges in at most ``AMG_REUSE_GROWTH`` times the iterations it needed right
+        after that set-up, and rebuilt (and the solve repeated) when CG fails with it
+        (the operator itself is always the current ``K̃``, so the answer is the same;
+        only the preconditioner is older)."""
         if self.Kr is None:
             self.Kr = self._create_reduced(K)
             if self._near_nullspace is not None:
@@ -133,13 +145,24 @@ class ReducedSolver:
             self.ksp.setOperators(self.Kr)
         self.Kr.setValuesCOO(K.data, PETSc.InsertMode.INSERT_VALUES)
         self.Kr.assemble()
-        with _default_options(self.ksp.getOptionsPrefix(), self._analysis_defaults()):
-            self.ksp.setUp()
-        self.n_factorizations += 1
+        if self._near_nullspace is None or self._rebuild:
+            self._set_up()
+        else:
+            self._stale = True
         if self.b:
             self._Z = [self._raw_solve(bj) for bj in self.b]
             S = np.array([[bi.dot(zj) for zj in self._Z] for bi in self.b])
             self._S_inv = np.linalg.inv(S)
+
+    def _set_up(self) -> None:
+        """Factorize (or build the AMG hierarchy of) the current ``K̃``."""
+        self.ksp.getPC().setReusePreconditioner(False)
+        with _default_options(self.ksp.getOptionsPrefix(), self._analysis_defaults()):
+            self.ksp.setUp()
+        if self._near_nullspace is not None:
+            self.ksp.getPC().setReusePreconditioner(True)  # until _rebuild says otherwise
+        self.n_factorizations += 1
+        self._baseline_iterations, self._stale, self._rebuild = 0, False, False
 
     def _analysis_defaults(self) -> tuple:
         """MUMPS with node blocks (``block_size > 1``): order the graph of the nodes
@@ -205,6 +228,13 @@ class ReducedSolver:
     def _raw_solve(self, rhs: PETSc.Vec, out: PETSc.Vec | None = None) -> PETSc.Vec:
         x = rhs.duplicate() if out is None else out
         self.ksp.solve(rhs, x)
+        if self._stale and self.ksp.getConvergedReason() < 0:  # an older hierarchy failed
+            self._set_up()
+            self.ksp.solve(rhs, x)
+        if self._near_nullspace is not None:
+            its = self.ksp.getIterationNumber()
+            self._baseline_iterations = self._baseline_iterations or its
+            self._rebuild = its > AMG_REUSE_GROWTH * self._baseline_iterations
         reason = self.ksp.getConvergedReason()
         if reason < 0:
             raise RuntimeError(f"RVE linear solve failed (KSPConvergedReason {reason})")

@@ -247,3 +247,28 @@ def test_approximate_tangent_costs_no_factorization(coarse2d):
     assert 0 < np.abs(C_approx - C_exact).max() <= 1e-4 * np.abs(C_exact).max()
     with pytest.raises(ValueError, match="tangent must be"):
         rve.solve(E0, tangent="exact")
+
+
+def test_iterative_solver_path_equals_direct(monkeypatch):
+    """With CG + GAMG (3-D) the AMG hierarchy of an earlier tangent is reused while CG
+    converges quickly; the operator is always the current one, so the load path equals
+    the MUMPS one."""
+    import dolfinx_multiscale.rve as rve_module
+
+    micro = dm.microstructures.spherical_inclusion(0.2, h=0.25, comm=COMM)
+    mats = {1: dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H, Hk=HK), 2: dm.LinearElastic(E=10.0, nu=0.3)}
+    path = ramp({"11": 0.01}, None, steps=3, unload=True)
+    direct = dm.RVE(micro, mats).load_path(path, progress=False)
+    monkeypatch.setattr(rve_module, "ITERATIVE_DOFS", {2: 0, 3: 0})
+    rve = dm.RVE(micro, mats, petsc_options_prefix="amg_path_")
+    iterative = rve.load_path(path, progress=False)
+    newton = sum(r["newton_iterations"] for r in iterative)
+    assert rve._solver.ksp.getType() == "cg" and newton > 5
+    assert rve._solver.n_factorizations < newton  # hierarchies were reused
+    S_d, S_i = (np.array([r["Sigma"] for r in recs]) for recs in (direct, iterative))
+    assert np.abs(S_i - S_d).max() <= 1e-9 * np.abs(S_d).max()
+    monkeypatch.setattr("dolfinx_multiscale.linalg.AMG_REUSE_GROWTH", 0.0)  # rebuild every time
+    rebuilt = dm.RVE(micro, mats, petsc_options_prefix="amg_rebuilt_")
+    S_r = np.array([r["Sigma"] for r in rebuilt.load_path(path, progress=False)])
+    assert rebuilt._solver.n_factorizations > newton
+    assert np.abs(S_r - S_d).max() <= 1e-9 * np.abs(S_d).max()
