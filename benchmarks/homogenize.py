@@ -393,6 +393,31 @@ def run_worker_process(script: str, args_after_out: list[str], code: str, path: 
         return result
 
 
+def interleaved_runs(name: str, path: Path, codes: list[str], repeat: int, run, status, width: int) -> dict:
+    """``repeat`` rounds, each running every code once (interleaved, so load from other
+    processes hits the codes alike): ``{code: [run result, ...]}``. ``run(code, path)``
+    returns a worker result, ``status(result)`` its progress line."""
+    runs: dict[str, list[dict]] = {c: [] for c in codes}
+    for rep in range(repeat):
+        for code in codes:
+            r = run(code, path)
+            runs[code].append(r)
+            print(f"  {name} run {rep + 1}/{repeat} {code:{width}s}: {r.get('error') or status(r)}", flush=True)
+    return runs
+
+
+def best_run(name: str, code: str, runs: list[dict]) -> tuple[dict, dict | None]:
+    """``(entry, best)``: ``best`` is the fastest successful run and ``entry`` holds the
+    peak memory over the successful runs; if every run failed, ``best`` is ``None`` and
+    ``entry`` the first error (printed with its stderr tail)."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        entry = {"error": runs[0]["error"], "stderr_tail": runs[0].get("stderr_tail", "")}
+        print(f"{name}: {code} failed:\n{entry['stderr_tail']}")
+        return entry, None
+    return {"peak_mib": max(r["peak_mib"] for r in ok)}, min(ok, key=lambda r: r["time"])
+
+
 def parse_cases_and_codes(p: argparse.ArgumentParser, args: argparse.Namespace,
                           codes_known) -> tuple[list[str], list[str]]:
     """``--cases`` and ``--codes`` as lists, validated (``p.error`` on bad input)."""
@@ -491,28 +516,18 @@ def main(argv: list[str] | None = None) -> int:
             warm = run_one("ours", path, args)
             if "error" in warm:
                 print(f"{name}: ours failed in the warm-up:\n{warm['stderr_tail']}")
-        runs: dict[str, list[dict]] = {c: [] for c in codes}
-        for rep in range(args.repeat):
-            for code in codes:
-                r = run_one(code, path, args)
-                runs[code].append(r)
-                status = r.get("error") or f"{r['time']:.2f} s, peak {r['peak_mib']:.0f} MiB"
-                print(f"  {name} run {rep + 1}/{args.repeat} {code:5s}: {status}", flush=True)
+        runs = interleaved_runs(name, path, codes, args.repeat, lambda c, p: run_one(c, p, args),
+                                lambda r: f"{r['time']:.2f} s, peak {r['peak_mib']:.0f} MiB", 5)
         case = {"mesh": str(path), "generator": CASES[name][0], "volume_fraction": CASES[name][1],
                 "h": CASES[name][2], "codes": {}}
         for code in codes:
-            ok = [r for r in runs[code] if "error" not in r]
-            entry: dict = {"runs": runs[code]}
-            if ok:
-                best = min(ok, key=lambda r: r["time"])
+            entry, best = best_run(name, code, runs[code])
+            if best is not None:
                 C = np.array(best["C_mandel"]) if code == "ours" else voigt_peer_to_mandel(best["C_voigt"])
-                entry.update(time=best["time"], t_read=best["t_read"], peak_mib=max(r["peak_mib"] for r in ok),
-                             base_mib=best["base_mib"], dofs=best["dofs"], nodes=best["nodes"],
-                             solver=best["solver"], version=best["version"], C_mandel=C.tolist())
-            else:
-                entry["error"] = runs[code][0]["error"]
-                entry["stderr_tail"] = runs[code][0].get("stderr_tail", "")
-                print(f"{name}: {code} failed:\n{entry['stderr_tail']}")
+                entry.update(time=best["time"], t_read=best["t_read"], base_mib=best["base_mib"],
+                             dofs=best["dofs"], nodes=best["nodes"], solver=best["solver"],
+                             version=best["version"], C_mandel=C.tolist())
+            entry["runs"] = runs[code]
             case["codes"][code] = entry
         ours = case["codes"]["ours"]
         if "time" in ours:

@@ -74,8 +74,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from homogenize import (CASES, SERIAL_ENV, _rss_mib, machine_info, make_mesh, mesh_dir,  # noqa: E402
-                        parse_cases_and_codes, run_worker_process)
+from homogenize import (CASES, SERIAL_ENV, _rss_mib, best_run, interleaved_runs, machine_info,  # noqa: E402
+                        make_mesh, mesh_dir, parse_cases_and_codes, run_worker_process)
 
 #: Matrix (tag 1): J2 with linear isotropic hardening; inclusion (tag 2): elastic.
 MATRIX = {"E": 1.0, "nu": 0.3, "sy0": 0.005, "H": 0.05}
@@ -361,29 +361,18 @@ def main(argv: list[str] | None = None) -> int:
             warm = run_one("ours", path, args, warmup=True)
             if "error" in warm:
                 print(f"{name}: ours failed in the warm-up:\n{warm['stderr_tail']}")
-        runs: dict[str, list[dict]] = {c: [] for c in case_codes}
-        for rep in range(args.repeat):
-            for code in case_codes:
-                r = run_one(code, path, args)
-                runs[code].append(r)
-                status = r.get("error") or (f"{r['time']:.2f} s, {r['newton']} Newton iterations, "
-                                            f"peak {r['peak_mib']:.0f} MiB")
-                print(f"  {name} run {rep + 1}/{args.repeat} {code:13s}: {status}", flush=True)
+        runs = interleaved_runs(
+            name, path, case_codes, args.repeat, lambda c, p: run_one(c, p, args),
+            lambda r: f"{r['time']:.2f} s, {r['newton']} Newton iterations, peak {r['peak_mib']:.0f} MiB", 13)
         case = {"mesh": str(path), "generator": CASES[name][0], "volume_fraction": CASES[name][1],
                 "h": CASES[name][2], "codes": {}}
         for code in case_codes:
-            ok = [r for r in runs[code] if "error" not in r]
-            entry: dict = {"runs": [{k: r.get(k) for k in ("time", "t_read", "error", "stderr_tail", "peak_mib",
-                                                           "load_average_at_start", "process_wall")}
-                                    for r in runs[code]]}
-            if ok:
-                best = min(ok, key=lambda r: r["time"])
-                entry.update({k: best[k] for k in best if k not in ("process_wall",)})
-                entry["peak_mib"] = max(r["peak_mib"] for r in ok)
-            else:
-                entry["error"] = runs[code][0]["error"]
-                entry["stderr_tail"] = runs[code][0].get("stderr_tail", "")
-                print(f"{name}: {code} failed:\n{entry['stderr_tail']}")
+            entry, best = best_run(name, code, runs[code])
+            if best is not None:
+                entry.update({k: best[k] for k in best if k not in ("process_wall", "peak_mib")})
+            entry["runs"] = [{k: r.get(k) for k in ("time", "t_read", "error", "stderr_tail", "peak_mib",
+                                                    "load_average_at_start", "process_wall")}
+                             for r in runs[code]]
             case["codes"][code] = entry
         ours = case["codes"]["ours"]
         if "time" in ours:
