@@ -18,7 +18,7 @@ Reported per code: wall time from reading the ``.msh`` file to the last converge
 the Newton iterations and matrix factorizations of the whole path, the peak resident
 memory of the worker (``VmHWM``), the largest macro-stress difference to ours over all
 steps and components relative to ``max|Σ|`` (Mandel), and the time ratio. Every code runs
-serially in a fresh subprocess (the helpers are those of ``homogenize.py``).
+serially (except ``ours-np2``) in a fresh subprocess (the helpers are those of ``homogenize.py``).
 
 How each code is set up:
 
@@ -27,6 +27,9 @@ How each code is set up:
   unload=True))``: consistent (algorithmic) point tangents, micro Newton to
   ``‖r‖ ≤ rtol · scale``, package default linear solver (MUMPS LU in 2-D, CG + GAMG in
   3-D), the committed state's unit fluctuations as the step predictor.
+* **ours-np2** — the same on 2 MPI ranks (``mpiexec -n 2``, one RVE distributed over
+  both; peak memory summed over the ranks). Not part of the target, which compares serial
+  runs; it shows what the second core of this machine buys.
 * **fedoo** — the same P1 problem with fedoo's own parts, tightened to solve it to the same
   accuracy: ``fd.Mesh`` built from the ``meshio`` arrays (``ModelingSpace("2Dplane")`` =
   plane strain), matrix ``fd.constitutivelaw.ElastoPlasticity(E, ν, σ_y0)`` with
@@ -81,7 +84,9 @@ from homogenize import (CASES, SERIAL_ENV, _rss_mib, best_run, interleaved_runs,
 MATRIX = {"E": 1.0, "nu": 0.3, "sy0": 0.005, "H": 0.05}
 INCLUSION = {"E": 10.0, "nu": 0.3}
 DEFAULT_CASES = ("2d-8k", "3d-27k")
-CODES = ("ours", "fedoo", "fedoo-default")
+CODES = ("ours", "ours-np2", "fedoo", "fedoo-default")
+#: ours on 2 MPI ranks (one RVE distributed; the target compares the serial run)
+OURS_RANKS = {"ours": 1, "ours-np2": 2}
 FEDOO_CODES = ("fedoo", "fedoo-default")
 TOLERANCE = 1e-8  # max |ΔΣ| / max|Σ| expected of a peer solving the same problem (reported)
 TARGET_SPEEDUP = 15.0  # ours vs fedoo on 2-D (reported, not asserted)
@@ -106,10 +111,12 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
     from dolfinx_multiscale.loading import ramp
 
     warmup = args.warmup_only
-    base = _rss_mib()
+    comm = MPI.COMM_WORLD  # the worker runs serially or under mpiexec (ours-np2)
+    base = comm.allreduce(_rss_mib())
 
+    comm.Barrier()
     t0 = time.perf_counter()
-    micro = dm.read_msh(path, comm=MPI.COMM_SELF)
+    micro = dm.read_msh(path, comm=comm)
     t_read = time.perf_counter() - t0
     dim = micro.mesh.geometry.dim
     rve = dm.RVE(micro, {1: dm.J2Plasticity(**MATRIX), 2: dm.LinearElastic(**INCLUSION)},
@@ -118,6 +125,7 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
     stress = {c: 0.0 for c in STRESS_FREE[dim]} if args.path == "stress" else None
     load = ramp({"11": args.strain}, stress, steps=1 if warmup else args.steps, unload=not warmup)
     records = rve.load_path(load, progress=False)
+    comm.Barrier()
     elapsed = time.perf_counter() - t0
 
     try:  # private attributes: describe the solver if the RVE still exposes it this way
@@ -139,8 +147,8 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
             "newton": int(sum(r["newton_iterations"] for r in records)),
             "cuts": int(sum(r["cuts"] for r in records)), "factorizations": factorizations,
             "dofs": int(rve.n_dofs), "nodes": int(micro.mesh.geometry.index_map().size_global),
-            "peak_mib": _rss_mib(), "base_mib": base, "solver": solver,
-            "settings": f"rtol {args.rtol:g}", "version": dm.__version__}
+            "peak_mib": comm.allreduce(_rss_mib()), "base_mib": base, "solver": solver,
+            "settings": f"rtol {args.rtol:g}, {comm.size} rank(s)", "version": dm.__version__}
 
 
 def _fedoo_solver_name(fd_base) -> str:
@@ -258,8 +266,12 @@ def _worker_fedoo(path: str, args: argparse.Namespace, tightened: bool) -> dict:
 def run_worker(args: argparse.Namespace) -> None:
     code, path = args.worker
     sys.argv = sys.argv[:1]  # fedoo hands sys.argv to petsc4py.init
-    if code == "ours":
+    if code in OURS_RANKS:
         result = _worker_ours(path, args)
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.rank > 0:
+            return
     elif code in FEDOO_CODES:
         result = _worker_fedoo(path, args, tightened=(code == "fedoo"))
     else:
@@ -276,7 +288,7 @@ def run_one(code: str, path: Path, args: argparse.Namespace, warmup: bool = Fals
     if warmup:
         extra.append("--warmup-only")
     return run_worker_process(str(Path(__file__).resolve()), extra, code, path,
-                              timeout=args.timeout, prefix="bench_path_")
+                              timeout=args.timeout, prefix="bench_path_", ranks=OURS_RANKS.get(code, 1))
 
 
 def compare(ours: dict, peer: dict) -> dict:
@@ -417,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
             if code == "fedoo":
                 met = e["ratio"] >= TARGET_SPEEDUP
                 print(f"{name}: speed target ours ≥ {TARGET_SPEEDUP:g}x fedoo: {'met' if met else 'NOT met'}")
+                np2 = case["codes"].get("ours-np2", {})
+                if "time" in np2:
+                    print(f"{name}: t_fedoo / t_ours-np2 = {e['time'] / np2['time']:.2f} (ours on 2 ranks, "
+                          f"fedoo serial; 1 → 2 ranks: {ours['time'] / np2['time']:.2f}x)")
     print("settings / solvers:")
     for name, case in report["cases"].items():
         for code, e in case["codes"].items():
