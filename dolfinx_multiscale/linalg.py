@@ -26,8 +26,8 @@ NATIVE_FACTOR_SIZE = 500
 #: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
 ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
                       ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
-#: the AMG hierarchy is rebuilt once CG needs this many times its iterations right after
-#: the last build
+#: the AMG hierarchy is rebuilt once CG needs this many times its iterations (per decade
+#: of residual reduction) right after the last build
 AMG_REUSE_GROWTH = 1.5
 
 
@@ -103,6 +103,8 @@ class ReducedSolver:
     Attributes:
         spd: as given.
         n_factorizations: factorizations (or AMG set-ups) so far.
+        n_krylov_iterations: Krylov iterations so far (iterative KSPs; ``preonly``
+            counts one per solve).
     """
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
@@ -126,7 +128,8 @@ class ReducedSolver:
         self._Z: list[PETSc.Vec] = []
         self._S_inv: npt.NDArray[np.float64] | None = None
         self.n_factorizations = 0
-        self._baseline_iterations = 0  # iterative: CG iterations right after the last set-up
+        self.n_krylov_iterations = 0
+        self._baseline_rate = 0.0  # iterative: CG iterations per decade right after the last set-up
         self._stale = False  # iterative: the AMG hierarchy was built for earlier values
         self._rebuild = True
 
@@ -162,7 +165,7 @@ class ReducedSolver:
         if self._near_nullspace is not None:
             self.ksp.getPC().setReusePreconditioner(True)  # until _rebuild says otherwise
         self.n_factorizations += 1
-        self._baseline_iterations, self._stale, self._rebuild = 0, False, False
+        self._baseline_rate, self._stale, self._rebuild = 0.0, False, False
 
     def _analysis_defaults(self) -> tuple:
         """MUMPS with node blocks (``block_size > 1``): order the graph of the nodes
@@ -225,29 +228,53 @@ class ReducedSolver:
         self.P.multTranspose(v_full, out)
         return out
 
-    def _raw_solve(self, rhs: PETSc.Vec, out: PETSc.Vec | None = None) -> PETSc.Vec:
+    @property
+    def iterative(self) -> bool:
+        """The KSP iterates (e.g. CG + GAMG) rather than applying a factorization once."""
+        return self.ksp.getType() != PETSc.KSP.Type.PREONLY
+
+    def _raw_solve(self, rhs: PETSc.Vec, out: PETSc.Vec | None = None, rtol: float | None = None,
+                   initial_guess: bool = False) -> PETSc.Vec:
         x = rhs.duplicate() if out is None else out
-        self.ksp.solve(rhs, x)
-        if self._stale and self.ksp.getConvergedReason() < 0:  # an older hierarchy failed
-            self._set_up()
+        iterative = self.iterative
+        base_rtol = self.ksp.getTolerances()[0]
+        used_rtol = base_rtol if rtol is None or not iterative else max(rtol, base_rtol)
+        self.ksp.setTolerances(rtol=used_rtol)
+        self.ksp.setInitialGuessNonzero(initial_guess and iterative)
+        try:
             self.ksp.solve(rhs, x)
+            if self._stale and self.ksp.getConvergedReason() < 0:  # an older hierarchy failed
+                self._set_up()
+                x.set(0.0)
+                self.ksp.solve(rhs, x)
+        finally:
+            self.ksp.setTolerances(rtol=base_rtol)
+            self.ksp.setInitialGuessNonzero(False)
+        self.n_krylov_iterations += self.ksp.getIterationNumber()
         if self._near_nullspace is not None:
-            its = self.ksp.getIterationNumber()
-            self._baseline_iterations = self._baseline_iterations or its
-            self._rebuild = its > AMG_REUSE_GROWTH * self._baseline_iterations
+            rate = self.ksp.getIterationNumber() / max(-np.log10(used_rtol), 1.0)
+            self._baseline_rate = self._baseline_rate or rate
+            self._rebuild = rate > AMG_REUSE_GROWTH * self._baseline_rate
         reason = self.ksp.getConvergedReason()
         if reason < 0:
             raise RuntimeError(f"RVE linear solve failed (KSPConvergedReason {reason})")
         return x
 
-    def solve(self, rhs: PETSc.Vec, out: PETSc.Vec | None = None) -> PETSc.Vec:
+    def solve(self, rhs: PETSc.Vec, out: PETSc.Vec | None = None, rtol: float | None = None,
+              initial_guess: bool = False) -> PETSc.Vec:
         """Reduced ``δ`` with ``K̃ δ + b λ = rhs`` and ``bᵀ δ = 0`` (λ eliminated), into
         ``out`` if given (not ``rhs``), else a new vector.
+
+        For an iterative KSP (direct solvers ignore both): ``rtol`` is this solve's
+        relative tolerance (e.g. an inexact Newton's forcing term), never below the KSP's
+        own ``ksp_rtol``; ``initial_guess`` starts from the values in ``out`` (e.g. the
+        solution of a nearby system) instead of zero. The convergence test stays relative
+        to the right-hand side, so a good guess saves iterations, not accuracy.
 
         Newton iterates start from a state that satisfies ``bᵀ w̃ = 0``, so a correction
         with ``bᵀ δ = 0`` keeps it.
         """
-        y = self._raw_solve(rhs, out)
+        y = self._raw_solve(rhs, out, rtol, initial_guess and out is not None)
         if self.b:
             lam = self._S_inv @ np.array([bj.dot(y) for bj in self.b])
             for zj, lj in zip(self._Z, lam):

@@ -49,6 +49,12 @@ _SQ2 = float(np.sqrt(2.0))
 #: elastic RVEs above this many dofs (per dimension) default to CG + GAMG (design §4:
 #: in 3-D MUMPS takes 25 s on 82 k dofs where CG + GAMG takes 5 s for the same tensor)
 ITERATIVE_DOFS = {2: 10**12, 3: 30_000}
+#: largest relative tolerance of an iterative solve of a micro Newton correction (the
+#: inexact Newton forcing term, see ``RVE._solve_newton``); direct solvers ignore it
+NEWTON_FORCING = 1e-2
+#: relative tolerance of iterative unit-load solves for ``tangent="approximate"`` (that
+#: tangent is already ~1e-5 off: it is condensed with an older operator)
+APPROXIMATE_TANGENT_RTOL = 1e-8
 
 
 class RVEConvergenceError(RuntimeError):
@@ -90,6 +96,11 @@ class RVE:
             RVEs above ``ITERATIVE_DOFS[3]`` dofs: CG + GAMG with the rigid-body near-null
             space at ``ksp_rtol 1e-12``; MUMPS LDLᵀ, ``pc_type cholesky``, when every
             material has ``spd_tangent``); any of these can be set in ``PETSc.Options()``.
+            With an iterative solver the micro Newton is inexact: each correction is
+            solved to the Eisenstat–Walker tolerance ``0.9 (r_k/r_{k−1})²`` (at most
+            ``NEWTON_FORCING``, and tight enough to land at ``0.1 rtol``), unit loads of
+            an approximate tangent to ``APPROXIMATE_TANGENT_RTOL``, each starting from
+            the previous unit fluctuation; the converged answer is the same.
         rtol: relative tolerance of the micro Newton (projected residual over the norm of
             the unconstrained internal-force vector).
         max_iterations: Newton iteration bound; exceeding it raises
@@ -140,7 +151,7 @@ class RVE:
                                      block_size=self.constraint.block_size,
                                      spd=all(getattr(m, "spd_tangent", False)
                                              for m in self.materials.values()))
-        self._unit_work: dict = {}  # work vectors of _unit_vectors
+        self._unit_work: dict = {}  # work vectors: unit loads, reduced unit fluctuations
         self._reduced_work = self._solver.P.createVecRight()
         self._r_reduced = self._solver.P.createVecRight()
         self._dw = dolfinx.fem.petsc.create_vector(self.V)
@@ -301,15 +312,23 @@ class RVE:
         self._solver.set_operator(self.K)
         self._factorized_D = np.array(D)
 
-    def _condensed_tangent(self, D) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
-        """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with ``K̃ W = −F``; returns C and the full ``W_k``."""
+    def _condensed_tangent(self, D, rtol: float | None = None) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
+        """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with ``K̃ W = −F``; returns C and the full ``W_k``.
+
+        Iterative solvers start each ``W_k`` from the previous condensation's (the unit
+        fluctuations change little from one solve to the next) and solve to ``rtol``
+        (default: the KSP's own)."""
         F = self._restricted_unit_vectors(self._load)
         symmetric = self._solver.spd or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
         G = F if symmetric else self._restricted_unit_vectors(self._adjoint_load)
         C = self.average(D)
         W_full = []
+        if "W_reduced" not in self._unit_work:
+            self._unit_work["W_reduced"] = [self._reduced_work.duplicate() for _ in range(self.n)]
+            for wk in self._unit_work["W_reduced"]:
+                wk.set(0.0)
         for k, f in enumerate(F):  # W_k = −K̃⁻¹ F_k
-            wk = self._solver.solve(f, self._reduced_work)
+            wk = self._solver.solve(f, self._unit_work["W_reduced"][k], rtol=rtol, initial_guess=True)
             C[:, k] -= np.array([g.dot(wk) for g in G]) / self.volume
             full = self._dw.duplicate()
             self._solver.P.mult(wk, full)
@@ -425,7 +444,12 @@ class RVE:
                 break
             self._factorize(D)
             r_red.scale(-1.0)
-            self._solver.P.mult(self._solver.solve(r_red, self._reduced_work), dw_full)
+            # inexact Newton (iterative solvers only), Eisenstat–Walker forcing term
+            # 0.9 (r_k / r_{k-1})²: the correction is only as accurate as the last
+            # contraction suggests Newton can use, and no more than needed to land at 0.1 tol
+            contraction = res / residuals[-2] if len(residuals) > 1 else 1.0
+            forcing = min(NEWTON_FORCING, max(0.9 * contraction**2, 0.1 * max(self.rtol, 1e-14) * scale / res))
+            self._solver.P.mult(self._solver.solve(r_red, self._reduced_work, rtol=forcing), dw_full)
             w0.array[:] = w.x.petsc_vec.array_r
             alpha = 1.0
             for _ in range(self.line_search_cuts + 1):  # backtracking on the residual norm
@@ -450,7 +474,8 @@ class RVE:
             else:
                 if tangent != "approximate" or it == 0:
                     self._factorize(D)
-                C, self._trial["W"] = self._condensed_tangent(D)
+                rtol = APPROXIMATE_TANGENT_RTOL if tangent == "approximate" else None
+                C, self._trial["W"] = self._condensed_tangent(D, rtol)
         return self.average(sigma), C
 
     def commit(self) -> None:
