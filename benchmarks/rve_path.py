@@ -135,7 +135,7 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
         if pc.getType() in ("lu", "cholesky"):
             solver += f" ({pc.getFactorSolverType()})"
         else:
-            solver += f" (rtol {ksp.getTolerances()[0]:g})"
+            solver += f" (rtol {ksp.getTolerances()[0]:g}; {rve._solver.n_krylov_iterations} Krylov iterations)"
         factorizations = int(rve._solver.n_factorizations)
     except AttributeError:
         solver, factorizations = "package default (PETSc)", None
