@@ -154,7 +154,9 @@ def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max
                                 step.stress[s] - Sigma_n[s] - C_n[np.ix_(s, p)] @ (E[p] - E_n[p]))
     micro_iterations = 0
     for outer in range(max_iterations + 1):
-        Sigma, C = rve.solve(E, tangent="approximate", warm_start=outer > 0)
+        # the tangent serves the stress-controlled components only (strain-only steps
+        # predict with one solve, see RVE.solve)
+        Sigma, C = rve.solve(E, tangent="approximate" if s.any() else False, warm_start=outer > 0)
         micro_iterations += getattr(rve, "newton_iterations", 1)
         if not s.any():
             return E, Sigma, C, micro_iterations

@@ -8,6 +8,10 @@ and an elastoplastic one (:class:`~dolfinx_multiscale.plasticity.J2Plasticity`) 
 * ``spd_tangent`` (optional, default ``False``) — ``True`` when every point tangent is
   symmetric positive (semi)definite, so that the RVE may factorize its stiffness with
   MUMPS LDLᵀ (half the flops of LU);
+* ``varying_tangent`` (optional, default ``not is_linear``) — ``True`` when the point
+  tangent changes from one Newton iteration to the next (plasticity), so that every
+  iteration needs a new operator and large RVEs are faster with an iterative solver;
+  ``False`` when it depends on the time step only (linear viscoelasticity);
 * ``initial_state(n_points) -> dict`` — history arrays (empty for linear materials);
 * ``free_energy(eps, state)`` — the stored energy density per point ``(N,)``; materials
   with ``is_linear = False`` also give ``dissipation(state_old, state_new)`` ``(N,)``,

@@ -109,6 +109,7 @@ class J2Plasticity:
 
     Attributes:
         is_linear: ``False`` (linear materials have ``True``).
+        varying_tangent: ``True``: the tangent changes with the plastic state.
         spd_tangent: ``True``: the algorithmic tangent is symmetric, with eigenvalues
             ``3κ``, ``2μθ`` and ``2μ H_t/(3μ + H_t)`` (``H_t = H + H_k``, ``θ ∈ (0, 1]``),
             positive semidefinite (definite when ``H_t > 0``).
@@ -119,6 +120,7 @@ class J2Plasticity:
     """
 
     is_linear = False
+    varying_tangent = True
     spd_tangent = True
     physics = "elasticity"
     yield_rtol = 1e-12

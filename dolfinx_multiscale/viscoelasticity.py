@@ -163,6 +163,8 @@ class GeneralizedMaxwell:
 
     Attributes:
         is_linear: ``False`` (the response depends on the history and the rate).
+        varying_tangent: ``False``: the tangent depends on the time step only, so the
+            RVE factorizes once per time-step size.
         physics: ``"elasticity"``.
         spd_tangent: ``True``: the algorithmic tangent is an isotropic elasticity tensor
             with positive (relaxed) moduli.
@@ -171,6 +173,7 @@ class GeneralizedMaxwell:
     """
 
     is_linear = False
+    varying_tangent = False
     spd_tangent = True
     physics = "elasticity"
 

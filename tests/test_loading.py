@@ -260,7 +260,8 @@ def test_iterative_solver_path_equals_direct(monkeypatch):
     mats = {1: dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H, Hk=HK), 2: dm.LinearElastic(E=10.0, nu=0.3)}
     path = ramp({"11": 0.01}, None, steps=3, unload=True)
     direct = dm.RVE(micro, mats).load_path(path, progress=False)
-    monkeypatch.setattr(rve_module, "ITERATIVE_DOFS", {2: 0, 3: 0})
+    assert dm.RVE(micro, mats)._solver.ksp.getType() == "preonly"  # below ITERATIVE_DOFS_VARYING
+    monkeypatch.setattr(rve_module, "ITERATIVE_DOFS_VARYING", {2: 0, 3: 0})
     rve = dm.RVE(micro, mats, petsc_options_prefix="amg_path_")
     iterative = rve.load_path(path, progress=False)
     newton = sum(r["newton_iterations"] for r in iterative)
