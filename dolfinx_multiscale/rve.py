@@ -363,6 +363,11 @@ class RVE:
                 step instead of the committed state, e.g. in an outer iteration on
                 ``E`` (mixed control); the answer is the same, the iterations fewer.
 
+        The micro Newton starts from a first-order predictor: the start state's unit
+        fluctuations times the strain increment if that state was solved with a
+        tangent, else one solve with the current operator (an elastic increment is then
+        exact and needs no new operator).
+
         Returns:
             ``(Σ, C)``: the macro stress ``Σ = ⟨σ⟩`` ``(n,)`` and the tangent
             ``C = ∂Σ/∂E`` ``(n, n)`` (``None`` unless ``tangent``). The solution is a trial
@@ -429,7 +434,7 @@ class RVE:
         # unit fluctuations while the operator is the elastic one. An increment that
         # stays elastic everywhere is then exact. The history is always integrated from
         # the committed state; only the initial guess differs.
-        start = self._trial if warm_start and self._trial is not None and "W" in self._trial else self._committed
+        start = self._trial if warm_start and self._trial is not None else self._committed
         w.x.array[:] = start["w"]
         dE = E - start["E"]
         if "W" not in start and self._factorized_D is not None and not np.array_equal(self._factorized_D, D_init):

@@ -280,3 +280,32 @@ def test_iterative_solver_path_equals_direct(monkeypatch):
     S_e = np.array([r["Sigma"] for r in exact.load_path(path, progress=False)])
     assert np.abs(S_e - S_d).max() <= 1e-9 * np.abs(S_d).max()
     assert rve._solver.n_krylov_iterations < 0.8 * exact._solver.n_krylov_iterations
+
+
+def test_strain_path_predicts_with_one_solve(coarse2d):
+    """Strain-only steps ask no tangent: each step's predictor is one solve with the last
+    operator (not n unit-load solves), and every factorization is a Newton iteration's."""
+    mats = {1: dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H), 2: dm.LinearElastic(E=10.0, nu=0.3)}
+    rve = dm.RVE(coarse2d, mats)
+    records = rve.load_path(ramp({"11": 0.02}, None, steps=4, unload=True), progress=False)
+    newton = sum(r["newton_iterations"] for r in records)
+    assert newton > 10
+    assert rve._solver.n_factorizations == 1 + newton  # the initial (elastic) one + Newton's
+    solves = rve._solver.n_krylov_iterations  # preonly: one per solve
+    assert solves <= rve.n + newton + len(records)  # unit loads of C_eff, Newton, predictors
+
+
+def test_solver_choice_by_tangent_variation():
+    """Above ITERATIVE_DOFS_VARYING a J2 cell (new operator at every Newton iteration)
+    uses CG + GAMG; a viscoelastic (tangent fixed per time step) or elastic one keeps
+    the direct solver."""
+    import dolfinx_multiscale.rve as rve_module
+
+    micro = dm.microstructures.circular_inclusion(0.3, h=0.025, comm=COMM)
+    fibre = dm.LinearElastic(E=10.0, nu=0.3)
+    kinds = {"cg": dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H),
+             "preonly": dm.GeneralizedMaxwell(E=E_M, nu=NU, branches=[(1.0, 1.0)])}
+    for ksp_type, matrix in [*kinds.items(), ("preonly", dm.LinearElastic(E=E_M, nu=NU))]:
+        rve = dm.RVE(micro, {1: matrix, 2: fibre}, petsc_options_prefix=f"choice_{ksp_type}_")
+        assert rve.n_dofs > rve_module.ITERATIVE_DOFS_VARYING[2]
+        assert rve._solver.ksp.getType() == ksp_type, type(matrix).__name__
