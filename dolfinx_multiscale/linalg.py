@@ -236,25 +236,27 @@ class ReducedSolver:
     def _raw_solve(self, rhs: PETSc.Vec, out: PETSc.Vec | None = None, rtol: float | None = None,
                    initial_guess: bool = False) -> PETSc.Vec:
         x = rhs.duplicate() if out is None else out
-        iterative = self.iterative
-        base_rtol = self.ksp.getTolerances()[0]
-        used_rtol = base_rtol if rtol is None or not iterative else max(rtol, base_rtol)
-        self.ksp.setTolerances(rtol=used_rtol)
-        self.ksp.setInitialGuessNonzero(initial_guess and iterative)
-        try:
+        if not self.iterative:  # a factorization: no tolerance, no initial guess
             self.ksp.solve(rhs, x)
-            if self._stale and self.ksp.getConvergedReason() < 0:  # an older hierarchy failed
-                self._set_up()
-                x.set(0.0)
+        else:
+            base_rtol = self.ksp.getTolerances()[0]
+            used_rtol = base_rtol if rtol is None else max(rtol, base_rtol)
+            self.ksp.setTolerances(rtol=used_rtol)
+            self.ksp.setInitialGuessNonzero(initial_guess)
+            try:
                 self.ksp.solve(rhs, x)
-        finally:
-            self.ksp.setTolerances(rtol=base_rtol)
-            self.ksp.setInitialGuessNonzero(False)
+                if self._stale and self.ksp.getConvergedReason() < 0:  # an older hierarchy failed
+                    self._set_up()
+                    x.set(0.0)
+                    self.ksp.solve(rhs, x)
+            finally:
+                self.ksp.setTolerances(rtol=base_rtol)
+                self.ksp.setInitialGuessNonzero(False)
+            if self._near_nullspace is not None:  # the AMG hierarchy: keep or rebuild it
+                rate = self.ksp.getIterationNumber() / max(-np.log10(used_rtol), 1.0)
+                self._baseline_rate = self._baseline_rate or rate
+                self._rebuild = rate > AMG_REUSE_GROWTH * self._baseline_rate
         self.n_krylov_iterations += self.ksp.getIterationNumber()
-        if self._near_nullspace is not None:
-            rate = self.ksp.getIterationNumber() / max(-np.log10(used_rtol), 1.0)
-            self._baseline_rate = self._baseline_rate or rate
-            self._rebuild = rate > AMG_REUSE_GROWTH * self._baseline_rate
         reason = self.ksp.getConvergedReason()
         if reason < 0:
             raise RuntimeError(f"RVE linear solve failed (KSPConvergedReason {reason})")

@@ -463,7 +463,8 @@ class RVE:
         residuals = [res]
         converged = False
         for it in range(self.max_iterations + 1):
-            converged = res <= max(self.rtol, 1e-14) * scale
+            tol = max(self.rtol, 1e-14) * scale
+            converged = res <= tol
             _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, scale)
             if converged or it == self.max_iterations or not np.isfinite(res):
                 break
@@ -473,7 +474,7 @@ class RVE:
             # 0.9 (r_k / r_{k-1})²: the correction is only as accurate as the last
             # contraction suggests Newton can use, and no more than needed to land at 0.1 tol
             contraction = res / residuals[-2] if len(residuals) > 1 else 1.0
-            forcing = min(NEWTON_FORCING, max(0.9 * contraction**2, 0.1 * max(self.rtol, 1e-14) * scale / res))
+            forcing = min(NEWTON_FORCING, max(0.9 * contraction**2, 0.1 * tol / res))
             self._solver.P.mult(self._solver.solve(r_red, self._reduced_work, rtol=forcing), dw_full)
             w0.array[:] = w.x.petsc_vec.array_r
             alpha = 1.0
