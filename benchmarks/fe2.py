@@ -37,8 +37,8 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.fe2 import FE2Material, cyclic_partitioner
-from dolfinx_multiscale.macro import Beam
+from dolfinx_multiscale.macro.fe2 import FE2Material, cyclic_partitioner
+from dolfinx_multiscale.macro.problems import Beam
 
 MICRO_H = 0.1
 J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05)
@@ -75,7 +75,7 @@ def naive_rve_solve(micro, materials, E, rtol=1e-10):
     import dolfinx.mesh
     import ufl
 
-    from dolfinx_multiscale.rve import mandel_strain
+    from dolfinx_multiscale.kinematics import mandel_strain
 
     mesh = micro.mesh
     V = fem.functionspace(mesh, ("Lagrange", 1, (2,)))
@@ -147,7 +147,7 @@ def fe2_step_time(cells: int, mode: str = "bending", cyclic: bool = False) -> tu
 
     ``"bending"`` concentrates the plastic (costly) points near the clamp, so the two
     halves of the mesh carry unequal work; ``"tension"`` loads every point alike.
-    ``cyclic``: partition the macro mesh with :func:`~dolfinx_multiscale.fe2.cyclic_partitioner`."""
+    ``cyclic``: partition the macro mesh with :func:`~dolfinx_multiscale.macro.fe2.cyclic_partitioner`."""
     micro = dm.microstructures.circular_inclusion(0.3, h=MICRO_H, comm=MPI.COMM_SELF)
     beam = Beam(lambda m: FE2Material(dm.RVE(micro, {1: J2, 2: FIBRE}), m), cells=cells,
                 comm=MPI.COMM_WORLD, length=2.0, mode=mode,

@@ -122,8 +122,8 @@ def _worker_ours(path: str, options: list[str]) -> dict:
 
     import dolfinx_multiscale  # imports dolfinx_solver first
     from dolfinx_multiscale.materials import LinearElastic
-    from dolfinx_multiscale.microstructures import read_msh
-    from dolfinx_multiscale.rve import RVE
+    from dolfinx_multiscale.geometry.microstructures import read_msh
+    from dolfinx_multiscale.cell.rve import RVE
     from petsc4py import PETSc
 
     opts = PETSc.Options()
@@ -355,7 +355,7 @@ def make_mesh(name: str, directory: Path) -> Path:
     import gmsh
     from mpi4py import MPI
 
-    from dolfinx_multiscale.microstructures import write_msh
+    from dolfinx_multiscale.geometry.microstructures import write_msh
 
     generator, fraction, h = CASES[name]
     path = directory / f"{generator}_vf{fraction}_h{h}_gmsh{gmsh.__version__}.msh"

@@ -23,7 +23,7 @@ serially (except ``ours-np2``) in a fresh subprocess (the helpers are those of `
 How each code is set up:
 
 * **ours** — ``read_msh`` → ``RVE(micro, {1: J2Plasticity(...), 2: LinearElastic(...)},
-  bc="periodic", rtol=--rtol)`` → ``rve.load_path(loading.ramp({"11": 0.02}, None, 10,
+  bc="periodic", rtol=--rtol)`` → ``load_path(rve, loading.ramp({"11": 0.02}, None, 10,
   unload=True))``: consistent (algorithmic) point tangents, micro Newton to
   ``‖r‖ ≤ rtol · scale``, package default linear solver (MUMPS LU in 2-D, CG + GAMG in
   3-D), the committed state's unit fluctuations as the step predictor.
@@ -108,7 +108,7 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
     from mpi4py import MPI
 
     import dolfinx_multiscale as dm
-    from dolfinx_multiscale.loading import ramp
+    from dolfinx_multiscale.studies.loading import load_path, ramp
 
     warmup = args.warmup_only
     comm = MPI.COMM_WORLD  # the worker runs serially or under mpiexec (ours-np2)
@@ -124,7 +124,7 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
     t_setup = time.perf_counter() - t0
     stress = {c: 0.0 for c in STRESS_FREE[dim]} if args.path == "stress" else None
     load = ramp({"11": args.strain}, stress, steps=1 if warmup else args.steps, unload=not warmup)
-    records = rve.load_path(load, progress=False)
+    records = load_path(rve, load, progress=False)
     comm.Barrier()
     elapsed = time.perf_counter() - t0
 

@@ -5,7 +5,7 @@
 # hardening modulus `H` are not known. We have a macro curve — a uniaxial-stress
 # load–unload test, `E11` prescribed, `Σ22 = Σ12 = 0` — with measurement noise, and
 # identify the three parameters by nonlinear least squares through an RVE virtual
-# test (`dolfinx_multiscale.calibration`), with 95 % confidence intervals from the
+# test (`dolfinx_multiscale.studies.calibration`), with 95 % confidence intervals from the
 # Jacobian. Then the calibrated model predicts a *held-out* test it has never seen
 # (simple shear, `E12` prescribed, `Σ11 = Σ22 = 0`) and the prediction passes or fails
 # against a stated tolerance.
@@ -42,7 +42,7 @@ import numpy as np
 
 import dolfinx_multiscale as dm
 from dolfinx_multiscale import calibration as cal
-from dolfinx_multiscale.loading import ramp
+from dolfinx_multiscale.studies.loading import ramp
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--h", type=float, default=0.12, help="mesh size of the calibrated (coarse) cell")

@@ -17,7 +17,7 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale import homogenization as hom
+from dolfinx_multiscale.studies import references as hom
 from dolfinx_multiscale.viz import plot_rve
 
 parser = argparse.ArgumentParser(description=__doc__)

@@ -31,8 +31,8 @@ import numpy as np
 
 import dolfinx_multiscale as dm
 from dolfinx_multiscale import uq
-from dolfinx_multiscale.macro import Beam
-from dolfinx_multiscale.quadrature import LocalMaterial
+from dolfinx_multiscale.macro.problems import Beam
+from dolfinx_multiscale.macro.quadrature import LocalMaterial
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--sizes", default="1,4,9,16", help="numbers of fibres per cell")

@@ -23,7 +23,7 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.scale_separation import dns_vs_homogenized, plot_scale_separation
+from dolfinx_multiscale.studies.scale_separation import dns_vs_homogenized, plot_scale_separation
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--levels", type=int, default=3, help="number of ε = 1/4, 1/8, ... (3 or more)")
@@ -32,7 +32,7 @@ parser.add_argument("--out", default="results", help="output directory")
 args, _ = parser.parse_known_args()
 comm = MPI.COMM_WORLD
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-logging.getLogger("dolfinx_multiscale.scale_separation").setLevel(
+logging.getLogger("dolfinx_multiscale.studies.scale_separation").setLevel(
     logging.INFO if comm.rank == 0 else logging.WARNING)
 out = Path(args.out)
 if comm.rank == 0:

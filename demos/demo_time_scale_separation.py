@@ -27,8 +27,8 @@ from pathlib import Path
 from mpi4py import MPI
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.scale_separation import plot_time_scale_separation, time_scale_separation
-from dolfinx_multiscale.viscoelasticity import GeneralizedMaxwell
+from dolfinx_multiscale.studies.scale_separation import plot_time_scale_separation, time_scale_separation
+from dolfinx_multiscale.materials.viscoelasticity import GeneralizedMaxwell
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--ratios", default="0.01,0.1,1", help="tau/T values, comma separated")
@@ -38,7 +38,7 @@ parser.add_argument("--out", default="results", help="output directory")
 args, _ = parser.parse_known_args()
 comm = MPI.COMM_WORLD
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-logging.getLogger("dolfinx_multiscale.scale_separation").setLevel(
+logging.getLogger("dolfinx_multiscale.studies.scale_separation").setLevel(
     logging.INFO if comm.rank == 0 else logging.WARNING)
 out = Path(args.out)
 if comm.rank == 0:

@@ -20,7 +20,7 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.loading import ramp
+from dolfinx_multiscale.studies.loading import load_path, ramp
 from dolfinx_multiscale.viz import plot_load_path, plot_rve
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -55,7 +55,7 @@ def snapshot(record, rve):
         plot_rve(rve, out / "virtual_test_peak.png", title=f"peak, E11 = {record['E'][0]:.4f}")
 
 
-records = rve.load_path(path, on_step=snapshot)
+records = load_path(rve, path, on_step=snapshot)
 
 # ## What the curve says
 

@@ -18,8 +18,8 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.fe2 import FE2Material
-from dolfinx_multiscale.macro import Beam
+from dolfinx_multiscale.macro.fe2 import FE2Material
+from dolfinx_multiscale.macro.problems import Beam
 from dolfinx_multiscale.viz import plot_macro
 
 parser = argparse.ArgumentParser(description=__doc__)

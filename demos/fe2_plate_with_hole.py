@@ -32,8 +32,8 @@ import gmsh
 import ufl
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.fe2 import FE2Material, cyclic_partitioner
-from dolfinx_multiscale.newton import NewtonSolver, incremental_solve
+from dolfinx_multiscale.macro.fe2 import FE2Material, cyclic_partitioner
+from dolfinx_multiscale.macro.newton import NewtonSolver, incremental_solve
 from dolfinx_multiscale.viz import plot_macro
 
 parser = argparse.ArgumentParser(description=__doc__)

@@ -1,9 +1,14 @@
 """dolfinx_multiscale: computational homogenization and FE² for DOLFINx.
 
 ``dolfinx_solver`` (the PyPI DOLFINx distribution with real-scalar PETSc) must be
-imported before ``dolfinx`` or ``petsc4py``; importing this package does it once. Where
-DOLFINx comes from elsewhere (the official Docker image, conda) that module is absent
-and not needed.
+imported before ``dolfinx`` or ``petsc4py``; importing this package does it once, here
+and nowhere else. Where DOLFINx comes from elsewhere (the official Docker image, conda)
+that module is absent and not needed.
+
+The subpackages are the layers of ``docs/architecture.md``, bottom to top:
+:mod:`.errors`, :mod:`.tensors`, :mod:`.kinematics` → :mod:`.materials` →
+:mod:`.geometry` → :mod:`.cell` → :mod:`.macro` → :mod:`.studies` → :mod:`.viz`,
+:mod:`.cli`.
 """
 
 try:
@@ -12,17 +17,17 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
     if _exc.name != "dolfinx_solver":
         raise
 
-from . import (calibration, homogenization, loading, macro, microstructures, scale_separation, tensors, uq,
-               verification, viz)
-from .boundary import NotPeriodicError, kubc, periodic, subc
-from .fe2 import FE2Material
-from .materials import Conductivity, LinearElastic
-from .microstructures import Microstructure, read_msh
-from .newton import MacroConvergenceError, NewtonSolver, incremental_solve
-from .plasticity import J2Plasticity
-from .quadrature import LocalMaterial
-from .rve import RVE, RVEConvergenceError
-from .viscoelasticity import GeneralizedMaxwell
+from . import cell, errors, geometry, kinematics, macro, materials, studies, tensors, viz
+from .cell import RVE, kubc, periodic, subc
+from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
+from .geometry import Microstructure, microstructures, read_msh
+from .macro import FE2Material, LocalMaterial, NewtonSolver, incremental_solve
+from .materials import Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material
+from .studies import calibration, loading, references, scale_separation, uq, verification
+from .studies.loading import load_path
+
+#: the former name of :mod:`.studies.references` (analytic bounds and laminates)
+homogenization = references
 
 __version__ = "0.1.0"
 
@@ -32,8 +37,10 @@ __all__ = [
     "GeneralizedMaxwell",
     "J2Plasticity",
     "LinearElastic",
+    "LoadPathError",
     "LocalMaterial",
     "MacroConvergenceError",
+    "Material",
     "Microstructure",
     "NewtonSolver",
     "NotPeriodicError",
@@ -41,15 +48,23 @@ __all__ = [
     "RVEConvergenceError",
     "__version__",
     "calibration",
+    "cell",
+    "errors",
+    "geometry",
     "homogenization",
     "incremental_solve",
+    "kinematics",
     "kubc",
+    "load_path",
     "loading",
     "macro",
+    "materials",
     "microstructures",
     "periodic",
     "read_msh",
+    "references",
     "scale_separation",
+    "studies",
     "subc",
     "tensors",
     "uq",

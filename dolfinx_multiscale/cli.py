@@ -73,7 +73,7 @@ def parse_phase(text: str) -> tuple[int, dict[str, float]]:
 def make_material(tag: int, params: dict, physics: str, plane_stress: bool = False):
     """Build the material of one ``--phase``; clear errors for unknown or bad keys."""
     from .materials import Conductivity, LinearElastic
-    from .plasticity import J2Plasticity
+    from .materials.plasticity import J2Plasticity
 
     params = dict(params)
     model = params.pop("model", "conduction" if physics == "conduction" else "elastic")
@@ -137,7 +137,7 @@ def _write_json(path: Path | None, data: dict, comm: MPI.Comm) -> None:
 
 # -- subcommands ------------------------------------------------------------------------
 def _cmd_mesh(args, comm: MPI.Comm) -> dict:
-    from .microstructures import GENERATORS, write_msh
+    from .geometry.microstructures import GENERATORS, write_msh
 
     out = _check_output(args.output, ".msh", "-o")
     png = _check_output(args.png, ".png", "--png")
@@ -165,8 +165,8 @@ def _cmd_mesh(args, comm: MPI.Comm) -> dict:
 
 
 def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
-    from .microstructures import read_msh
-    from .rve import RVE
+    from .geometry.microstructures import read_msh
+    from .cell.rve import RVE
     from .tensors import symmetry_error
 
     _check_output(args.json, ".json", "--json")  # fail before any work, not after
@@ -212,7 +212,7 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
 
 def _path_from_args(args) -> dict:
     """The JSON path of ``--path`` or of ``--strain/--stress/--steps/--unload``."""
-    from .loading import ramp
+    from .studies.loading import ramp
 
     if (args.path is None) == (args.strain is None):
         raise CLIError("give either --path PATH.json or --strain COMPONENT=VALUE (with --steps)")
@@ -246,9 +246,10 @@ def _path_from_args(args) -> dict:
 
 
 def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
-    from .loading import LoadPathError, parse_path
-    from .microstructures import read_msh
-    from .rve import RVE
+    from .studies.loading import load_path, parse_path
+    from .errors import LoadPathError
+    from .geometry.microstructures import read_msh
+    from .cell.rve import RVE
 
     _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
@@ -275,7 +276,7 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
             snapshots.append(str(target))
 
     try:
-        records = rve.load_path(steps, on_step=on_step)
+        records = load_path(rve, steps, on_step=on_step)
     except LoadPathError as exc:
         raise CLIError(str(exc)) from None
     wall = time.perf_counter() - t0
@@ -297,8 +298,8 @@ def _int_list(text: str, option: str) -> list[int]:
 
 def _cmd_rve_size(args, comm: MPI.Comm) -> dict:
     """RVE-size study: ensembles of random cells of growing size, KUBC/periodic/SUBC."""
-    from .boundary import BOUNDARY_CONDITIONS
-    from .uq import plot_rve_size_study, rve_size_study
+    from .cell.boundary import BOUNDARY_CONDITIONS
+    from .studies.uq import plot_rve_size_study, rve_size_study
 
     _check_output(args.json, ".json", "--json")
     png = _check_output(args.png, ".png", "--png")
@@ -349,8 +350,8 @@ def _order(rve) -> list[str]:
 
 # -- parser -----------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    from .boundary import BOUNDARY_CONDITIONS
-    from .microstructures import GENERATORS
+    from .cell.boundary import BOUNDARY_CONDITIONS
+    from .geometry.microstructures import GENERATORS
 
     p = argparse.ArgumentParser(prog="dolfinx-multiscale", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)

@@ -5,7 +5,7 @@ with the off-diagonal components scaled by √2, so that ``a : b = a_M · b_M`` 
 fourth-order tensor with minor symmetries becomes a matrix whose quadratic forms,
 eigenvalues and inverse are those of the tensor.
 
-Component order (design §3):
+Component order (``docs/conventions.md``):
 
 * 2-D: ``[11, 22, 12]`` (3 components),
 * 3-D: ``[11, 22, 33, 23, 13, 12]`` (6 components).
@@ -20,6 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "IN_PLANE",
+    "SQRT2",
+    "embed_plane_strain",
     "from_mandel",
     "isotropic_stiffness",
     "lame_parameters",
@@ -32,7 +35,10 @@ __all__ = [
     "von_mises",
 ]
 
-_SQ2 = np.sqrt(2.0)
+#: √2, the Mandel weight of a shear component
+SQRT2 = float(np.sqrt(2.0))
+#: the 2-D (plane strain) Mandel components ``[11, 22, 12]`` inside the 3-D order
+IN_PLANE = np.array([0, 1, 5])
 _PAIRS = {2: ((0, 0), (1, 1), (0, 1)), 3: ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))}
 
 
@@ -44,7 +50,7 @@ def mandel_size(dim: int) -> int:
 
 
 def mandel_index_pairs(dim: int) -> tuple[tuple[int, int], ...]:
-    """Tensor index pairs ``(i, j)`` of each Mandel component, in design §3 order."""
+    """Tensor index pairs ``(i, j)`` of each Mandel component, in the package's order."""
     mandel_size(dim)
     return _PAIRS[dim]
 
@@ -64,7 +70,7 @@ def tensor_component_index(key: str, dim: int) -> int:
 
 
 def _weights(dim: int) -> npt.NDArray[np.float64]:
-    return np.array([1.0 if i == j else _SQ2 for i, j in mandel_index_pairs(dim)])
+    return np.array([1.0 if i == j else SQRT2 for i, j in mandel_index_pairs(dim)])
 
 
 def to_mandel(a: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -103,6 +109,28 @@ def from_mandel(v: npt.ArrayLike) -> npt.NDArray[np.float64]:
         out[..., i, j] = w[..., k]
         out[..., j, i] = w[..., k]
     return out
+
+
+def embed_plane_strain(eps: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], int]:
+    """Strains as 3-D Mandel vectors: plane strain ``(N, 3)`` → ``(N, 6)``, 3-D unchanged.
+
+    Args:
+        eps: ``(N, 3)`` 2-D Mandel ``[11, 22, 12]`` (plane strain: ``ε33 = ε13 = ε23 = 0``)
+            or ``(N, 6)`` 3-D Mandel ``[11, 22, 33, 23, 13, 12]``.
+
+    Returns:
+        ``(e3, dim)``: the ``(N, 6)`` strains (a new array for 2-D input, the input
+        itself for 3-D) and the dimension of the input, 2 or 3.
+    """
+    eps = np.asarray(eps, dtype=float)
+    if eps.ndim != 2 or eps.shape[1] not in (3, 6):
+        raise ValueError("strain must have shape (N, 3) (2-D Mandel [11, 22, 12]) or (N, 6) "
+                         f"(3-D Mandel [11, 22, 33, 23, 13, 12]); got {eps.shape}")
+    if eps.shape[1] == 6:
+        return eps, 3
+    e3 = np.zeros((eps.shape[0], 6))
+    e3[:, IN_PLANE] = eps
+    return e3, 2
 
 
 def lame_parameters(E: float, nu: float) -> tuple[float, float]:

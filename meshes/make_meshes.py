@@ -4,7 +4,7 @@ Usage::
 
     python meshes/make_meshes.py [OUTPUT_DIR]     # default: the directory of this script
 
-The files are ASCII MSH 4.1 written by :func:`dolfinx_multiscale.microstructures.write_msh`
+The files are ASCII MSH 4.1 written by :func:`dolfinx_multiscale.geometry.microstructures.write_msh`
 (single-threaded Gmsh, no timestamps), so running the script twice with the same Gmsh
 version gives byte-for-byte identical files. Each file holds one cell physical group per
 phase (1 = matrix, 2 = inclusion / second layer) and the periodic node correspondences.
@@ -25,7 +25,7 @@ from pathlib import Path
 import dolfinx_solver  # noqa: F401  (before dolfinx)
 from mpi4py import MPI
 
-from dolfinx_multiscale.microstructures import write_msh
+from dolfinx_multiscale.geometry.microstructures import write_msh
 
 #: file name -> (generator name, generator keyword arguments)
 MESHES: dict[str, tuple[str, dict]] = {

@@ -9,7 +9,7 @@ import pytest
 
 import dolfinx_multiscale as dm
 from dolfinx_multiscale import calibration as cal
-from dolfinx_multiscale.loading import ramp
+from dolfinx_multiscale.studies.loading import ramp
 
 COMM = MPI.COMM_SELF
 TRUTH = {"E": 1.0, "sy0": 0.005, "H": 0.05}

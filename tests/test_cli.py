@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dolfinx_multiscale import homogenization as hom
+from dolfinx_multiscale.studies import references as hom
 from dolfinx_multiscale.cli import main
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"

@@ -8,9 +8,9 @@ import pytest
 import dolfinx.fem.petsc
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.fe2 import FE2Material
-from dolfinx_multiscale.macro import Beam
-from dolfinx_multiscale.quadrature import LocalMaterial
+from dolfinx_multiscale.macro.fe2 import FE2Material
+from dolfinx_multiscale.macro.problems import Beam
+from dolfinx_multiscale.macro.quadrature import LocalMaterial
 
 COMM = MPI.COMM_SELF
 J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05, Hk=0.02)
@@ -157,8 +157,8 @@ def test_fe2_and_single_scale_materials_share_one_form(cell2d):
     import dolfinx.mesh
     import ufl
 
-    from dolfinx_multiscale.newton import NewtonSolver
-    from dolfinx_multiscale.quadrature import derivative
+    from dolfinx_multiscale.macro.newton import NewtonSolver
+    from dolfinx_multiscale.macro.quadrature import derivative
 
     elastic = dm.LinearElastic(E=1.0, nu=0.3)
     rve = dm.RVE(cell2d, {1: elastic, 2: FIBRE})
@@ -199,7 +199,7 @@ def test_fe2_and_single_scale_materials_share_one_form(cell2d):
 def test_cyclic_partitioner_checks_its_argument_and_is_plain_serially():
     import dolfinx.mesh
 
-    from dolfinx_multiscale.fe2 import cyclic_partitioner
+    from dolfinx_multiscale.macro.fe2 import cyclic_partitioner
 
     with pytest.raises(ValueError, match="blocks_per_rank"):
         cyclic_partitioner(0)

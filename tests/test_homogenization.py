@@ -5,7 +5,7 @@ from math import comb, factorial, pi
 import numpy as np
 import pytest
 
-from dolfinx_multiscale.homogenization import (
+from dolfinx_multiscale.studies.references import (
     bulk_shear_from_isotropic,
     hashin_shtrikman_conductivity,
     hashin_shtrikman_elastic,

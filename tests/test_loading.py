@@ -12,7 +12,8 @@ import pytest
 
 import dolfinx_multiscale as dm
 from dolfinx_multiscale.cli import main
-from dolfinx_multiscale.loading import LoadPathError, parse_path, ramp
+from dolfinx_multiscale.errors import LoadPathError
+from dolfinx_multiscale.studies.loading import load_path, parse_path, ramp
 
 COMM = MPI.COMM_SELF
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
@@ -66,7 +67,7 @@ def test_elastic_limit_equals_effective_tensor(coarse2d):
     C = rve.effective_tensor()
     path = {"steps": [{"strain": {"11": 0.01}}, {"strain": {"22": -0.004, "12": 0.003}},
                       {"strain": {"11": -0.002}}]}
-    for rec in rve.load_path(path):
+    for rec in load_path(rve, path):
         E, S = np.array(rec["E"]), np.array(rec["Sigma"])
         assert np.abs(S - C @ E).max() <= 1e-10 * np.abs(S).max()
         assert rec["p_mean"] == 0.0 and rec["dissipation"] == 0.0
@@ -92,7 +93,7 @@ def test_homogeneous_j2_cell_equals_single_point(dim):
         keys = ["11", "22", "12"] + (["33", "23", "13"] if dim == 3 else [])
         steps.append({"strain": {k_: float(e[int(k_[0]) - 1, int(k_[1]) - 1]) for k_ in keys}})
     ref = reference_j2(tensors, E_M, NU, SY0, H, HK)
-    records = rve.load_path({"steps": steps})
+    records = load_path(rve, {"steps": steps})
     to_mandel = mandel2d if dim == 2 else mandel3d
     assert any(r["p_mean"] > 0 for r in records)
     for rec, sig in zip(records, ref):
@@ -109,7 +110,7 @@ def test_mixed_control_uniaxial_stress_poisson(dim):
     mat = dm.LinearElastic(E=2.0, nu=0.3)
     rve = dm.RVE(micro, {1: mat, 2: mat})
     free = {"22": 0.0, "12": 0.0} if dim == 2 else {"22": 0.0, "33": 0.0, "12": 0.0, "13": 0.0, "23": 0.0}
-    records = rve.load_path(ramp({"11": 0.01}, free, steps=3))
+    records = load_path(rve, ramp({"11": 0.01}, free, steps=3))
     ratio = -0.3 / 0.7 if dim == 2 else -0.3
     for rec in records:
         E, S = np.array(rec["E"]), np.array(rec["Sigma"])
@@ -123,7 +124,7 @@ def test_path_plastic_quadratic_dissipative_elastic_unloading(cell2d):
     C_el = rve.effective_tensor()
     up = [{"strain": {"11": 0.004 * k}, "stress": {"22": 0.0, "12": 0.0}} for k in range(1, 5)]
     down = [{"strain": {"11": 0.016 - 0.0005}, "stress": {"22": 0.0, "12": 0.0}}]
-    records = rve.load_path({"steps": up + down})
+    records = load_path(rve, {"steps": up + down})
     assert records[-2]["p_mean"] > 1e-3
     assert min(r["dissipation"] for r in records) >= -1e-14
     assert sum(r["dissipation"] for r in records) > 0
@@ -160,15 +161,15 @@ def test_condensed_tangent_matches_finite_differences(coarse2d):
 def test_step_cut_and_failure(coarse2d):
     j2 = dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H)
     rve = dm.RVE(coarse2d, {1: j2, 2: dm.LinearElastic(E=10.0, nu=0.3)}, max_iterations=3)
-    records = rve.load_path({"steps": [{"strain": {"11": 0.03}}]}, max_cuts=8)
+    records = load_path(rve, {"steps": [{"strain": {"11": 0.03}}]}, max_cuts=8)
     assert records[0]["cuts"] >= 1
     # the cut path reaches the same state as the same sub-steps taken directly
     reference = dm.RVE(coarse2d, {1: j2, 2: dm.LinearElastic(E=10.0, nu=0.3)})
-    direct = reference.load_path(ramp({"11": 0.03}, steps=2 ** records[0]["cuts"]))
+    direct = load_path(reference, ramp({"11": 0.03}, steps=2 ** records[0]["cuts"]))
     assert np.allclose(records[0]["Sigma"], direct[-1]["Sigma"], rtol=1e-9)
     rve2 = dm.RVE(coarse2d, {1: j2, 2: dm.LinearElastic(E=10.0, nu=0.3)}, max_iterations=1)
     with pytest.raises(LoadPathError, match=r"load step 1 failed after 2 step cuts"):
-        rve2.load_path({"steps": [{"strain": {"11": 0.05}}]}, max_cuts=2)
+        load_path(rve2, {"steps": [{"strain": {"11": 0.05}}]}, max_cuts=2)
 
 
 @pytest.mark.parametrize("steps,message", [
@@ -254,30 +255,30 @@ def test_iterative_solver_path_equals_direct(monkeypatch):
     converges quickly and the Newton corrections are solved inexactly (Eisenstat–Walker);
     the operator is always the current one and the Newton tolerance the same, so the load
     path equals the MUMPS one."""
-    import dolfinx_multiscale.rve as rve_module
+    import dolfinx_multiscale.cell.rve as rve_module
 
     micro = dm.microstructures.spherical_inclusion(0.2, h=0.25, comm=COMM)
     mats = {1: dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H, Hk=HK), 2: dm.LinearElastic(E=10.0, nu=0.3)}
     path = ramp({"11": 0.01}, None, steps=3, unload=True)
-    direct = dm.RVE(micro, mats).load_path(path, progress=False)
+    direct = load_path(dm.RVE(micro, mats), path, progress=False)
     assert dm.RVE(micro, mats)._solver.ksp.getType() == "preonly"  # below ITERATIVE_DOFS_VARYING
     monkeypatch.setattr(rve_module, "ITERATIVE_DOFS_VARYING", {2: 0, 3: 0})
     rve = dm.RVE(micro, mats, petsc_options_prefix="amg_path_")
-    iterative = rve.load_path(path, progress=False)
+    iterative = load_path(rve, path, progress=False)
     newton = sum(r["newton_iterations"] for r in iterative)
     assert rve._solver.ksp.getType() == "cg" and newton > 5
     assert rve._solver.n_factorizations < newton  # hierarchies were reused
     S_d, S_i = (np.array([r["Sigma"] for r in recs]) for recs in (direct, iterative))
     assert np.abs(S_i - S_d).max() <= 1e-9 * np.abs(S_d).max()
-    monkeypatch.setattr("dolfinx_multiscale.linalg.AMG_REUSE_GROWTH", 0.0)  # rebuild every time
+    monkeypatch.setattr("dolfinx_multiscale.cell.solver.AMG_REUSE_GROWTH", 0.0)  # rebuild every time
     rebuilt = dm.RVE(micro, mats, petsc_options_prefix="amg_rebuilt_")
-    S_r = np.array([r["Sigma"] for r in rebuilt.load_path(path, progress=False)])
+    S_r = np.array([r["Sigma"] for r in load_path(rebuilt, path, progress=False)])
     assert rebuilt._solver.n_factorizations > 2 * rve._solver.n_factorizations
     assert np.abs(S_r - S_d).max() <= 1e-9 * np.abs(S_d).max()
     # inexact Newton: without the forcing term every correction is solved to ksp_rtol
     monkeypatch.setattr(rve_module, "NEWTON_FORCING", 0.0)
     exact = dm.RVE(micro, mats, petsc_options_prefix="amg_exact_")
-    S_e = np.array([r["Sigma"] for r in exact.load_path(path, progress=False)])
+    S_e = np.array([r["Sigma"] for r in load_path(exact, path, progress=False)])
     assert np.abs(S_e - S_d).max() <= 1e-9 * np.abs(S_d).max()
     assert rve._solver.n_krylov_iterations < 0.8 * exact._solver.n_krylov_iterations
 
@@ -287,7 +288,7 @@ def test_strain_path_predicts_with_one_solve(coarse2d):
     operator (not n unit-load solves), and every factorization is a Newton iteration's."""
     mats = {1: dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H), 2: dm.LinearElastic(E=10.0, nu=0.3)}
     rve = dm.RVE(coarse2d, mats)
-    records = rve.load_path(ramp({"11": 0.02}, None, steps=4, unload=True), progress=False)
+    records = load_path(rve, ramp({"11": 0.02}, None, steps=4, unload=True), progress=False)
     newton = sum(r["newton_iterations"] for r in records)
     assert newton > 10
     assert rve._solver.n_factorizations == 1 + newton  # the initial (elastic) one + Newton's
@@ -299,7 +300,7 @@ def test_solver_choice_by_tangent_variation():
     """Above ITERATIVE_DOFS_VARYING a J2 cell (new operator at every Newton iteration)
     uses CG + GAMG; a viscoelastic (tangent fixed per time step) or elastic one keeps
     the direct solver."""
-    import dolfinx_multiscale.rve as rve_module
+    import dolfinx_multiscale.cell.rve as rve_module
 
     micro = dm.microstructures.circular_inclusion(0.3, h=0.025, comm=COMM)
     fibre = dm.LinearElastic(E=10.0, nu=0.3)

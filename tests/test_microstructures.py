@@ -1,4 +1,4 @@
-"""Tests of dolfinx_multiscale.microstructures (serial; the 2-rank tests are in tests/mpi/).
+"""Tests of dolfinx_multiscale.geometry.microstructures (serial; the 2-rank tests are in tests/mpi/).
 
 Every assertion compares against an independent fact: exact geometry (analytic volume
 fractions, exactly flat laminate interfaces), a brute-force node matching written here
@@ -20,7 +20,7 @@ import pytest
 from mpi4py import MPI
 
 import dolfinx.mesh
-from dolfinx_multiscale import microstructures as ms
+from dolfinx_multiscale.geometry import microstructures as ms
 
 COMM = MPI.COMM_SELF
 ROOT = Path(__file__).resolve().parents[1]

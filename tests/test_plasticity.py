@@ -1,11 +1,11 @@
-"""Tests of dolfinx_multiscale.plasticity.J2Plasticity against independent references."""
+"""Tests of dolfinx_multiscale.materials.plasticity.J2Plasticity against independent references."""
 
 import math
 
 import numpy as np
 import pytest
 
-from dolfinx_multiscale.plasticity import J2Plasticity
+from dolfinx_multiscale.materials.plasticity import J2Plasticity
 
 E, NU, SY0 = 200.0, 0.3, 0.25
 IN_PLANE = [0, 1, 5]

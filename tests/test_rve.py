@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale import homogenization as hom
-from dolfinx_multiscale import microstructures as ms
+from dolfinx_multiscale.studies import references as hom
+from dolfinx_multiscale.geometry import microstructures as ms
 
 COMM = MPI.COMM_SELF
 BCS = ("periodic", "kubc", "subc")
@@ -189,7 +189,7 @@ def test_non_periodic_mesh_is_rejected():
 def test_iterative_3d_solver_gives_the_direct_tensor(monkeypatch, bc):
     """3-D RVEs above ITERATIVE_DOFS use CG + GAMG (rigid-body near-null space): the
     tensor equals the MUMPS one."""
-    import dolfinx_multiscale.rve as rve_module
+    import dolfinx_multiscale.cell.rve as rve_module
 
     micro = ms.spherical_inclusion(0.2, h=0.25, comm=COMM)
     direct = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc).effective_tensor()

@@ -9,9 +9,9 @@ import dolfinx.fem as fem
 import ufl
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.macro import Beam
-from dolfinx_multiscale.quadrature import LocalMaterial
-from dolfinx_multiscale.scale_separation import (dns_vs_homogenized, observed_rate, tile_microstructure,
+from dolfinx_multiscale.macro.problems import Beam
+from dolfinx_multiscale.macro.quadrature import LocalMaterial
+from dolfinx_multiscale.studies.scale_separation import (dns_vs_homogenized, observed_rate, tile_microstructure,
                                                  time_scale_separation)
 
 COMM = MPI.COMM_SELF

@@ -124,7 +124,7 @@ def test_random_microstructure_sampler_within_bounds():
     C = res["samples"]
     assert C.shape == (3, 3, 3)
     assert not np.allclose(C[0], C[1])  # different microstructures
-    from dolfinx_multiscale import homogenization as hom
+    from dolfinx_multiscale.studies import references as hom
 
     f2 = 0.3
     voigt = hom.voigt_bound([MATS[1].matrix(2), MATS[2].matrix(2)], [1 - f2, f2])

@@ -137,8 +137,8 @@ def test_mesh_convergence_of_tensor_components_and_fe2_reaction(tmp_path):
     reaction = fe2["quantities"]["reaction"]
     assert np.isfinite(reaction["observed_order"]) and reaction["observed_order"] > 1.5
     # the reaction of a linear FE² beam is that of the beam with the homogenized tensor
-    from dolfinx_multiscale.macro import Beam
-    from dolfinx_multiscale.quadrature import LocalMaterial
+    from dolfinx_multiscale.macro.problems import Beam
+    from dolfinx_multiscale.macro.quadrature import LocalMaterial
 
     micro, mats = cell(hs[-1], COMM)
     C = dm.RVE(micro, mats).effective_tensor()

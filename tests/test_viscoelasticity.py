@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.homogenization import laminate_stiffness
+from dolfinx_multiscale.studies.references import laminate_stiffness
 from dolfinx_multiscale.tensors import isotropic_stiffness, lame_parameters
-from dolfinx_multiscale.viscoelasticity import GeneralizedMaxwell
+from dolfinx_multiscale.materials.viscoelasticity import GeneralizedMaxwell
 
 IN_PLANE = [0, 1, 5]
 

@@ -6,7 +6,7 @@ import numpy as np
 
 import dolfinx_multiscale as dm
 from dolfinx_multiscale import calibration as cal
-from dolfinx_multiscale.loading import ramp
+from dolfinx_multiscale.studies.loading import ramp
 
 TRUTH = {"E": 1.0, "sy0": 0.005, "H": 0.05}
 X0 = {"E": 0.7, "sy0": 0.008, "H": 0.1}

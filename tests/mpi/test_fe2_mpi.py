@@ -8,8 +8,8 @@ import numpy as np
 import dolfinx.mesh
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.fe2 import FE2Material
-from dolfinx_multiscale.macro import Beam
+from dolfinx_multiscale.macro.fe2 import FE2Material
+from dolfinx_multiscale.macro.problems import Beam
 
 
 def test_fe2_two_ranks_equal_serial():
@@ -40,7 +40,7 @@ def test_fe2_two_ranks_equal_serial():
 def test_cyclic_partition_shares_the_clamp_and_keeps_the_answer():
     """cyclic_partitioner gives both ranks cells near the clamp (where bending makes the
     RVEs plastic, hence costly); the FE² answer is the serial one."""
-    from dolfinx_multiscale.fe2 import cyclic_partitioner
+    from dolfinx_multiscale.macro.fe2 import cyclic_partitioner
 
     comm = MPI.COMM_WORLD
     cell = dm.microstructures.circular_inclusion(0.3, h=0.15, comm=MPI.COMM_SELF)

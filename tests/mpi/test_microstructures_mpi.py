@@ -1,4 +1,4 @@
-"""2-rank tests of dolfinx_multiscale.microstructures.
+"""2-rank tests of dolfinx_multiscale.geometry.microstructures.
 
 Run as ``mpiexec -n 2 python -m mpi4py -m pytest tests/mpi/test_microstructures_mpi.py``
 (also passes serially). Reference values come from the same mesh built on
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from dolfinx_multiscale import microstructures as ms
+from dolfinx_multiscale.geometry import microstructures as ms
 
 WORLD = MPI.COMM_WORLD
 MESHES = Path(__file__).resolve().parents[2] / "meshes"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale import microstructures as ms
+from dolfinx_multiscale.geometry import microstructures as ms
 
 MATS = {"elasticity": {1: dm.LinearElastic(E=1.0, nu=0.3), 2: dm.LinearElastic(E=10.0, nu=0.2)},
         "conduction": {1: dm.Conductivity(1.0), 2: dm.Conductivity(10.0)}}

@@ -6,7 +6,7 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.scale_separation import dns_vs_homogenized, time_scale_separation
+from dolfinx_multiscale.studies.scale_separation import dns_vs_homogenized, time_scale_separation
 
 NUMBERS = ("reaction_dns", "reaction_homogenized", "reaction_error", "l2_error", "interior_stress_error",
            "boundary_stress_error", "clamped_stress_error")

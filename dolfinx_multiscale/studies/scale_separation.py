@@ -77,10 +77,11 @@ import dolfinx.fem.petsc
 import dolfinx.mesh
 import ufl
 
-from .materials import LinearElastic
-from .rve import RVE, mandel_strain
-from .tensors import mandel_size
-from .viz import pyplot, save_figure
+from ..materials import LinearElastic
+from ..cell.rve import RVE
+from ..kinematics import mandel_strain
+from ..tensors import mandel_size
+from ..viz import pyplot, save_figure
 
 __all__ = [
     "TiledMicrostructure",
@@ -309,7 +310,7 @@ def observed_rate(h: Sequence[float], error: Sequence[float]) -> float:
 
 
 def _default_cell(comm_self=MPI.COMM_SELF):
-    from .microstructures import circular_inclusion
+    from ..geometry.microstructures import circular_inclusion
 
     return circular_inclusion(0.3, h=0.15, comm=comm_self)
 
@@ -372,8 +373,8 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
         its error against each DNS and its gap to the fine homogenized reaction),
         ``n_ranks`` and ``wall_s``.
     """
-    from .fe2 import FE2Material
-    from .macro import Beam
+    from ..macro.fe2 import FE2Material
+    from ..macro.problems import Beam
 
     t0 = time.perf_counter()
     epsilons = [float(e) for e in epsilons]
@@ -462,7 +463,7 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
 
 def _picture_fields(tiled: TiledMicrostructure, u_dns, u_hom, tile_err, path) -> None:
     """PyVista: phases, local |u_ε − u_0| and the cell-averaged stress error, on the DNS."""
-    from .viz import plot_macro
+    from ..viz import plot_macro
 
     mesh = tiled.mesh
     n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
@@ -521,8 +522,8 @@ def plot_scale_separation(report: dict, path: str | Path) -> Path:
 def _run_dns_transient(tiled, matrix, fibre, length, dt, deflections, comm, prefix):
     """DNS of the viscoelastic plate, steps ``dt`` to the end deflections
     ``deflections[1:]``; the end reactions."""
-    from .newton import NewtonSolver
-    from .quadrature import LocalMaterial
+    from ..macro.newton import NewtonSolver
+    from ..macro.quadrature import LocalMaterial
 
     mesh = tiled.mesh
     d = mesh.geometry.dim
@@ -613,9 +614,9 @@ def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: f
         ``error_time_scale`` between the two smallest ratios), ``C_eff_relaxed``,
         ``C_eff_instantaneous``, ``n_ranks``, ``wall_s``.
     """
-    from .fe2 import FE2Material
-    from .macro import Beam
-    from .viscoelasticity import GeneralizedMaxwell
+    from ..macro.fe2 import FE2Material
+    from ..macro.problems import Beam
+    from ..materials.viscoelasticity import GeneralizedMaxwell
 
     t0 = time.perf_counter()
     ratios = [float(r) for r in ratios]

@@ -53,7 +53,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from .tensors import isotropic_stiffness, lame_parameters
+from ..kinematics import SMALL_STRAIN
+from ..tensors import isotropic_stiffness, lame_parameters
 
 __all__ = ["J2Plasticity"]
 
@@ -122,7 +123,7 @@ class J2Plasticity:
     is_linear = False
     varying_tangent = True
     spd_tangent = True
-    physics = "elasticity"
+    kinematics = SMALL_STRAIN
     yield_rtol = 1e-12
 
     def __init__(self, E: float, nu: float, sy0: float, H: float = 0.0, Hk: float = 0.0):

@@ -29,16 +29,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .rve import RVEConvergenceError
-from .tensors import mandel_index_pairs, tensor_component_index
+from ..errors import LoadPathError, RVEConvergenceError
+from ..kinematics import Kinematics, kinematics
 
-__all__ = ["LoadPathError", "LoadStep", "load_path", "parse_path", "ramp"]
+__all__ = ["LoadStep", "load_path", "parse_path", "ramp"]
 
 _log = logging.getLogger(__name__)
-
-
-class LoadPathError(RuntimeError):
-    """A load step failed even after the allowed number of step cuts."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,22 +53,7 @@ class LoadStep:
     stress_controlled: npt.NDArray[np.bool_]
 
 
-def _n_components(dim: int, physics: str) -> int:
-    return len(mandel_index_pairs(dim)) if physics == "elasticity" else dim
-
-
-def _index_and_scale(key: str, dim: int, physics: str) -> tuple[int, float]:
-    """Mandel index of a tensor component key and the tensor → Mandel factor."""
-    if physics == "conduction":
-        if key not in [str(i + 1) for i in range(dim)]:
-            raise ValueError(f"gradient component must be one of 1..{dim}; got {key!r}")
-        return int(key) - 1, 1.0
-    k = tensor_component_index(key, dim)
-    i, j = mandel_index_pairs(dim)[k]
-    return k, (1.0 if i == j else np.sqrt(2.0))
-
-
-def parse_path(data: dict | Sequence[dict], dim: int, physics: str = "elasticity") -> list[LoadStep]:
+def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics = "elasticity") -> list[LoadStep]:
     """Turn the JSON form of a path into :class:`LoadStep` objects.
 
     Args:
@@ -80,7 +61,8 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str = "elasticity
             optional ``"strain"`` and ``"stress"`` dicts keyed by tensor components
             (``"11"``, ``"22"``, ``"12"``; 3-D adds ``"33"``, ``"23"``, ``"13"``).
         dim: 2 or 3.
-        physics: ``"elasticity"`` or ``"conduction"`` (keys ``"1"``, ``"2"``, ``"3"``).
+        physics: ``"elasticity"`` or ``"conduction"`` (keys ``"1"``, ``"2"``, ``"3"``), or
+            its :class:`~dolfinx_multiscale.kinematics.Kinematics`.
 
     Raises:
         ValueError: a malformed step (unknown key or component, a non-number, a
@@ -89,7 +71,8 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str = "elasticity
     steps = data.get("steps") if isinstance(data, dict) else data
     if not isinstance(steps, (list, tuple)) or not steps:
         raise ValueError('a path must be {"steps": [...]} with at least one step')
-    n = _n_components(dim, physics)
+    kin = physics if isinstance(physics, Kinematics) else kinematics(physics)
+    n = kin.size(dim)
     strain = np.zeros(n)
     out = []
     for number, step in enumerate(steps, start=1):
@@ -104,7 +87,7 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str = "elasticity
                 raise ValueError(f"step {number}: '{kind}' must map components to numbers; got {comps!r}")
             for key, value in comps.items():
                 try:
-                    k, scale = _index_and_scale(str(key), dim, physics)
+                    k, scale = kin.component(str(key), dim)
                 except ValueError as exc:
                     raise ValueError(f"step {number}: {exc}") from None
                 if k in seen:
@@ -197,7 +180,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
     if isinstance(path, (list, tuple)) and path and all(isinstance(p, LoadStep) for p in path):
         steps = list(path)
     else:
-        steps = parse_path(path, rve.dim, rve.physics)
+        steps = parse_path(path, rve.dim, rve.kinematics)
     E_n = rve.committed_state["E"].copy()
     if np.any(E_n != 0):
         Sigma_n, C_n = rve.solve(E_n)  # the committed state's response (no change)
@@ -234,7 +217,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
             "hill_mandel_residual": rve.hill_mandel_residual(), "dissipation": dissipation,
             "free_energy": rve.free_energy(),
         }
-        if rve.physics == "elasticity" and rve.dim == 2:
+        if rve.kinematics.has_out_of_plane_stress and rve.dim == 2:
             record["Sigma33"] = rve.average_sigma33()
         results.append(record)
         if on_step is not None:

@@ -21,16 +21,12 @@ import numpy as np
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 
-from .linalg import direct_ksp
-from .rve import RVEConvergenceError
+from ..cell.solver import direct_ksp
+from ..errors import MacroConvergenceError, RVEConvergenceError
 
-__all__ = ["MacroConvergenceError", "NewtonSolver", "incremental_solve"]
+__all__ = ["NewtonSolver", "incremental_solve"]
 
 _log = logging.getLogger(__name__)
-
-
-class MacroConvergenceError(RuntimeError):
-    """The macro Newton did not converge (or a micro solve failed inside it)."""
 
 
 class NewtonSolver:

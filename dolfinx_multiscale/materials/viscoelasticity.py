@@ -1,7 +1,7 @@
 r"""Small-strain linear viscoelasticity: the generalized Maxwell (Wiechert) model.
 
 A rate-dependent micro material with the material protocol of
-:mod:`~dolfinx_multiscale.materials` (``is_linear = False``, ``physics = "elasticity"``),
+:mod:`~dolfinx_multiscale.materials` (``is_linear = False``, small-strain kinematics),
 so an :class:`~dolfinx_multiscale.rve.RVE`, an
 :class:`~dolfinx_multiscale.fe2.FE2Material` or a
 :class:`~dolfinx_multiscale.quadrature.LocalMaterial` use it unchanged. Tensors are in
@@ -91,8 +91,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .materials import LinearElastic
-from .tensors import isotropic_stiffness, lame_parameters
+from .linear import LinearElastic
+from ..kinematics import SMALL_STRAIN
+from ..tensors import isotropic_stiffness, lame_parameters
 
 __all__ = ["GeneralizedMaxwell"]
 
@@ -165,7 +166,7 @@ class GeneralizedMaxwell:
         is_linear: ``False`` (the response depends on the history and the rate).
         varying_tangent: ``False``: the tangent depends on the time step only, so the
             RVE factorizes once per time-step size.
-        physics: ``"elasticity"``.
+        kinematics: :data:`~dolfinx_multiscale.kinematics.SMALL_STRAIN`.
         spd_tangent: ``True``: the algorithmic tangent is an isotropic elasticity tensor
             with positive (relaxed) moduli.
         E, nu: the equilibrium branch.
@@ -175,7 +176,7 @@ class GeneralizedMaxwell:
     is_linear = False
     varying_tangent = False
     spd_tangent = True
-    physics = "elasticity"
+    kinematics = SMALL_STRAIN
 
     def __init__(self, E: float, nu: float, branches: Sequence[Sequence[float]] = (),
                  dt: float | None = None):

@@ -34,13 +34,11 @@ from scipy.spatial import cKDTree
 
 import dolfinx.fem
 
-__all__ = ["BOUNDARY_CONDITIONS", "CellConstraint", "NotPeriodicError", "kubc", "periodic", "subc"]
+from ..errors import NotPeriodicError
+
+__all__ = ["BOUNDARY_CONDITIONS", "CellConstraint", "kubc", "periodic", "subc"]
 
 _FACE_TOL = 1e-8  # relative to the cell size: a node closer than this to a face is on it
-
-
-class NotPeriodicError(ValueError):
-    """The mesh has a node on a high face without a partner on the opposite face."""
 
 
 @dataclasses.dataclass

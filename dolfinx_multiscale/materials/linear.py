@@ -1,26 +1,7 @@
 """Linear micro materials: elasticity and conductivity.
 
-Every material of the package follows one protocol, so the RVE treats a linear phase
-and an elastoplastic one (:class:`~dolfinx_multiscale.plasticity.J2Plasticity`) alike:
-
-* ``is_linear`` — ``True`` when the tangent never changes (one factorization suffices);
-* ``physics`` — ``"elasticity"`` or ``"conduction"``;
-* ``spd_tangent`` (optional, default ``False``) — ``True`` when every point tangent is
-  symmetric positive (semi)definite, so that the RVE may factorize its stiffness with
-  MUMPS LDLᵀ (half the flops of LU);
-* ``varying_tangent`` (optional, default ``not is_linear``) — ``True`` when the point
-  tangent changes from one Newton iteration to the next (plasticity), so that every
-  iteration needs a new operator and large RVEs are faster with an iterative solver;
-  ``False`` when it depends on the time step only (linear viscoelasticity);
-* ``initial_state(n_points) -> dict`` — history arrays (empty for linear materials);
-* ``free_energy(eps, state)`` — the stored energy density per point ``(N,)``; materials
-  with ``is_linear = False`` also give ``dissipation(state_old, state_new)`` ``(N,)``,
-  the energy dissipated per unit volume over an increment (``≥ 0``);
-* ``update(eps, state, need_tangent=True) -> (sigma, tangent, trial_state)`` — the
-  generalized stress ``(N, n)`` and tangent ``(N, n, n)`` at ``N`` points for the
-  generalized strain ``eps`` ``(N, n)``: the Mandel strain for elasticity (n = 3 in 2-D,
-  6 in 3-D), the gradient ``∇θ`` for conduction (n = d). ``state`` is the committed
-  history and is never modified.
+Both follow the material protocol (:mod:`~dolfinx_multiscale.materials.protocol`) with
+a constant tangent ``D``: ``σ = D ε`` (``is_linear = True``, no history).
 
 Conduction uses the flux ``j = K ∇θ`` (sign dropped), so that the effective
 conductivity is ``K_eff = ∂⟨j⟩/∂⟨∇θ⟩``, symmetric positive definite like ``C_eff``.
@@ -31,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from .tensors import isotropic_stiffness, lame_parameters, mandel_size
+from ..kinematics import CONDUCTION, SMALL_STRAIN, Kinematics
+from ..tensors import isotropic_stiffness, lame_parameters, mandel_size
 
 __all__ = ["Conductivity", "LinearElastic"]
 
@@ -53,7 +35,8 @@ class _LinearMaterial:
 
     is_linear = True
     spd_tangent = True  # D is checked symmetric positive definite
-    physics: str
+    varying_tangent = False
+    kinematics: Kinematics
 
     def matrix(self, dim: int) -> npt.NDArray[np.float64]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -104,7 +87,7 @@ class LinearElastic(_LinearMaterial):
     ``plane_stress=True`` (isotropic only): ``λ* = 2λμ/(λ + 2μ)``.
     """
 
-    physics = "elasticity"
+    kinematics = SMALL_STRAIN
 
     def __init__(self, E=None, nu=None, *, lmbda=None, mu=None, C=None, plane_stress=False):
         given = [E is not None or nu is not None, lmbda is not None or mu is not None, C is not None]
@@ -175,7 +158,7 @@ class Conductivity(_LinearMaterial):
             tensor [W/(m·K) for heat, or the analogous unit].
     """
 
-    physics = "conduction"
+    kinematics = CONDUCTION
 
     def __init__(self, k):
         k = np.asarray(k, dtype=float)

@@ -39,13 +39,14 @@ import dolfinx.fem.petsc
 import ufl
 
 from .boundary import BOUNDARY_CONDITIONS
-from .linalg import ReducedSolver
-from .tensors import from_mandel, mandel_size, von_mises
+from .solver import ReducedSolver
+from ..errors import RVEConvergenceError
+from ..kinematics import SMALL_STRAIN
+from ..tensors import von_mises
 
-__all__ = ["RVE", "RVEConvergenceError"]
+__all__ = ["RVE"]
 
 _log = logging.getLogger(__name__)
-_SQ2 = float(np.sqrt(2.0))
 #: elastic RVEs above this many dofs (per dimension) default to CG + GAMG (design §4:
 #: in 3-D MUMPS takes 25 s on 82 k dofs where CG + GAMG takes 5 s for the same tensor)
 ITERATIVE_DOFS = {2: 10**12, 3: 30_000}
@@ -61,28 +62,6 @@ NEWTON_FORCING = 1e-2
 #: tangent is already ~1e-5 off: it is condensed with an older operator). 2-D J2 path,
 #: Krylov iterations of these solves at 1e-5 / 1e-6 / 1e-8: 739 / 953 / 1 380
 APPROXIMATE_TANGENT_RTOL = 1e-6
-
-
-class RVEConvergenceError(RuntimeError):
-    """The micro Newton did not converge; the macro driver should cut its step.
-
-    Attributes:
-        E: the macro strain (generalized, Mandel) of the failed solve.
-        residuals: the residual norms of the Newton iterations.
-    """
-
-    def __init__(self, message: str, E: npt.NDArray[np.float64], residuals: list[float]):
-        super().__init__(message)
-        self.E = E
-        self.residuals = residuals
-
-
-def mandel_strain(u: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
-    """Mandel vector of ``ε(u) = sym ∇u``: ``[ε11, ε22, √2ε12]`` or the 3-D 6-vector."""
-    e = ufl.sym(ufl.grad(u))
-    if u.ufl_shape == (2,):
-        return ufl.as_vector([e[0, 0], e[1, 1], _SQ2 * e[0, 1]])
-    return ufl.as_vector([e[0, 0], e[1, 1], e[2, 2], _SQ2 * e[1, 2], _SQ2 * e[0, 2], _SQ2 * e[0, 1]])
 
 
 class RVE:
@@ -136,26 +115,25 @@ class RVE:
         self.degree = degree
         self.dim = d = mesh.geometry.dim
         self.materials = dict(materials)
-        self.physics = self._check_materials(micro)
+        self.kinematics = self._check_materials(micro)
         self.rtol = rtol
         self.max_iterations = max_iterations
         self.line_search_cuts = line_search_cuts
-        self.n = mandel_size(d) if self.physics == "elasticity" else d
+        self.n = self.kinematics.size(d)
         lo, hi = (np.asarray(b, dtype=float)[:d] for b in micro.box)
         self.volume = float(np.prod(hi - lo))
         self.centre = 0.5 * (lo + hi)
 
-        shape = (d,) if self.physics == "elasticity" else ()
-        self.V = fem.functionspace(mesh, ("Lagrange", degree, shape))
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, self.kinematics.field_shape(d)))
         self.w = fem.Function(self.V, name="fluctuation")
-        self.B = mandel_strain if self.physics == "elasticity" else ufl.grad
+        self.B = self.kinematics.strain
         self._setup_quadrature(max(2 * (degree - 1), 1))
         self._setup_forms()
 
         self.constraint = BOUNDARY_CONDITIONS[bc](self.V, micro.box)
         varying = any(getattr(m, "varying_tangent", not m.is_linear) for m in self.materials.values())
         threshold = (ITERATIVE_DOFS_VARYING if varying else ITERATIVE_DOFS)[d]
-        iterative = self.physics == "elasticity" and self.n_dofs > threshold
+        iterative = self.kinematics is SMALL_STRAIN and self.n_dofs > threshold
         self._solver = ReducedSolver(self.constraint, self.comm, petsc_options_prefix,
                                      self._rigid_modes() if iterative else None,
                                      block_size=self.constraint.block_size,
@@ -182,10 +160,10 @@ class RVE:
         if tags != keys:
             raise ValueError(f"phases and materials differ: mesh phase tags {sorted(tags)}, "
                              f"material keys {sorted(keys)}")
-        physics = {m.physics for m in self.materials.values()}
-        if len(physics) != 1:
-            raise ValueError(f"all materials must share one physics; got {sorted(physics)}")
-        return physics.pop()
+        kinds = {m.kinematics for m in self.materials.values()}
+        if len(kinds) != 1:
+            raise ValueError(f"all materials must share one physics; got {sorted(k.name for k in kinds)}")
+        return kinds.pop()
 
     def _setup_quadrature(self, q: int) -> None:
         mesh, n = self.mesh, self.n
@@ -579,7 +557,7 @@ class RVE:
     def macro_strain_tensor(self) -> npt.NDArray[np.float64]:
         """The macro strain of the last solve as a ``(d, d)`` tensor (or ``(d,)`` gradient)."""
         E = self.macro_strain
-        return from_mandel(E) if self.physics == "elasticity" else E
+        return self.kinematics.as_tensor(E)
 
     def cell_fields(self) -> dict[str, npt.NDArray[np.float64]]:
         """Cell averages of the last solve's point fields, for output.
@@ -600,7 +578,7 @@ class RVE:
             return np.einsum("cq,cq...->c...", w, values.reshape((nc, w.shape[1]) + values.shape[1:]))
 
         out = {"strain": cellwise(self.eps), "stress": cellwise(self.sigma)}
-        if self.physics == "elasticity":
+        if self.kinematics.has_out_of_plane_stress:
             out["von_mises"] = cellwise(von_mises(self.sigma, self.sigma33))
         if not self.is_linear:
             p = np.zeros(self.weights.size)
@@ -631,15 +609,10 @@ class RVE:
         scale = float(np.linalg.norm(Sigma) * np.linalg.norm(E))
         return abs(micro - float(Sigma @ E)) / scale if scale > 0 else 0.0
 
-    def load_path(self, path, **kwargs) -> list[dict]:
-        """Virtual test: drive the RVE along ``path`` with mixed strain/stress control.
-
-        See :func:`dolfinx_multiscale.loading.load_path` for ``path`` and the options;
-        returns one record per step (``E``, ``Sigma``, ``p_mean``, ``dissipation``, ...).
-        """
-        from .loading import load_path
-
-        return load_path(self, path, **kwargs)
+    @property
+    def physics(self) -> str:
+        """The physics name of the cell problem, ``"elasticity"`` or ``"conduction"``."""
+        return self.kinematics.name
 
     @property
     def n_dofs(self) -> int:

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .tensors import isotropic_stiffness, mandel_index_pairs, mandel_size
+from ..tensors import isotropic_stiffness, mandel_index_pairs, mandel_size
 
 __all__ = [
     "ConductivityBounds",

@@ -34,7 +34,7 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
-from .viz import pyplot, save_figure
+from ..viz import pyplot, save_figure
 
 __all__ = [
     "interval_propagation",
@@ -196,9 +196,9 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
     Raises:
         ValueError: bad arguments, or a realization that cannot be built (on every rank).
     """
-    from .boundary import BOUNDARY_CONDITIONS
-    from .microstructures import inclusion_radius, random_inclusions
-    from .rve import RVE
+    from ..cell.boundary import BOUNDARY_CONDITIONS
+    from ..geometry.microstructures import inclusion_radius, random_inclusions
+    from ..cell.rve import RVE
 
     sizes = [int(s) for s in sizes] if all(isinstance(s, (int, np.integer)) for s in sizes) else None
     if not sizes or any(s < 1 for s in sizes) or sorted(set(sizes)) != sizes:
@@ -414,8 +414,8 @@ def random_microstructure_sampler(n_inclusions: int, volume_fraction: float, mat
     Returns:
         ``sample_fn(rng) -> C_eff`` (Mandel ``(n, n)``).
     """
-    from .microstructures import random_inclusions
-    from .rve import RVE
+    from ..geometry.microstructures import random_inclusions
+    from ..cell.rve import RVE
 
     def sample(rng: np.random.Generator) -> np.ndarray:
         micro = random_inclusions(n_inclusions, volume_fraction, dim=dim, seed=int(rng.integers(2**31)),
@@ -439,7 +439,7 @@ def random_properties_sampler(micro, sample_materials: Callable[[np.random.Gener
     Returns:
         ``sample_fn(rng) -> C_eff``.
     """
-    from .rve import RVE
+    from ..cell.rve import RVE
 
     if micro.mesh.comm.size != 1:
         raise ValueError("micro must live on MPI.COMM_SELF (samples run one per rank)")

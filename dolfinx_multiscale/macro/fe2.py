@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .quadrature import QuadratureMaterial
-from .rve import RVEConvergenceError
+from ..errors import RVEConvergenceError
 
 __all__ = ["FE2Material", "cyclic_partitioner"]
 

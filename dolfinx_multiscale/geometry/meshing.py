@@ -15,8 +15,6 @@ distributed over the communicator with the physical groups as cell tags (the pha
 
 from __future__ import annotations
 
-import dolfinx_solver  # noqa: F401  (must be imported before dolfinx / petsc4py)
-
 import contextlib
 import itertools
 from collections.abc import Callable, Iterator

@@ -37,8 +37,6 @@ element size in the same units.
 
 from __future__ import annotations
 
-import dolfinx_solver  # noqa: F401  (must be imported before dolfinx / petsc4py)
-
 import dataclasses
 import itertools
 import math

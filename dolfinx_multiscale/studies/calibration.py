@@ -77,9 +77,11 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
-from .loading import LoadPathError, parse_path
-from .rve import RVE, RVEConvergenceError
-from .tensors import mandel_index_pairs, tensor_component_index
+from .loading import load_path, parse_path
+from ..errors import LoadPathError
+from ..cell.rve import RVE
+from ..errors import RVEConvergenceError
+from ..tensors import mandel_index_pairs, tensor_component_index
 
 __all__ = [
     "CalibrationResult",
@@ -150,7 +152,7 @@ def j2_matrix(others: Mapping[int, object], *, E: float, nu: float, sy0: float, 
         ``materials(params)`` with ``params`` a dict over ``{"E", "nu", "sy0", "H", "Hk"}``;
         its attribute ``parameter_names`` lists the accepted names.
     """
-    from .plasticity import J2Plasticity
+    from ..materials.plasticity import J2Plasticity
 
     defaults = {"E": float(E), "nu": float(nu), "sy0": float(sy0), "H": float(H), "Hk": float(Hk)}
     if matrix_tag in others:
@@ -226,7 +228,7 @@ class RVEModel:
         Raises:
             LoadPathError: the path could not be followed with these parameters.
         """
-        records = self.rve(params).load_path(path, **self.load_path_options)
+        records = load_path(self.rve(params), path, **self.load_path_options)
         self.n_evaluations += 1
         return records
 

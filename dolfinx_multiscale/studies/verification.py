@@ -42,7 +42,7 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
-from .viz import pyplot, save_figure
+from ..viz import pyplot, save_figure
 
 __all__ = [
     "convergence_order",
@@ -352,7 +352,7 @@ def effective_tensor_study(make_cell: Callable, bc: str = "periodic", degree: in
     Returns:
         ``study_fn(h) -> {"C11": ..., "C12": ..., ..., "n_dofs": ...}``.
     """
-    from .rve import RVE
+    from ..cell.rve import RVE
 
     def study(h: float) -> dict:
         micro, materials = make_cell(h, comm)
@@ -376,9 +376,9 @@ def fe2_reaction_study(make_cell: Callable, load: float = 0.01, mode: str = "ten
     Returns:
         ``study_fn(h) -> {"reaction": R, "n_dofs": micro dofs}`` (same on all ranks).
     """
-    from .fe2 import FE2Material
-    from .macro import Beam
-    from .rve import RVE
+    from ..macro.fe2 import FE2Material
+    from ..macro.problems import Beam
+    from ..cell.rve import RVE
 
     def study(h: float) -> dict:
         micro, materials = make_cell(h, MPI.COMM_SELF)
@@ -414,8 +414,8 @@ def graded_cell(n: int, modulus: Callable | None = None, nu: float = 0.3,
     """
     import dolfinx.mesh
 
-    from .materials import LinearElastic
-    from .microstructures import Microstructure
+    from ..materials import LinearElastic
+    from ..geometry.microstructures import Microstructure
 
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise ValueError(f"n must be an integer >= 1; got {n!r}")

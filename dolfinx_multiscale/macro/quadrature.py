@@ -34,21 +34,10 @@ import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
 
-from .rve import mandel_strain
-from .tensors import mandel_size
+from ..kinematics import mandel_strain, mandel_to_tensor
+from ..tensors import mandel_size
 
-__all__ = ["LocalMaterial", "QuadratureMaterial", "derivative", "mandel_to_tensor"]
-
-_SQ2 = float(np.sqrt(2.0))
-
-
-def mandel_to_tensor(v: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
-    """Symmetric UFL tensor from a Mandel UFL vector of length 3 (2-D) or 6 (3-D)."""
-    if v.ufl_shape == (3,):
-        return ufl.as_matrix([[v[0], v[2] / _SQ2], [v[2] / _SQ2, v[1]]])
-    return ufl.as_matrix([[v[0], v[5] / _SQ2, v[4] / _SQ2],
-                          [v[5] / _SQ2, v[1], v[3] / _SQ2],
-                          [v[4] / _SQ2, v[3] / _SQ2, v[2]]])
+__all__ = ["LocalMaterial", "QuadratureMaterial", "derivative"]
 
 
 def derivative(F: ufl.Form, u: fem.Function, du, materials) -> ufl.Form:

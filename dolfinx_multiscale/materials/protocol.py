@@ -1,0 +1,116 @@
+"""The material protocol: what every constitutive law, and the RVE itself, provides.
+
+A *material* maps a generalized strain to a generalized stress and a consistent tangent
+at many points at once, from a committed history (``docs/conventions.md`` for Mandel
+order and shapes). :class:`~dolfinx_multiscale.materials.LinearElastic`,
+:class:`~dolfinx_multiscale.materials.Conductivity`,
+:class:`~dolfinx_multiscale.materials.J2Plasticity`,
+:class:`~dolfinx_multiscale.materials.GeneralizedMaxwell` follow it, and so does the
+:class:`~dolfinx_multiscale.RVE` seen from outside (a homogenized law whose state is
+its fluctuation and micro internal variables). A quadrature material
+(:class:`~dolfinx_multiscale.macro.quadrature.LocalMaterial`, FE²) therefore handles the
+points of any law the same way.
+
+States are flat ``dict[str, ndarray]`` whose arrays have the points on their first axis,
+so that one point's state is ``{k: v[i]}`` and a set of points is sliced or stored with
+:func:`take` and :func:`put`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ..kinematics import Kinematics
+
+__all__ = ["Material", "State", "put", "real_parameter", "repeat", "take"]
+
+#: a history: arrays with the points on their first axis
+State = dict[str, npt.NDArray]
+
+
+@runtime_checkable
+class Material(Protocol):
+    """A constitutive law evaluated at ``N`` points at once.
+
+    Attributes:
+        kinematics: the generalized strain it works in
+            (:data:`~dolfinx_multiscale.kinematics.SMALL_STRAIN`: Mandel strain, ``n = 3``
+            in 2-D plane strain, 6 in 3-D; :data:`~dolfinx_multiscale.kinematics.CONDUCTION`:
+            ``∇θ``, ``n = d``).
+        is_linear: the tangent never changes (one factorization serves every solve).
+        spd_tangent: every point tangent is symmetric positive (semi)definite (a
+            stiffness may be factorized with LDLᵀ).
+        varying_tangent: the tangent changes from one Newton iteration to the next
+            (plasticity); ``False`` when it depends on the time step only.
+
+    Materials that are not linear also give ``free_energy(strain, state) -> (N,)`` (the
+    stored energy density) and ``dissipation(state_old, state_new) -> (N,)`` (the energy
+    dissipated per unit volume over the increment, ``≥ 0``: Clausius–Duhem).
+    """
+
+    kinematics: Kinematics
+    is_linear: bool
+    spd_tangent: bool
+    varying_tangent: bool
+
+    def initial_state(self, n_points: int) -> State:
+        """The virgin history of ``n_points`` points (``{}`` for a law without one)."""
+
+    def update(self, strain: npt.ArrayLike, state: State, need_tangent: bool = True
+               ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, State]:
+        """Stress, tangent and new history at ``N`` points.
+
+        Args:
+            strain: generalized strain at the end of the increment, ``(N, n)``.
+            state: the committed history at its start (never modified).
+            need_tangent: compute the consistent tangent ``∂σ/∂ε`` (else ``None``).
+
+        Returns:
+            ``(stress (N, n), tangent (N, n, n) | None, new_state)``.
+        """
+
+
+def real_parameter(name: str, value: object, *, allow_inf: bool = False) -> float:
+    """``value`` as a float, rejecting what is not a real number or not finite.
+
+    The one validation of the scalar parameters of every law (ranges are checked by
+    the law itself).
+
+    Args:
+        name: the parameter's name, for the message.
+        value: the given value.
+        allow_inf: accept ``±inf`` (e.g. a fully relaxed time step); ``nan`` never.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: ``value`` is ``nan`` (or ``±inf`` unless allowed).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number; got {value!r}")
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {value!r}") from None
+    if math.isnan(x) or (math.isinf(x) and not allow_inf):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return x
+
+
+def repeat(state: State, n: int) -> State:
+    """``n`` copies of a one-point state (arrays without the point axis) → ``n`` points."""
+    return {k: np.repeat(np.asarray(v)[None], n, axis=0) for k, v in state.items()}
+
+
+def take(state: State, index) -> State:
+    """The state of the points ``index`` (an int: one point, without the point axis)."""
+    return {k: v[index] for k, v in state.items()}
+
+
+def put(state: State, index, values: State) -> None:
+    """Write ``values`` (the state of the points ``index``) into ``state`` in place."""
+    for k, v in state.items():
+        v[index] = values[k]
