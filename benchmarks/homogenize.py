@@ -140,7 +140,7 @@ def _worker_ours(path: str, options: list[str]) -> dict:
     elapsed = time.perf_counter() - t0
 
     try:  # private attribute: describe the solver if the RVE still exposes it this way
-        ksp = rve._solver.ksp
+        ksp = rve.linear_solver.ksp
         pc = ksp.getPC()
         solver = f"PETSc {ksp.getType()}/{pc.getType()}"
         if pc.getType() in ("lu", "cholesky"):

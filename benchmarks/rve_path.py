@@ -129,14 +129,14 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
     elapsed = time.perf_counter() - t0
 
     try:  # private attributes: describe the solver if the RVE still exposes it this way
-        ksp = rve._solver.ksp
+        ksp = rve.linear_solver.ksp
         pc = ksp.getPC()
         solver = f"PETSc {ksp.getType()}/{pc.getType()}"
         if pc.getType() in ("lu", "cholesky"):
             solver += f" ({pc.getFactorSolverType()})"
         else:
-            solver += f" (rtol {ksp.getTolerances()[0]:g}; {rve._solver.n_krylov_iterations} Krylov iterations)"
-        factorizations = int(rve._solver.n_factorizations)
+            solver += f" (rtol {ksp.getTolerances()[0]:g}; {rve.linear_solver.n_krylov_iterations} Krylov iterations)"
+        factorizations = int(rve.linear_solver.n_factorizations)
     except AttributeError:
         solver, factorizations = "package default (PETSc)", None
     return {"time": elapsed, "t_read": t_read, "t_setup": t_setup,

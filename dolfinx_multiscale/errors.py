@@ -24,12 +24,16 @@ class RVEConvergenceError(ConvergenceError):
     Attributes:
         E: the macro strain (generalized, Mandel) of the failed solve.
         residuals: the residual norms of the Newton iterations.
+        point: the index of the failed point when several were solved at once
+            (``RVE.update``), else ``None``.
     """
 
-    def __init__(self, message: str, E: npt.NDArray[np.float64], residuals: list[float]):
+    def __init__(self, message: str, E: npt.NDArray[np.float64], residuals: list[float],
+                 point: int | None = None):
         super().__init__(message)
         self.E = E
         self.residuals = residuals
+        self.point = point
 
 
 class MacroConvergenceError(ConvergenceError):

@@ -1,5 +1,6 @@
 """Virtual testing (issue 8): the RVE along load paths, against independent references."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import dolfinx_multiscale as dm
+from dolfinx_multiscale.cell import SolverPolicy
 from dolfinx_multiscale.cli import main
 from dolfinx_multiscale.errors import LoadPathError
 from dolfinx_multiscale.studies.loading import load_path, parse_path, ramp
@@ -236,51 +238,49 @@ def test_cli_rve_path_malformed_path_file(tmp_path, capsys):
 
 
 def test_approximate_tangent_costs_no_factorization(coarse2d):
-    """tangent="approximate" condenses with the last Newton factorization: close to the
+    """approximate_tangent=True condenses with the last Newton factorization: close to the
     exact tangent (to about the last Newton correction) and no extra factorization."""
     j2 = dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H, Hk=HK)
     rve = dm.RVE(coarse2d, {1: j2, 2: dm.LinearElastic(E=10.0, nu=0.3)})
     E0 = np.array([0.02, 0.004, 0.001])
     _, C_exact = rve.solve(E0)
-    before = rve._solver.n_factorizations
-    _, C_approx = rve.solve(E0, tangent="approximate")
-    assert rve.newton_iterations > 0 and rve._solver.n_factorizations - before == rve.newton_iterations
+    before = rve.linear_solver.n_factorizations
+    _, C_approx = rve.solve(E0, approximate_tangent=True)
+    assert rve.newton_iterations > 0 and rve.linear_solver.n_factorizations - before == rve.newton_iterations
     assert 0 < np.abs(C_approx - C_exact).max() <= 1e-4 * np.abs(C_exact).max()
     with pytest.raises(ValueError, match="tangent must be"):
         rve.solve(E0, tangent="exact")
 
 
-def test_iterative_solver_path_equals_direct(monkeypatch):
+def test_iterative_solver_path_equals_direct():
     """With CG + GAMG (3-D) the AMG hierarchy of an earlier tangent is reused while CG
     converges quickly and the Newton corrections are solved inexactly (Eisenstat–Walker);
     the operator is always the current one and the Newton tolerance the same, so the load
     path equals the MUMPS one."""
-    import dolfinx_multiscale.cell.rve as rve_module
-
     micro = dm.microstructures.spherical_inclusion(0.2, h=0.25, comm=COMM)
     mats = {1: dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H, Hk=HK), 2: dm.LinearElastic(E=10.0, nu=0.3)}
     path = ramp({"11": 0.01}, None, steps=3, unload=True)
     direct = load_path(dm.RVE(micro, mats), path, progress=False)
-    assert dm.RVE(micro, mats)._solver.ksp.getType() == "preonly"  # below ITERATIVE_DOFS_VARYING
-    monkeypatch.setattr(rve_module, "ITERATIVE_DOFS_VARYING", {2: 0, 3: 0})
-    rve = dm.RVE(micro, mats, petsc_options_prefix="amg_path_")
+    assert dm.RVE(micro, mats).linear_solver.ksp.getType() == "preonly"  # below iterative_dofs_varying
+    iterative_policy = SolverPolicy(iterative_dofs_varying={2: 0, 3: 0})
+    rve = dm.RVE(micro, mats, petsc_options_prefix="amg_path_", solver_policy=iterative_policy)
     iterative = load_path(rve, path, progress=False)
     newton = sum(r["newton_iterations"] for r in iterative)
-    assert rve._solver.ksp.getType() == "cg" and newton > 5
-    assert rve._solver.n_factorizations < newton  # hierarchies were reused
+    assert rve.linear_solver.ksp.getType() == "cg" and newton > 5
+    assert rve.linear_solver.n_factorizations < newton  # hierarchies were reused
     S_d, S_i = (np.array([r["Sigma"] for r in recs]) for recs in (direct, iterative))
     assert np.abs(S_i - S_d).max() <= 1e-9 * np.abs(S_d).max()
-    monkeypatch.setattr("dolfinx_multiscale.cell.solver.AMG_REUSE_GROWTH", 0.0)  # rebuild every time
-    rebuilt = dm.RVE(micro, mats, petsc_options_prefix="amg_rebuilt_")
+    rebuilt = dm.RVE(micro, mats, petsc_options_prefix="amg_rebuilt_",  # rebuild every time
+                     solver_policy=dataclasses.replace(iterative_policy, amg_reuse_growth=0.0))
     S_r = np.array([r["Sigma"] for r in load_path(rebuilt, path, progress=False)])
-    assert rebuilt._solver.n_factorizations > 2 * rve._solver.n_factorizations
+    assert rebuilt.linear_solver.n_factorizations > 2 * rve.linear_solver.n_factorizations
     assert np.abs(S_r - S_d).max() <= 1e-9 * np.abs(S_d).max()
     # inexact Newton: without the forcing term every correction is solved to ksp_rtol
-    monkeypatch.setattr(rve_module, "NEWTON_FORCING", 0.0)
-    exact = dm.RVE(micro, mats, petsc_options_prefix="amg_exact_")
+    exact = dm.RVE(micro, mats, petsc_options_prefix="amg_exact_",
+                   solver_policy=dataclasses.replace(iterative_policy, newton_forcing=0.0))
     S_e = np.array([r["Sigma"] for r in load_path(exact, path, progress=False)])
     assert np.abs(S_e - S_d).max() <= 1e-9 * np.abs(S_d).max()
-    assert rve._solver.n_krylov_iterations < 0.8 * exact._solver.n_krylov_iterations
+    assert rve.linear_solver.n_krylov_iterations < 0.8 * exact.linear_solver.n_krylov_iterations
 
 
 def test_strain_path_predicts_with_one_solve(coarse2d):
@@ -291,22 +291,20 @@ def test_strain_path_predicts_with_one_solve(coarse2d):
     records = load_path(rve, ramp({"11": 0.02}, None, steps=4, unload=True), progress=False)
     newton = sum(r["newton_iterations"] for r in records)
     assert newton > 10
-    assert rve._solver.n_factorizations == 1 + newton  # the initial (elastic) one + Newton's
-    solves = rve._solver.n_krylov_iterations  # preonly: one per solve
+    assert rve.linear_solver.n_factorizations == 1 + newton  # the initial (elastic) one + Newton's
+    solves = rve.linear_solver.n_krylov_iterations  # preonly: one per solve
     assert solves <= rve.n + newton + len(records)  # unit loads of C_eff, Newton, predictors
 
 
 def test_solver_choice_by_tangent_variation():
-    """Above ITERATIVE_DOFS_VARYING a J2 cell (new operator at every Newton iteration)
+    """Above SolverPolicy.iterative_dofs_varying a J2 cell (new operator at every Newton iteration)
     uses CG + GAMG; a viscoelastic (tangent fixed per time step) or elastic one keeps
     the direct solver."""
-    import dolfinx_multiscale.cell.rve as rve_module
-
     micro = dm.microstructures.circular_inclusion(0.3, h=0.025, comm=COMM)
     fibre = dm.LinearElastic(E=10.0, nu=0.3)
     kinds = {"cg": dm.J2Plasticity(E=E_M, nu=NU, sy0=SY0, H=H),
              "preonly": dm.GeneralizedMaxwell(E=E_M, nu=NU, branches=[(1.0, 1.0)])}
     for ksp_type, matrix in [*kinds.items(), ("preonly", dm.LinearElastic(E=E_M, nu=NU))]:
         rve = dm.RVE(micro, {1: matrix, 2: fibre}, petsc_options_prefix=f"choice_{ksp_type}_")
-        assert rve.n_dofs > rve_module.ITERATIVE_DOFS_VARYING[2]
-        assert rve._solver.ksp.getType() == ksp_type, type(matrix).__name__
+        assert rve.n_dofs > SolverPolicy().iterative_dofs_varying[2]
+        assert rve.linear_solver.ksp.getType() == ksp_type, type(matrix).__name__

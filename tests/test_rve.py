@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import dolfinx_multiscale as dm
+from dolfinx_multiscale.cell import SolverPolicy
 from dolfinx_multiscale.studies import references as hom
 from dolfinx_multiscale.geometry import microstructures as ms
 
@@ -186,16 +187,14 @@ def test_non_periodic_mesh_is_rejected():
 
 
 @pytest.mark.parametrize("bc", BCS)
-def test_iterative_3d_solver_gives_the_direct_tensor(monkeypatch, bc):
-    """3-D RVEs above ITERATIVE_DOFS use CG + GAMG (rigid-body near-null space): the
-    tensor equals the MUMPS one."""
-    import dolfinx_multiscale.cell.rve as rve_module
-
+def test_iterative_3d_solver_gives_the_direct_tensor(bc):
+    """3-D RVEs above SolverPolicy.iterative_dofs use CG + GAMG (rigid-body near-null
+    space): the tensor equals the MUMPS one."""
     micro = ms.spherical_inclusion(0.2, h=0.25, comm=COMM)
     direct = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc).effective_tensor()
-    monkeypatch.setattr(rve_module, "ITERATIVE_DOFS", {2: 0, 3: 0})
-    rve = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc, petsc_options_prefix=f"gamg_{bc}_")
-    assert rve._solver.ksp.getType() == "cg"
+    rve = dm.RVE(micro, {1: SOFT, 2: STIFF}, bc=bc, petsc_options_prefix=f"gamg_{bc}_",
+                 solver_policy=SolverPolicy(iterative_dofs={2: 0, 3: 0}))
+    assert rve.linear_solver.ksp.getType() == "cg"
     assert np.abs(rve.effective_tensor() - direct).max() <= 1e-9 * np.abs(direct).max()
 
 
@@ -206,10 +205,10 @@ def test_reduced_stiffness_equals_petsc_ptap(inclusion2d, bc):
 
     rve = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF}, bc=bc)
     rve.effective_tensor()
-    K = dolfinx.fem.petsc.assemble_matrix(rve._a)
+    K = dolfinx.fem.petsc.assemble_matrix(rve.discretisation.a)
     K.assemble()
     reference = K.ptap(rve.constraint.P)
-    difference = rve._solver.Kr.copy()
+    difference = rve.linear_solver.Kr.copy()
     difference.axpy(-1.0, reference)
     assert difference.norm() <= 1e-14 * reference.norm()
 
@@ -220,15 +219,15 @@ def test_solver_defaults_do_not_leak_between_rves(inclusion2d):
     from petsc4py import PETSc
 
     small = dm.RVE(ms.circular_inclusion(0.3, h=0.2, comm=COMM), {1: SOFT, 2: STIFF})
-    assert small.n_dofs <= 500 and small._solver.ksp.getPC().getFactorSolverType() == "petsc"
+    assert small.n_dofs <= 500 and small.linear_solver.ksp.getPC().getFactorSolverType() == "petsc"
     assert not PETSc.Options().hasName("rve_pc_factor_mat_solver_type")
     large = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF})
-    assert large._solver.ksp.getPC().getFactorSolverType() == "mumps"
-    assert large._solver.ksp.getPC().getType() == "cholesky"  # every material SPD
+    assert large.linear_solver.ksp.getPC().getFactorSolverType() == "mumps"
+    assert large.linear_solver.ksp.getPC().getType() == "cholesky"  # every material SPD
     PETSc.Options()["user_pc_type"] = "lu"
     try:
         user = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF}, petsc_options_prefix="user_")
-        assert user._solver.ksp.getPC().getType() == "lu"
+        assert user.linear_solver.ksp.getPC().getType() == "lu"
         assert np.abs(user.effective_tensor() - large.effective_tensor()).max() <= 1e-12
     finally:
         PETSc.Options().delValue("user_pc_type")

@@ -1,8 +1,17 @@
-"""The cell problem: boundary conditions as prolongations (:mod:`.boundary`), the
-reduced linear solver and its policy (:mod:`.solver`), and the :class:`RVE` façade
-(:mod:`.rve`)."""
+"""The cell problem, one job per module (``docs/architecture.md``):
+
+* :mod:`.boundary` — KUBC / periodic / SUBC as a prolongation ``w = P w̃``;
+* :mod:`.discretisation` — spaces, compiled forms, quadrature weights;
+* :mod:`.phases` — every phase's material at its points;
+* :mod:`.solver` — the reduced linear solver and its :class:`SolverPolicy`;
+* :mod:`.condensation` — the reduced operator and the condensed tangent;
+* :mod:`.newton` — the micro Newton;
+* :mod:`.response` — fields, averages and energies of a solve;
+* :mod:`.rve` — the :class:`RVE` façade.
+"""
 
 from .boundary import BOUNDARY_CONDITIONS, kubc, periodic, subc
 from .rve import RVE
+from .solver import SolverPolicy
 
-__all__ = ["BOUNDARY_CONDITIONS", "RVE", "kubc", "periodic", "subc"]
+__all__ = ["BOUNDARY_CONDITIONS", "RVE", "SolverPolicy", "kubc", "periodic", "subc"]

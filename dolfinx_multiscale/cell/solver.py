@@ -1,8 +1,16 @@
-"""PETSc linear solvers shared by the RVE and the macro Newton."""
+"""The reduced linear solver of the cell problem and the policy that configures it.
+
+:class:`SolverPolicy` holds every tunable of the RVE's linear algebra (when to switch
+from a direct factorization to CG + GAMG, the inexact-Newton forcing term, ...) as one
+dataclass passed to the RVE, with the measurements behind each default.
+:class:`ReducedSolver` solves ``K w = b`` on the constrained subspace ``w = P w̃`` of a
+boundary condition (:mod:`~dolfinx_multiscale.cell.boundary`).
+"""
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
+from collections.abc import Mapping
 
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -12,55 +20,59 @@ import numpy.typing as npt
 
 import dolfinx.la
 
+from ..linalg import DIRECT_DEFAULTS, default_options, make_ksp
 from .boundary import CellConstraint
 
-__all__ = ["ReducedSolver", "direct_ksp"]
+__all__ = ["ReducedSolver", "SolverPolicy"]
 
-DIRECT_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "lu"), ("pc_factor_mat_solver_type", "mumps"))
 #: MUMPS LDLᵀ for symmetric positive definite operators (half the flops of LU)
 CHOLESKY_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "cholesky"), ("pc_factor_mat_solver_type", "mumps"))
-#: serial systems up to this many unknowns use PETSc's own sparse factorization (nested
-#: dissection ordering), which has less per-call overhead than MUMPS: 0.31 vs 0.74 ms
-#: per factorization + solve at 314 dofs; MUMPS is faster from ~800 dofs (1.1 vs 1.6 ms)
-NATIVE_FACTOR_SIZE = 500
 #: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
 ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
                       ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
-#: the AMG hierarchy is rebuilt once CG needs this many times its iterations (per decade
-#: of residual reduction) right after the last build
-AMG_REUSE_GROWTH = 1.5
 
 
-def direct_ksp(comm: MPI.Comm, prefix: str, defaults=DIRECT_DEFAULTS) -> PETSc.KSP:
-    """A KSP with the options prefix ``prefix``, defaulting to MUMPS LU.
+@dataclasses.dataclass(frozen=True)
+class SolverPolicy:
+    """How the RVE chooses and drives its linear solver (defaults measured on a 2-core machine).
 
-    The defaults (``-<prefix>ksp_type preonly -<prefix>pc_type lu
-    -<prefix>pc_factor_mat_solver_type mumps``, or ``defaults``) apply where the user
-    has not set that option, so e.g. ``PETSc.Options()[prefix + "ksp_type"] = "cg"`` and
-    ``[prefix + "pc_type"] = "gamg"`` switch to an iterative solver. They are read
-    from the options database and removed again, so they do not leak into another
-    solver with the same prefix (RVEs of other sizes get other defaults).
+    Every choice can still be overridden through the PETSc options of the RVE's prefix.
+
+    Attributes:
+        iterative_dofs: per dimension, elasticity RVEs with a constant tangent above this
+            many dofs use CG + GAMG with the rigid-body near-null space instead of a
+            direct factorization (3-D, 82 k dofs: MUMPS LU 25 s, CG + GAMG 5 s for the
+            same tensor to 1e-14; in 2-D, 15–60 k dofs, MUMPS wins).
+        iterative_dofs_varying: the same for RVEs with a ``varying_tangent`` material
+            (plasticity): the operator changes at every Newton iteration and an inexact
+            CG + GAMG solve beats a new factorization (J2 load path: 1.12× at 4 k dofs
+            and 1.45× at 8 k in 2-D, 1.3× at 1.1 k and 3.3× at 3.9 k in 3-D); FE² cells,
+            smaller, keep the direct solver.
+        newton_forcing: largest relative tolerance of an iterative solve of a micro
+            Newton correction (the inexact-Newton forcing term); direct solvers ignore it.
+        approximate_tangent_rtol: relative tolerance of iterative unit-load solves for
+            ``tangent="approximate"`` (that tangent is already ~1e-5 off). 2-D J2 path,
+            Krylov iterations of these solves at 1e-5 / 1e-6 / 1e-8: 739 / 953 / 1 380.
+        native_factor_size: serial systems up to this many unknowns use PETSc's own
+            sparse factorization (nested dissection), which has less per-call overhead
+            than MUMPS: 0.31 vs 0.74 ms per factorization + solve at 314 dofs; MUMPS is
+            faster from ~800 dofs (1.1 vs 1.6 ms).
+        amg_reuse_growth: the AMG hierarchy is rebuilt once CG needs this many times its
+            iterations (per decade of residual reduction) right after the last build
+            (0: rebuild at every new operator).
     """
-    ksp = PETSc.KSP().create(comm)
-    ksp.setOptionsPrefix(prefix)
-    with _default_options(prefix, defaults):
-        ksp.setFromOptions()
-    return ksp
 
+    iterative_dofs: Mapping[int, int] = dataclasses.field(default_factory=lambda: {2: 10**12, 3: 30_000})
+    iterative_dofs_varying: Mapping[int, int] = dataclasses.field(default_factory=lambda: {2: 3_000, 3: 3_000})
+    newton_forcing: float = 1e-2
+    approximate_tangent_rtol: float = 1e-6
+    native_factor_size: int = 500
+    amg_reuse_growth: float = 1.5
 
-@contextlib.contextmanager
-def _default_options(prefix: str, defaults):
-    """Within the block, the options database holds ``prefix + key = value`` for every
-    ``(key, value)`` of ``defaults`` the user has not set; afterwards they are removed."""
-    opts = PETSc.Options()
-    added = [(key, value) for key, value in defaults if not opts.hasName(prefix + key)]
-    for key, value in added:
-        opts[prefix + key] = value
-    try:
-        yield
-    finally:
-        for key, _ in added:
-            opts.delValue(prefix + key)
+    def iterative(self, dim: int, n_dofs: int, varying_tangent: bool) -> bool:
+        """Whether an elasticity RVE of ``n_dofs`` dofs in ``dim`` dimensions uses CG + GAMG."""
+        threshold = (self.iterative_dofs_varying if varying_tangent else self.iterative_dofs)[dim]
+        return n_dofs > threshold
 
 
 def _with_ghosts(imap, bs: int, owned: np.ndarray) -> np.ndarray:
@@ -96,12 +108,13 @@ class ReducedSolver:
         block_size: the block size of ``K̃`` (see :class:`CellConstraint`).
         spd: ``K̃`` is symmetric positive definite (every point tangent is): flag it, and
             factorize with LDLᵀ (``pc_type cholesky``) instead of LU.
+        policy: the :class:`SolverPolicy` (default: ``SolverPolicy()``).
 
     The direct solver is MUMPS, or PETSc's own for serial systems of at most
-    ``NATIVE_FACTOR_SIZE`` unknowns (small FE² RVEs).
+    ``policy.native_factor_size`` unknowns (small FE² RVEs).
 
     Attributes:
-        spd: as given.
+        spd, policy: as given.
         n_factorizations: factorizations (or AMG set-ups) so far.
         n_krylov_iterations: Krylov iterations so far (iterative KSPs; ``preonly``
             counts one per solve).
@@ -109,20 +122,21 @@ class ReducedSolver:
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
                  near_nullspace: list[PETSc.Vec] | None = None, block_size: int = 1,
-                 spd: bool = False):
+                 spd: bool = False, policy: SolverPolicy | None = None):
         self.P = constraint.P
         self._reduced_index = constraint.reduced_index
         self._near_nullspace = near_nullspace
         self._block_size = block_size
         self.spd = spd
+        self.policy = policy = SolverPolicy() if policy is None else policy
         if near_nullspace is not None:
             defaults = ITERATIVE_DEFAULTS
         else:
             defaults = CHOLESKY_DEFAULTS if spd else DIRECT_DEFAULTS
-            if comm.size == 1 and constraint.n_reduced <= NATIVE_FACTOR_SIZE:
+            if comm.size == 1 and constraint.n_reduced <= policy.native_factor_size:
                 defaults = tuple((k, "petsc" if k == "pc_factor_mat_solver_type" else v) for k, v in defaults)
                 defaults += (("pc_factor_mat_ordering_type", "nd"),)
-        self.ksp = direct_ksp(comm, prefix, defaults)
+        self.ksp = make_ksp(comm, prefix, defaults)
         self.Kr: PETSc.Mat | None = None
         self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
         self._Z: list[PETSc.Vec] = []
@@ -137,7 +151,7 @@ class ReducedSolver:
         """Fill ``K̃ = Pᵀ K P`` from ``K`` (same sparsity at every call) and factorize.
 
         Iterative solver: the AMG hierarchy of an earlier ``K̃`` is kept as long as CG
-        converges in at most ``AMG_REUSE_GROWTH`` times the iterations it needed right
+        converges in at most ``policy.amg_reuse_growth`` times the iterations it needed right
         after that set-up, and rebuilt (and the solve repeated) when CG fails with it
         (the operator itself is always the current ``K̃``, so the answer is the same;
         only the preconditioner is older)."""
@@ -160,7 +174,7 @@ class ReducedSolver:
     def _set_up(self) -> None:
         """Factorize (or build the AMG hierarchy of) the current ``K̃``."""
         self.ksp.getPC().setReusePreconditioner(False)
-        with _default_options(self.ksp.getOptionsPrefix(), self._analysis_defaults()):
+        with default_options(self.ksp.getOptionsPrefix(), self._analysis_defaults()):
             self.ksp.setUp()
         if self._near_nullspace is not None:
             self.ksp.getPC().setReusePreconditioner(True)  # until _rebuild says otherwise
@@ -255,7 +269,7 @@ class ReducedSolver:
             if self._near_nullspace is not None:  # the AMG hierarchy: keep or rebuild it
                 rate = self.ksp.getIterationNumber() / max(-np.log10(used_rtol), 1.0)
                 self._baseline_rate = self._baseline_rate or rate
-                self._rebuild = rate > AMG_REUSE_GROWTH * self._baseline_rate
+                self._rebuild = rate > self.policy.amg_reuse_growth * self._baseline_rate
         self.n_krylov_iterations += self.ksp.getIterationNumber()
         reason = self.ksp.getConvergedReason()
         if reason < 0:

@@ -1,15 +1,18 @@
 """FE²: an RVE solved at every macro quadrature point.
 
-:class:`FE2Material` is a :class:`~dolfinx_multiscale.quadrature.QuadratureMaterial`
-whose point response is the homogenized RVE response (downscaling ``E`` → cell problem
-→ upscaling ``Σ = ⟨σ⟩`` and the condensed consistent tangent ``∂Σ/∂E``). One RVE
-workspace is built per rank on ``MPI.COMM_SELF`` (compiled forms, sparsity pattern and
-factorization reused by every point); each rank solves the points of the cells it owns.
+:class:`FE2Material` is the quadrature material
+(:class:`~dolfinx_multiscale.macro.quadrature.LocalMaterial`) of an RVE seen as a law
+(the material protocol): its point response is the homogenized RVE response
+(downscaling ``E`` → cell problem → upscaling ``Σ = ⟨σ⟩`` and the condensed consistent
+tangent ``∂Σ/∂E``). One RVE workspace is built per rank on ``MPI.COMM_SELF`` (compiled
+forms, sparsity pattern and factorization reused by every point); each rank solves the
+points of the cells it owns.
 
 * A linear RVE is factorized once: ``Σ = C_eff E`` at every point, vectorised.
-* An inelastic RVE keeps every point's history (fluctuation dofs and micro internal
-  variables) in stacked arrays; :meth:`~FE2Material.update` solves each point from its
-  committed state, :meth:`~FE2Material.commit` accepts the trial states.
+* An inelastic RVE keeps every point's state (fluctuation dofs and micro internal
+  variables) in stacked arrays, like any law's history; :meth:`~FE2Material.update`
+  solves each point from its committed state, :meth:`~FE2Material.commit` accepts the
+  trial states.
 
 Thermodynamic bookkeeping per point and converged step (Clausius–Duhem, Hill–Mandel in
 increments): the macro work ``Σ_{n+1}:ΔE``, the micro work ``⟨σ_{n+1}:Δε⟩`` (equal by
@@ -31,8 +34,9 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from .quadrature import QuadratureMaterial
 from ..errors import RVEConvergenceError
+from ..materials.protocol import take
+from .quadrature import LocalMaterial
 
 __all__ = ["FE2Material", "cyclic_partitioner"]
 
@@ -92,40 +96,31 @@ def cyclic_partitioner(blocks_per_rank: int = 8, ghost_mode=None):
     return partition
 
 
-def _stack(state: dict, n: int) -> dict:
-    """Stacked copies (leading axis n) of a nested dict of arrays."""
-    return {k: _stack(v, n) if isinstance(v, dict) else np.repeat(np.asarray(v)[None], n, axis=0)
-            for k, v in state.items()}
-
-
-def _view(stacked: dict, i: int) -> dict:
-    return {k: _view(v, i) if isinstance(v, dict) else v[i] for k, v in stacked.items()}
-
-
-def _store(stacked: dict, i: int, state: dict) -> None:
-    for k, v in stacked.items():
-        if isinstance(v, dict):
-            _store(v, i, state[k])
-        else:
-            v[i] = state[k]
-
-
-class FE2Material(QuadratureMaterial):
+class FE2Material(LocalMaterial):
     """An FE² material: the RVE's homogenized response at every macro quadrature point.
 
+    The quadrature material (:class:`~dolfinx_multiscale.macro.quadrature.LocalMaterial`)
+    of the RVE seen as a law: every point keeps its own state (fluctuation dofs and
+    micro history, :meth:`RVE.initial_state <dolfinx_multiscale.cell.rve.RVE.initial_state>`)
+    and :meth:`update` solves each point from its committed state.
+
     Args:
-        rve: the :class:`~dolfinx_multiscale.rve.RVE` prototype; its mesh must live on
-            ``MPI.COMM_SELF`` (every rank owns one workspace). Its committed state is
-            the initial state of every point.
+        rve: the :class:`~dolfinx_multiscale.cell.rve.RVE` workspace; its mesh must live
+            on ``MPI.COMM_SELF`` (every rank owns one workspace). Every point starts from
+            the RVE's virgin state.
         mesh: the macro mesh (same dimension as the RVE; 2-D is plane strain).
         quadrature_degree: 1 for P1 macro displacements, 2 for P2.
         subdomain: ``(cell_tags, tag)`` to use the material on some cells only.
 
     Attributes:
+        rve: as given.
         micro_iterations: micro Newton iterations of the last update, per point ``(N,)``.
         sigma33: plane strain (2-D): the upscaled out-of-plane stress ``⟨σ33⟩`` of the
             last update, per point ``(N,)``.
         solves: number of RVE solves done by this rank (all updates).
+        step_energy: after each commit of an inelastic RVE, per point ``(N,)``: the macro
+            work ``Σ_{n+1}:ΔE``, the micro work ``⟨σ_{n+1}:Δε⟩`` (equal by Hill–Mandel),
+            ``delta_psi`` and the intrinsic ``dissipation`` ``⟨D⟩ ≥ 0`` of the step.
     """
 
     def __init__(self, rve, mesh, quadrature_degree: int = 1, subdomain=None):
@@ -133,7 +128,7 @@ class FE2Material(QuadratureMaterial):
             raise ValueError("the RVE prototype must live on MPI.COMM_SELF: each rank solves its own points")
         if rve.physics != "elasticity":
             raise ValueError(f"FE2Material needs an elasticity RVE; got {rve.physics!r}")
-        super().__init__(mesh, quadrature_degree, subdomain)
+        super().__init__(rve, mesh, quadrature_degree, subdomain)
         if rve.dim != self.dim:
             raise ValueError(f"RVE is {rve.dim}-D but the macro mesh is {self.dim}-D")
         self.rve = rve
@@ -141,52 +136,30 @@ class FE2Material(QuadratureMaterial):
         N = self.n_points
         self.micro_iterations = np.zeros(N, dtype=np.int64)
         self.sigma33 = np.zeros(N)
-        if rve.is_linear:
-            self.C_eff = rve.effective_tensor()
-            # plane strain: Σ33 = c33 · E, from the unit macro strains (factorization reused)
-            self._c33 = np.array([(rve.solve(e, tangent=False), rve.average_sigma33())[1]
-                                  for e in np.eye(self.n)]) if self.dim == 2 else None
-            return
-        init = {k: v for k, v in rve.committed_state.items() if k in ("E", "w", "phases")}
-        self._committed = _stack(init, N)
-        self._trial = _stack(init, N)
-        zeros = np.zeros(N)
-        self.psi_committed = zeros.copy()
         self.stress_committed = np.zeros((N, self.n))
         self.strain_committed = np.zeros((N, self.n))
-        self.psi, self.dissipation, self.micro_work = zeros.copy(), zeros.copy(), zeros.copy()
 
     def _respond(self, strain):
-        N = len(strain)
-        if self.rve.is_linear:
-            self.solves += N
-            if self._c33 is not None:
-                self.sigma33 = strain @ self._c33
-            return strain @ self.C_eff.T, np.broadcast_to(self.C_eff, (N, self.n, self.n)).copy()
-        rve = self.rve
-        sigma = np.empty((N, self.n))
-        tangent = np.empty((N, self.n, self.n))
         t0 = time.perf_counter()
-        for i in range(N):
-            rve.committed_state = _view(self._committed, i)
-            try:
-                sigma[i], tangent[i] = rve.solve(strain[i])
-            except RVEConvergenceError as exc:
-                x = self._point_coordinates(i)
-                raise RVEConvergenceError(f"RVE at macro point {i} (x = {np.round(x, 6).tolist()}, cell "
-                                          f"{self.cells[i // self.n_per_cell]}), macro strain "
-                                          f"{strain[i].tolist()}: {exc}", exc.E, exc.residuals) from exc
-            self.micro_iterations[i] = rve.newton_iterations
-            trial = rve._trial
-            _store(self._trial, i, trial)
-            self.psi[i] = rve.free_energy()
-            if self.dim == 2:
-                self.sigma33[i] = rve.average_sigma33()
-            self.dissipation[i] = rve.step_dissipation()
-            self.micro_work[i] = rve.incremental_work()
+        try:
+            sigma, tangent = super()._respond(strain)
+        except RVEConvergenceError as exc:
+            i = exc.point
+            if i is None:
+                raise
+            x = self._point_coordinates(i)
+            raise RVEConvergenceError(f"RVE at macro point {i} (x = {np.round(x, 6).tolist()}, cell "
+                                      f"{self.cells[i // self.n_per_cell]}), macro strain "
+                                      f"{strain[i].tolist()}: {exc}", exc.E, exc.residuals) from exc
+        N = len(strain)
         self.solves += N
-        _log.info("    FE2 update: %d RVE solves on this rank, %d micro Newton iterations, %.2f s", N,
-                  int(self.micro_iterations.sum()), time.perf_counter() - t0)
+        trial = self.trial_state
+        if self.dim == 2 and "sigma33" in trial:
+            self.sigma33 = trial["sigma33"].copy()
+        if "newton_iterations" in trial:
+            self.micro_iterations = trial["newton_iterations"].astype(np.int64)
+            _log.info("    FE2 update: %d RVE solves on this rank, %d micro Newton iterations, %.2f s", N,
+                      int(self.micro_iterations.sum()), time.perf_counter() - t0)
         return sigma, tangent
 
     def _point_coordinates(self, i: int) -> npt.NDArray[np.float64]:
@@ -196,22 +169,20 @@ class FE2Material(QuadratureMaterial):
         return dolfinx.mesh.compute_midpoints(self.mesh, self.dim, np.array([cell], dtype=np.int32))[0]
 
     def commit(self) -> None:
-        """Accept every point's trial state (the macro step converged)."""
+        """Accept every point's trial state (the macro step converged) and record the
+        step's energies (:attr:`step_energy`)."""
         if self.rve.is_linear:
             return
-        self._committed, self._trial = self._trial, self._committed
+        old, new = self.state, self.trial_state
+        super().commit()
         self.step_energy = {
             "macro_work": np.einsum("pi,pi->p", self.stress_values, self.strain - self.strain_committed),
-            "micro_work": self.micro_work.copy(),
-            "delta_psi": self.psi - self.psi_committed,
-            "dissipation": self.dissipation.copy(),
+            "micro_work": new["micro_work"].copy(),
+            "delta_psi": new["free_energy"] - old["free_energy"],
+            "dissipation": new["step_dissipation"].copy(),
         }
-        self.psi_committed = self.psi.copy()
         self.stress_committed = self.stress_values.copy()
         self.strain_committed = self.strain.copy()
-
-    def rollback(self) -> None:
-        """Nothing to undo: the next update starts again from the committed states."""
 
     def rve_at(self, i: int):
         """The RVE workspace holding point ``i``'s committed state and fields.
@@ -226,8 +197,8 @@ class FE2Material(QuadratureMaterial):
         if rve.is_linear:
             rve.solve(self.strain[i], tangent=False)
             return rve
-        rve.committed_state = _view(self._committed, i)
-        rve.solve(self._committed["E"][i], tangent=False)
+        rve.committed_state = take(self.state, i)
+        rve.solve(self.state["E"][i], tangent=False)
         return rve
 
     def write_rve(self, i: int, path) -> None:
@@ -262,12 +233,6 @@ class FE2Material(QuadratureMaterial):
             key: e.g. ``"p"`` (equivalent plastic strain).
             tag: phase (default: the volume average over all phases, 0 where absent).
         """
-        rve = self.rve
-        out = np.zeros(self.n_points)
-        if rve.is_linear:
-            return out
-        for t, states in self._committed["phases"].items():
-            if (tag is None or t == tag) and key in states:
-                idx = rve._phase_points[t]
-                out += states[key] @ rve.weights[idx] / rve.volume
-        return out
+        if self.rve.is_linear:
+            return np.zeros(self.n_points)
+        return self.rve.average_history(self.state, key, tag)

@@ -1,12 +1,12 @@
 """A small macro Newton solver and an incremental load driver with step cutting.
 
 :class:`NewtonSolver` solves ``F(u) = 0`` for a form whose stress comes from one or
-more :class:`~dolfinx_multiscale.quadrature.QuadratureMaterial` (single-scale or FE²),
+more :class:`~dolfinx_multiscale.macro.quadrature.QuadratureMaterial` (single-scale or FE²),
 updating them before every residual and reporting each iteration (``logging``); with a
 consistent tangent it converges quadratically. :func:`incremental_solve` applies a load
 history step by step, commits the materials' histories after each converged step and,
 when a step fails (macro Newton or a micro solve), rolls back, halves the step and
-retries, up to a bound.
+retries, up to a bound (the one stepping driver, :mod:`.stepping`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import numpy as np
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 
-from ..cell.solver import direct_ksp
-from ..errors import MacroConvergenceError, RVEConvergenceError
+from ..errors import ConvergenceError, MacroConvergenceError
+from ..linalg import make_ksp
+from .stepping import cut_and_retry
 
 __all__ = ["NewtonSolver", "incremental_solve"]
 
@@ -39,7 +40,7 @@ class NewtonSolver:
         bcs: Dirichlet conditions on ``u`` (the values ``u`` must reach).
         materials: the quadrature materials appearing in ``F``.
         rtol, atol: converged when ``‖r‖ ≤ max(atol, rtol ‖r₀‖)`` (``r`` without the
-            Dirichlet rows) or the correction is below ``1e-14 ‖u‖``.
+            Dirichlet rows), tested from the second iteration on.
         max_iterations: iteration bound.
         petsc_options_prefix: prefix of the linear solver options (default MUMPS LU).
     """
@@ -52,7 +53,7 @@ class NewtonSolver:
         self.A = dolfinx.fem.petsc.create_matrix(self.J)
         self.b = dolfinx.fem.petsc.create_vector(u.function_space)
         self.du = dolfinx.fem.petsc.create_vector(u.function_space)
-        self.ksp = direct_ksp(u.function_space.mesh.comm, petsc_options_prefix)
+        self.ksp = make_ksp(u.function_space.mesh.comm, petsc_options_prefix)
         self.ksp.setOperators(self.A)
         self.residuals: list[float] = []
         self._bc_mask = None
@@ -89,7 +90,7 @@ class NewtonSolver:
             try:
                 for m in self.materials:
                     m.update()
-            except RVEConvergenceError as exc:
+            except ConvergenceError as exc:
                 raise MacroConvergenceError(f"micro solve failed at macro iteration {it}: {exc}") from exc
             self._assemble_residual()
             res = self._free_norm(self.b)
@@ -140,31 +141,35 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
     history = []
     for step, target in enumerate(loads, start=1):
         t0 = time.perf_counter()
-        fraction, cuts, iterations, done, substeps = 1.0, 0, [], 0.0, []
+        iterations, substeps = [], []
         t_begin = t_n
-        while done < 1.0:
-            a = min(done + fraction, 1.0)
+
+        def attempt(a, t_begin=t_begin, target=target):
             t = t_begin + a * (target - t_begin)
             set_load(t)
-            try:
-                iterations.append(solver.solve())
-            except MacroConvergenceError as exc:
-                for m in solver.materials:
-                    m.rollback()
-                u.x.array[:] = committed_u
-                cuts += 1
-                if cuts > max_cuts:
-                    raise MacroConvergenceError(
-                        f"load step {step} (load {target:g}) failed after {max_cuts} step cuts, "
-                        f"last try at load {t:g}: {exc}") from exc
-                fraction /= 2.0
-                _log.info("step %d: cut, retrying with %.4g of the step: %s", step, fraction, exc)
-                continue
+            return t, solver.solve()
+
+        def accept(a, result, iterations=iterations, substeps=substeps):
+            nonlocal committed_u, t_n
+            t, its = result
+            iterations.append(its)
             for m in solver.materials:
                 m.commit()
             committed_u = u.x.array.copy()
-            done, t_n = a, t
+            t_n = t
             substeps.append(float(t))
+
+        def rollback():
+            for m in solver.materials:
+                m.rollback()
+            u.x.array[:] = committed_u
+
+        def failure(exc, a, step=step, t_begin=t_begin, target=target):
+            return MacroConvergenceError(
+                f"load step {step} (load {target:g}) failed after {max_cuts} step cuts, "
+                f"last try at load {t_begin + a * (target - t_begin):g}: {exc}")
+
+        cuts = cut_and_retry(attempt, accept, max_cuts, failure, rollback, label=f"step {step}")
         record = {"step": step, "load": float(target), "substeps": substeps, "newton_iterations": iterations,
                   "residuals": list(solver.residuals), "cuts": cuts,
                   "wall_s": time.perf_counter() - t0}

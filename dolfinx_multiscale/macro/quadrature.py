@@ -1,7 +1,7 @@
 """Quadrature-space constitutive operators for any DOLFINx macro model.
 
 A :class:`QuadratureMaterial` owns, on the macro mesh, quadrature-space Functions for the
-macro strain, the stress and the tangent (Mandel, design §3). It gives UFL operands, so a
+stress and the tangent (Mandel, ``docs/conventions.md``). It gives UFL operands, so a
 user writes the macro residual like any DOLFINx model::
 
     sigma = material.stress(u)                       # (d, d) UFL tensor
@@ -11,16 +11,17 @@ user writes the macro residual like any DOLFINx model::
 ``material.dx`` carries the quadrature degree, so FFCx integrates with the points where
 the stress lives. Before each residual assembly the stress and tangent at every point
 must be updated from the current ``u`` (:meth:`QuadratureMaterial.update`):
-:func:`~dolfinx_multiscale.newton.newton_solve` does it, and
+:class:`~dolfinx_multiscale.macro.newton.NewtonSolver` does it, and
 :meth:`QuadratureMaterial.attach` hooks it into a ``dolfinx.fem.petsc.NonlinearProblem``
 (SNES). Histories follow the trial/commit/rollback pattern: :meth:`update` computes a
 trial state from the committed one; :meth:`commit` accepts it when the load step
 converged; :meth:`rollback` forgets it.
 
-The point-wise response is the job of a subclass: :class:`LocalMaterial` applies a
-constitutive law (linear elastic, J2) vectorised over all points, and
-:class:`~dolfinx_multiscale.fe2.FE2Material` solves an RVE at every point. Each rank
-treats the points of the cells it owns.
+:class:`LocalMaterial` is the quadrature material of any law with the material protocol
+(:mod:`~dolfinx_multiscale.materials.protocol`): one vectorised ``update`` for all the
+rank's points, the per-point states handled once for every law. The FE² material
+(:class:`~dolfinx_multiscale.macro.fe2.FE2Material`) is the same with an RVE as the law.
+Each rank treats the points of the cells it owns.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
 
-from ..kinematics import mandel_strain, mandel_to_tensor
+from ..kinematics import SMALL_STRAIN, mandel_strain, mandel_to_tensor
 from ..tensors import mandel_size
 
 __all__ = ["LocalMaterial", "QuadratureMaterial", "derivative"]
@@ -157,9 +158,10 @@ class QuadratureMaterial:
         """Accept the trial state of every point (the load step converged)."""
         raise NotImplementedError
 
-    def rollback(self) -> None:
+    def rollback(self) -> None:  # pragma: no cover - abstract
         """Forget the trial state (the load step failed): the next update starts from
         the committed state again."""
+        raise NotImplementedError
 
     # -- SNES ---------------------------------------------------------------------------
     def attach(self, problem) -> None:
@@ -179,26 +181,38 @@ class QuadratureMaterial:
 
 
 class LocalMaterial(QuadratureMaterial):
-    """A single-scale material: the law's ``update`` applied at every point at once.
+    """The quadrature material of a law: its ``update`` applied at every point at once.
 
     Args:
-        material: ``LinearElastic``, ``J2Plasticity`` or any object with the material
-            protocol of :mod:`~dolfinx_multiscale.materials`.
+        material: any :class:`~dolfinx_multiscale.materials.Material` with small-strain
+            kinematics (``LinearElastic``, ``J2Plasticity``, ``GeneralizedMaxwell``, an
+            ``RVE`` ...).
         mesh, quadrature_degree, subdomain: see :class:`QuadratureMaterial`.
+
+    Attributes:
+        material: as given.
+        state: the committed states of the rank's points (the protocol's
+            ``initial_state(n_points)`` at first).
+        trial_state: the states of the last update (``state`` again after a commit or
+            rollback).
     """
 
     def __init__(self, material, mesh, quadrature_degree: int = 1, subdomain=None):
+        if material.kinematics is not SMALL_STRAIN:
+            raise ValueError(f"a macro material needs small-strain kinematics; got {material.kinematics.name!r}")
         super().__init__(mesh, quadrature_degree, subdomain)
         self.material = material
         self.state = material.initial_state(self.n_points)
-        self._trial = self.state
+        self.trial_state = self.state
 
     def _respond(self, strain):
-        sigma, tangent, self._trial = self.material.update(strain, self.state, True)
+        sigma, tangent, self.trial_state = self.material.update(strain, self.state, True)
         return sigma, np.ascontiguousarray(tangent)
 
     def commit(self) -> None:
-        self.state = self._trial
+        """Accept every point's trial state (the load step converged)."""
+        self.state = self.trial_state
 
     def rollback(self) -> None:
-        self._trial = self.state
+        """Forget the trial states (the load step failed)."""
+        self.trial_state = self.state

@@ -11,7 +11,7 @@ Mandel notation internally (``E_M[12] = √2 ε12``).
 
 Stress-controlled components are found by an outer Newton on the RVE response with the
 condensed tangent: ``ΔE_s = C_ss⁻¹ (Σ̂_s − Σ_s(E))``. The tangent is the RVE's
-``"approximate"`` one (condensed with the last micro Newton factorization, relative
+approximate one (``approximate_tangent=True``: condensed with the last micro Newton factorization, relative
 error ~ the last micro correction): the outer iteration converges as fast and a step
 costs one factorization less. Each step starts from
 the committed state; when the micro or the outer Newton fails, the step is halved (up
@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from ..errors import LoadPathError, RVEConvergenceError
 from ..kinematics import Kinematics, kinematics
+from ..macro.stepping import cut_and_retry
 
 __all__ = ["LoadStep", "load_path", "parse_path", "ramp"]
 
@@ -139,8 +140,8 @@ def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max
     for outer in range(max_iterations + 1):
         # the tangent serves the stress-controlled components only (strain-only steps
         # predict with one solve, see RVE.solve)
-        Sigma, C = rve.solve(E, tangent="approximate" if s.any() else False, warm_start=outer > 0)
-        micro_iterations += getattr(rve, "newton_iterations", 1)
+        Sigma, C = rve.solve(E, tangent=bool(s.any()), approximate_tangent=True, warm_start=outer > 0)
+        micro_iterations += rve.newton_iterations
         if not s.any():
             return E, Sigma, C, micro_iterations
         gap = step.stress[s] - Sigma[s]
@@ -158,7 +159,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
     """Drive ``rve`` along ``path``; commit after every converged step.
 
     Args:
-        rve: an :class:`~dolfinx_multiscale.rve.RVE` (its committed state is the start).
+        rve: an :class:`~dolfinx_multiscale.cell.rve.RVE` (its committed state is the start).
         path: the JSON form (see :func:`parse_path`) or a list of :class:`LoadStep`.
         max_cuts: how many times a failing step may be halved.
         stress_rtol: prescribed stresses hold to ``stress_rtol · max(‖Σ‖, ‖C‖‖E‖)``.
@@ -190,27 +191,28 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
     t0 = time.perf_counter()
     for number, step in enumerate(steps, start=1):
         E_begin, S_begin = E_n.copy(), Sigma_n.copy()
-        done, fraction, cuts, iterations, dissipation = 0.0, 1.0, 0, 0, 0.0
-        while done < 1.0:
-            a = min(done + fraction, 1.0)
+        totals = {"iterations": 0, "dissipation": 0.0}
+
+        def attempt(a, step=step, E_begin=E_begin, S_begin=S_begin):
             sub = LoadStep(E_begin + a * (step.strain - E_begin), S_begin + a * (step.stress - S_begin),
                            step.stress_controlled)
-            try:
-                E, Sigma, C, its = _solve_mixed(rve, sub, E_n, Sigma_n, C_n, stress_rtol, max_iterations)
-            except RVEConvergenceError as exc:
-                cuts += 1
-                if cuts > max_cuts:
-                    raise LoadPathError(
-                        f"load step {number} failed after {max_cuts} step cuts (target strain "
-                        f"{step.strain.tolist()}, stress {step.stress.tolist()} on the components "
-                        f"{np.flatnonzero(step.stress_controlled).tolist()}, Mandel): {exc}") from exc
-                fraction /= 2.0
-                _log.info("step %d: cut to %.4g of the step (%s)", number, fraction, exc)
-                continue
-            iterations += its
-            dissipation += rve.step_dissipation()
+            return _solve_mixed(rve, sub, E_n, Sigma_n, C_n, stress_rtol, max_iterations)
+
+        def accept(a, result, totals=totals):
+            nonlocal E_n, Sigma_n, C_n
+            E_n, Sigma_n, C_n, its = result
+            totals["iterations"] += its
+            totals["dissipation"] += rve.step_dissipation()
             rve.commit()
-            done, E_n, Sigma_n, C_n = a, E, Sigma, C
+
+        def failure(exc, a, number=number, step=step):
+            return LoadPathError(
+                f"load step {number} failed after {max_cuts} step cuts (target strain "
+                f"{step.strain.tolist()}, stress {step.stress.tolist()} on the components "
+                f"{np.flatnonzero(step.stress_controlled).tolist()}, Mandel): {exc}")
+
+        cuts = cut_and_retry(attempt, accept, max_cuts, failure, label=f"step {number}")
+        iterations, dissipation = totals["iterations"], totals["dissipation"]
         record = {
             "step": number, "E": E_n.tolist(), "Sigma": Sigma_n.tolist(),
             "p_mean": rve.mean_plastic_strain(), "newton_iterations": iterations, "cuts": cuts,

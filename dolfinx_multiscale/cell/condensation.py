@@ -1,0 +1,123 @@
+"""Static condensation: the reduced stiffness, its factorization and the macro tangent.
+
+With the reduced stiffness ``K̃ = Pᵀ K P`` (``P`` the boundary condition's prolongation)
+and the couplings ``F`` (column ``k``: the load ``∫ B(v)·D e_k`` of the unit macro strain
+``e_k``) and ``G`` (the adjoint load ``∫ B(v)·Dᵀ e_k``; ``G = F`` for a symmetric tangent),
+the consistent macro tangent is
+
+    C_eff = ⟨D⟩ + |Y|⁻¹ Gᵀ W,   K̃ W = −Pᵀ F,
+
+and ``P W_k`` is the unit fluctuation of ``e_k`` (``w ≈ Σ_k E_k P W_k`` to first order).
+One factorization serves all ``n`` right-hand sides; :class:`CondensedOperator` keeps
+the factorization until the point tangents change, so a linear RVE is factorized once
+in its lifetime.
+"""
+
+from __future__ import annotations
+
+from petsc4py import PETSc
+
+import numpy as np
+import numpy.typing as npt
+
+from .discretisation import CellDiscretisation
+from .solver import ReducedSolver
+
+__all__ = ["CondensedOperator"]
+
+
+class CondensedOperator:
+    """The reduced operator ``K̃`` of a cell and the condensed tangent.
+
+    Args:
+        discretisation: the cell's :class:`CellDiscretisation` (its ``D_q`` holds the
+            point tangents of the operator).
+        solver: the :class:`~dolfinx_multiscale.cell.solver.ReducedSolver` of the
+            boundary condition.
+        average_constraint: add ``⟨B(w)⟩ = 0`` by multipliers (SUBC).
+
+    Attributes:
+        solver: as given.
+        factorized_D: the point tangents ``(N, n, n)`` of the current factorization
+            (``None`` before the first).
+    """
+
+    def __init__(self, discretisation: CellDiscretisation, solver: ReducedSolver, average_constraint: bool):
+        self.disc = disc = discretisation
+        self.solver = solver
+        self.factorized_D: npt.NDArray[np.float64] | None = None
+        self._full = [disc.create_vector() for _ in range(disc.n)]  # unit loads, full space
+        self._reduced: dict[int, list[PETSc.Vec]] = {}  # unit loads per form, reduced
+        self._W_reduced: list[PETSc.Vec] | None = None  # the last reduced unit fluctuations
+        self.work = solver.P.createVecRight()  # reduced work vector (e.g. a correction)
+        self._rhs = solver.P.createVecRight()
+        if average_constraint:
+            solver.set_constraints(disc.unit_vectors(disc.average_form, [disc.create_vector()
+                                                                         for _ in range(disc.n)]))
+
+    def factorize(self, D: npt.NDArray[np.float64]) -> None:
+        """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
+        ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
+        since ``K`` depends on nothing else."""
+        if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
+            return
+        self.solver.set_operator(self.disc.assemble_stiffness())
+        self.factorized_D = np.array(D)
+
+    def restricted_unit_loads(self, form) -> list[PETSc.Vec]:
+        """``Pᵀ`` of ``form`` assembled for every unit macro strain (work vectors)."""
+        key = id(form)
+        if key not in self._reduced:
+            self._reduced[key] = [self.work.duplicate() for _ in range(self.disc.n)]
+        out = self._reduced[key]
+        for f, r in zip(self.disc.unit_vectors(form, self._full), out):
+            self.solver.restrict(f, r)
+        return out
+
+    def tangent(self, D: npt.NDArray[np.float64], rtol: float | None = None
+                ) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
+        """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with the current factorization.
+
+        Iterative solvers start each ``W_k`` from the previous condensation's (the unit
+        fluctuations change little from one solve to the next) and solve to ``rtol``
+        (default: the KSP's own).
+
+        Returns:
+            ``(C (n, n), [P W_k])``: the tangent and the full-space unit fluctuations.
+        """
+        disc = self.disc
+        F = self.restricted_unit_loads(disc.load)
+        symmetric = self.solver.spd or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
+        G = F if symmetric else self.restricted_unit_loads(disc.adjoint_load)
+        C = disc.average(D)
+        if self._W_reduced is None:
+            self._W_reduced = [self.work.duplicate() for _ in range(disc.n)]
+            for wk in self._W_reduced:
+                wk.set(0.0)
+        W_full = []
+        for k, f in enumerate(F):  # W_k = −K̃⁻¹ F_k
+            wk = self.solver.solve(f, self._W_reduced[k], rtol=rtol, initial_guess=True)
+            C[:, k] -= np.array([g.dot(wk) for g in G]) / disc.volume
+            full = self._full[0].duplicate()
+            self.solver.P.mult(wk, full)
+            full.scale(-1.0)
+            W_full.append(full)
+        return C, W_full
+
+    def solve_load(self, dE: npt.NDArray[np.float64], out: PETSc.Vec, rtol: float | None = None) -> PETSc.Vec:
+        """The fluctuation increment ``P K̃⁻¹ (−Pᵀ F dE)`` of a macro strain increment
+        ``dE`` with the current operator and point tangents, into ``out`` (full space)."""
+        disc = self.disc
+        disc.Ebar.value[:] = dE
+        r = self.solver.restrict(disc.assemble_vector(disc.load, self._full[0]), self._rhs)
+        disc.Ebar.value[:] = 0.0
+        r.scale(-1.0)
+        self.solver.P.mult(self.solver.solve(r, self.work, rtol=rtol), out)
+        return out
+
+    def solve_correction(self, r_reduced: PETSc.Vec, out: PETSc.Vec, rtol: float | None = None) -> PETSc.Vec:
+        """The Newton correction ``P K̃⁻¹ (−r̃)`` of a reduced residual, into ``out``
+        (full space); ``r_reduced`` is negated in place."""
+        r_reduced.scale(-1.0)
+        self.solver.P.mult(self.solver.solve(r_reduced, self.work, rtol=rtol), out)
+        return out

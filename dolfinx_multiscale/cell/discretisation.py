@@ -1,0 +1,200 @@
+"""The finite element discretisation of the cell problem: spaces, forms, quadrature.
+
+For elasticity the micro displacement is ``u = E·(x − x_c) + w`` with the macro strain
+``E`` and the fluctuation ``w``; for conduction ``θ = G·(x − x_c) + w``. Both are written
+once with the generalized strain ``B(w)`` of the kinematics
+(:mod:`~dolfinx_multiscale.kinematics`: the Mandel strain vector or the gradient), so the
+cell problem in UFL is
+
+    find w:  ∫_Y B(v) · σ(E + B(w)) dx = 0   for all admissible v.
+
+The micro stress ``σ`` and tangent ``D`` at the quadrature points live in
+quadrature-space Functions (``sig_q`` ``(n,)``, ``D_q`` ``(n, n)``) filled by the phase
+laws, so the forms below are compiled once and serve every solve:
+
+* ``a``: ``∫ B(v) · D B(δw)`` — the stiffness ``K``;
+* ``residual``: ``∫ B(v) · σ``;
+* ``load`` / ``adjoint_load``: ``∫ B(v) · D Ē`` and ``∫ B(v) · Dᵀ Ē`` for the constant
+  ``Ē`` — column ``k`` of the coupling ``F`` (``G``) with ``Ē = e_k``;
+* ``average_form``: ``∫ B(v) · Ē`` — the constraint ``⟨B(w)⟩ = 0`` of SUBC.
+
+Points are numbered cell by cell over the local cells (owned, then ghost); ghost points
+have zero weight, so sums over points are sums over the owned cells.
+"""
+
+from __future__ import annotations
+
+from mpi4py import MPI
+from petsc4py import PETSc
+
+import numpy as np
+import numpy.typing as npt
+
+import basix.ufl
+import dolfinx.fem as fem
+import dolfinx.fem.petsc
+import ufl
+
+from ..kinematics import Kinematics
+
+__all__ = ["CellDiscretisation"]
+
+
+class CellDiscretisation:
+    """Spaces, compiled forms and quadrature data of one RVE.
+
+    Args:
+        micro: the :class:`~dolfinx_multiscale.geometry.Microstructure` (mesh, cell tags
+            = phases, periodic cell ``box``).
+        kinematics: the generalized strain of the physics.
+        degree: Lagrange degree of the fluctuation; the quadrature degree is
+            ``max(2 (degree − 1), 1)``.
+        tags: the phase tags whose points are located (:attr:`phase_points`).
+
+    Attributes:
+        mesh, comm, dim: the cell mesh, its communicator and dimension ``d``.
+        n: size of the generalized strain (``kinematics.size(d)``).
+        volume, centre: ``|Y|`` of the box and its centre ``x_c``.
+        V, w: the fluctuation space and Function.
+        dx: the integration measure (with the quadrature degree).
+        weights: ``(N,)`` quadrature weights ``w_p |det J|`` of the local points (0 on
+            ghost cells).
+        phase_points: tag → indices of that phase's points.
+        sig_q, D_q: quadrature Functions of the micro stress ``(n,)`` and tangent ``(n, n)``.
+        Ebar: the ``Constant`` macro strain of the ``load`` forms.
+        a, residual, load, adjoint_load, average_form: compiled forms (module docstring).
+        K: the stiffness as a DOLFINx CSR matrix (owned + ghost rows, not finalized).
+    """
+
+    def __init__(self, micro, kinematics: Kinematics, degree: int, tags):
+        self.mesh = mesh = micro.mesh
+        self.comm = mesh.comm
+        self.dim = d = mesh.geometry.dim
+        self.kinematics = kinematics
+        self.n = n = kinematics.size(d)
+        lo, hi = (np.asarray(b, dtype=float)[:d] for b in micro.box)
+        self.volume = float(np.prod(hi - lo))
+        self.centre = 0.5 * (lo + hi)
+        self.V = fem.functionspace(mesh, ("Lagrange", degree, kinematics.field_shape(d)))
+        self.w = fem.Function(self.V, name="fluctuation")
+
+        q = max(2 * (degree - 1), 1)
+        cell = mesh.basix_cell()
+        self.dx = dx = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": q})
+        Qs = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(), degree=q))
+        Qv = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n,), degree=q))
+        Qt = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n, n), degree=q))
+        imap = mesh.topology.index_map(mesh.topology.dim)
+        self.cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
+        self._point_dofs = Qs.dofmap.list[self.cells].reshape(-1)  # point p (cell-major) → dof
+        self.sig_q = fem.Function(Qv, name="stress")
+        self.D_q = fem.Function(Qt, name="tangent")
+        # w_p |det J| at every point (zero on ghost cells, which are not integrated)
+        weights = dolfinx.fem.petsc.assemble_vector(fem.form(ufl.TestFunction(Qs) * dx))
+        with weights.localForm() as local:
+            self.weights = local.array_r[self._point_dofs].copy()
+        weights.destroy()
+        self.points_per_cell = nq = self._point_dofs.size // max(self.cells.size, 1)
+        self.weights[imap.size_local * nq:] = 0.0
+        tag_of_cell = np.full(self.cells.size, -1, dtype=np.int64)
+        tag_of_cell[micro.cell_tags.indices] = micro.cell_tags.values
+        if (tag_of_cell < 0).any():
+            raise ValueError("every cell of the mesh must carry a phase tag")
+        tag_of_point = np.repeat(tag_of_cell, nq)
+        self.phase_points = {t: np.flatnonzero(tag_of_point == t) for t in tags}
+
+        B = kinematics.strain
+        v, du = ufl.TestFunction(self.V), ufl.TrialFunction(self.V)
+        self.Ebar = fem.Constant(mesh, np.zeros(n))
+        self.a = fem.form(ufl.inner(ufl.dot(self.D_q, B(du)), B(v)) * dx)
+        self.residual = fem.form(ufl.inner(self.sig_q, B(v)) * dx)
+        self.load = fem.form(ufl.inner(ufl.dot(self.D_q, self.Ebar), B(v)) * dx)
+        self.adjoint_load = fem.form(ufl.inner(ufl.dot(ufl.transpose(self.D_q), self.Ebar), B(v)) * dx)
+        self.average_form = fem.form(ufl.inner(self.Ebar, B(v)) * dx)
+        self._strain_expr = fem.Expression(B(self.w), Qs.element.interpolation_points)
+        self.K = fem.create_matrix(self.a)  # local CSR (owned + ghost rows), see ReducedSolver
+
+    @property
+    def n_points(self) -> int:
+        """Number of local quadrature points (owned and ghost cells)."""
+        return self.weights.size
+
+    @property
+    def n_dofs(self) -> int:
+        """Global number of finite element dofs of the fluctuation field."""
+        return self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+
+    def create_vector(self) -> PETSc.Vec:
+        """A new full-space PETSc vector (with ghosts) of the fluctuation space."""
+        return dolfinx.fem.petsc.create_vector(self.V)
+
+    def average(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Volume average ``|Y|⁻¹ ∫_Y f dx`` of point values ``(N, ...)``, on all ranks."""
+        values = np.asarray(values)
+        local = (self.weights @ values.reshape(values.shape[0], -1)).reshape(values.shape[1:])
+        if self.comm.size > 1:
+            local = self.comm.allreduce(local, op=MPI.SUM)
+        return local / self.volume
+
+    def cell_average(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Weighted mean over each local cell's points of point values ``(N, ...)`` →
+        ``(n_cells, ...)`` (ghost cells: the plain mean)."""
+        nc = self.cells.size
+        w = self.weights.reshape(nc, -1)
+        w = np.where(w.sum(axis=1, keepdims=True) > 0, w, 1.0)
+        w = w / w.sum(axis=1, keepdims=True)
+        return np.einsum("cq,cq...->c...", w, values.reshape((nc, w.shape[1]) + values.shape[1:]))
+
+    def fluctuation_strain(self, w_array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``B(w)`` at every point, ``(N, n)``, for the fluctuation dofs ``w_array``
+        (written into :attr:`w`)."""
+        self.w.x.array[:] = w_array
+        return self._strain_expr.eval(self.mesh, self.cells).reshape(-1, self.n)
+
+    def set_point_values(self, sigma: npt.NDArray[np.float64], D: npt.NDArray[np.float64] | None) -> None:
+        """Write the point stresses ``(N, n)`` (and tangents ``(N, n, n)``) into
+        :attr:`sig_q` (and :attr:`D_q`)."""
+        self.sig_q.x.array.reshape(-1, self.n)[self._point_dofs] = sigma
+        if D is not None:
+            self.D_q.x.array.reshape(-1, self.n * self.n)[self._point_dofs] = D.reshape(len(D), -1)
+
+    def assemble_vector(self, form, out: PETSc.Vec) -> PETSc.Vec:
+        """Assemble ``form`` into ``out`` (zeroed first, ghost contributions added)."""
+        with out.localForm() as loc:
+            loc.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(out, form)
+        out.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        return out
+
+    def assemble_stiffness(self):
+        """Re-assemble :attr:`K` from the tangents in :attr:`D_q`; returns it."""
+        self.K.set_value(0.0)
+        fem.assemble_matrix(self.K, self.a)
+        return self.K
+
+    def unit_vectors(self, form, out: list[PETSc.Vec]) -> list[PETSc.Vec]:
+        """Assemble ``form`` for every unit macro strain ``Ē = e_k`` into ``out[k]``."""
+        for k in range(self.n):
+            self.Ebar.value[:] = np.eye(self.n)[k]
+            self.assemble_vector(form, out[k])
+        self.Ebar.value[:] = 0.0
+        return out
+
+    def rigid_modes(self) -> list[PETSc.Vec]:
+        """Rigid body modes as full-space vectors (the GAMG near-null space): the ``d``
+        translations and the ``d(d−1)/2`` rotations about the cell centre."""
+        d = self.dim
+        x = self.V.tabulate_dof_coordinates()[: self.V.dofmap.index_map.size_local, :d] - self.centre
+        pairs = [(0, 1)] if d == 2 else [(1, 2), (0, 2), (0, 1)]
+        modes = []
+        for k in range(d + len(pairs)):
+            vec = self.create_vector()
+            a = vec.array.reshape(-1, d)
+            a[:] = 0.0
+            if k < d:
+                a[:, k] = 1.0
+            else:
+                i, j = pairs[k - d]
+                a[:, i], a[:, j] = -x[:, j], x[:, i]
+            modes.append(vec)
+        return modes

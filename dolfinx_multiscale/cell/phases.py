@@ -1,0 +1,130 @@
+"""The phase laws of a cell: every phase's material evaluated at its own points.
+
+The phases are the cell physical-group tags of the mesh. :class:`PhaseLaws` calls each
+phase's :class:`~dolfinx_multiscale.materials.Material` on that phase's quadrature points
+and keeps their histories in one flat state, ``"<tag>:<key>"`` → ``(n_phase_points, ...)``
+arrays, so the whole cell's history is a plain dict of arrays like any material's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..kinematics import Kinematics
+
+__all__ = ["PhaseLaws", "check_materials"]
+
+
+def check_materials(materials: dict, micro) -> Kinematics:
+    """Check that ``materials`` covers exactly the phases of ``micro`` with one physics.
+
+    Returns:
+        The materials' common kinematics.
+
+    Raises:
+        ValueError: a phase without a material, a material without a phase, or
+            materials of different physics.
+    """
+    tags = {int(t) for t in micro.volume_fractions}
+    keys = set(materials)
+    if tags != keys:
+        raise ValueError(f"phases and materials differ: mesh phase tags {sorted(tags)}, "
+                         f"material keys {sorted(keys)}")
+    kinds = {m.kinematics for m in materials.values()}
+    if len(kinds) != 1:
+        raise ValueError(f"all materials must share one physics; got {sorted(k.name for k in kinds)}")
+    return kinds.pop()
+
+
+class PhaseLaws:
+    """The materials of a cell's phases, evaluated at all points at once.
+
+    Args:
+        materials: phase tag → material (see :func:`check_materials`).
+        phase_points: phase tag → indices of its points among the ``N`` cell points.
+        n: size of the generalized strain.
+
+    Attributes:
+        materials: as given.
+        is_linear, spd_tangent, varying_tangent: the conjunction (``varying_tangent``:
+            the disjunction) of the materials' attributes.
+    """
+
+    def __init__(self, materials: dict, phase_points: dict[int, npt.NDArray[np.int64]], n: int):
+        self.materials = dict(materials)
+        self.phase_points = phase_points
+        self.n = n
+        self.n_points = sum(idx.size for idx in phase_points.values())
+        self.is_linear = all(m.is_linear for m in self.materials.values())
+        self.spd_tangent = all(m.spd_tangent for m in self.materials.values())
+        self.varying_tangent = any(m.varying_tangent for m in self.materials.values())
+        # the history keys of each phase, "<tag>:<key>"
+        self._keys = {t: [(f"{t}:{k}", k) for k in m.initial_state(0)] for t, m in self.materials.items()}
+
+    def initial_state(self) -> dict[str, npt.NDArray]:
+        """The virgin history of every phase, flat (``"<tag>:<key>"``)."""
+        out = {}
+        for tag, mat in self.materials.items():
+            state = mat.initial_state(self.phase_points[tag].size)
+            out.update({flat: state[key] for flat, key in self._keys[tag]})
+        return out
+
+    def phase_state(self, state: dict, tag: int) -> dict[str, npt.NDArray]:
+        """Phase ``tag``'s history out of a flat cell state."""
+        return {key: state[flat] for flat, key in self._keys[tag]}
+
+    def update(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool):
+        """Every phase's law at its points from the committed history.
+
+        Args:
+            eps: generalized strain at all points, ``(N, n)``.
+            committed: the flat committed history (never modified).
+            need_tangent: also compute the tangents.
+
+        Returns:
+            ``(sigma (N, n), D (N, n, n) | None, trial, sigma33 (N,))``: ``trial`` is the
+            new flat history, ``sigma33`` the out-of-plane stress of plane strain where a
+            law gives it (else 0).
+        """
+        N = eps.shape[0]
+        sigma = np.empty((N, self.n))
+        D = np.empty((N, self.n, self.n)) if need_tangent else None
+        sigma33 = np.zeros(N)
+        trial = {}
+        for tag, mat in self.materials.items():
+            idx = self.phase_points[tag]
+            s, t, new = mat.update(eps[idx], self.phase_state(committed, tag), need_tangent)
+            sigma[idx] = s
+            if "sigma33" in new:
+                sigma33[idx] = new["sigma33"]
+            if need_tangent:
+                D[idx] = t
+            trial.update({flat: new[key] for flat, key in self._keys[tag]})
+        return sigma, D, trial, sigma33
+
+    def point_values(self, state: dict, key: str) -> npt.NDArray[np.float64]:
+        """History variable ``key`` at every point, ``(N,)`` (0 in phases without it)."""
+        values = np.zeros(self.n_points)
+        for tag in self.materials:
+            if f"{tag}:{key}" in state:
+                values[self.phase_points[tag]] = state[f"{tag}:{key}"]
+        return values
+
+    def dissipation(self, old: dict, new: dict) -> npt.NDArray[np.float64]:
+        """Energy dissipated per unit volume from history ``old`` to ``new``, ``(N,)``
+        (0 in linear phases)."""
+        values = np.zeros(self.n_points)
+        for tag, mat in self.materials.items():
+            if not mat.is_linear:
+                values[self.phase_points[tag]] = mat.dissipation(self.phase_state(old, tag),
+                                                                 self.phase_state(new, tag))
+        return values
+
+    def free_energy(self, eps: npt.NDArray[np.float64], state: dict) -> npt.NDArray[np.float64]:
+        """Stored energy density at every point, ``(N,)``."""
+        values = np.zeros(self.n_points)
+        for tag, mat in self.materials.items():
+            idx = self.phase_points[tag]
+            values[idx] = mat.free_energy(eps[idx], self.phase_state(state, tag))
+        return values
