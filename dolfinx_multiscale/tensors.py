@@ -137,8 +137,11 @@ def lame_parameters(E: float, nu: float) -> tuple[float, float]:
     """Lamé parameters ``(λ, μ)`` from Young's modulus ``E`` and Poisson's ratio ``ν``.
 
     Raises:
-        ValueError: unless ``E > 0`` and ``-1 < ν < 0.5``.
+        ValueError: unless ``E`` is finite, ``E > 0`` and ``-1 < ν < 0.5`` (``nan`` is
+            rejected for both).
     """
+    if not np.isfinite(E):
+        raise ValueError(f"E must be finite; got {E}")
     if not E > 0:
         raise ValueError(f"E must be > 0; got {E}")
     if not -1.0 < nu < 0.5:

@@ -71,6 +71,12 @@ def test_cli_mesh_command(tmp_path):
     (["--phase", "1:E=1,nu=-1", "--phase", "2:E=10,nu=0.3"], "nu must be in (-1, 0.5); got -1"),
     (["--phase", "1:E=0,nu=0.3", "--phase", "2:E=10,nu=0.3"], "E must be > 0; got 0"),
     (["--physics", "conduction", "--phase", "1:k=-1", "--phase", "2:k=1"], "k must be > 0; got -1"),
+    (["--phase", "1:E=inf,nu=0.3", "--phase", "2:E=10,nu=0.3"], "phase 1: E must be finite; got inf"),
+    (["--phase", "1:E=1,nu=0.3", "--phase", "2:E=10,nu=nan"], "phase 2: nu must be finite; got nan"),
+    (["--phase", "1:lmbda=1,mu=inf", "--phase", "2:E=10,nu=0.3"], "phase 1: mu must be finite; got inf"),
+    (["--physics", "conduction", "--phase", "1:k=1", "--phase", "2:k=inf"], "phase 2: k must be finite; got inf"),
+    (["--phase", "1:model=j2,E=1,nu=0.3,sy0=inf", "--phase", "2:E=10,nu=0.3"],
+     "phase 1: sy0 must be finite; got inf"),
     (["--phase", "1E=1,nu=0.3"], "--phase must look like TAG:key=value"),
     (["--phase", "1:E=1,nu"], "'nu' is not key=value"),
     (["--phase", "1:E=1,nu=0.3"], "material keys [1]"),
@@ -80,7 +86,23 @@ def test_cli_bad_input_writes_nothing(tmp_path, capsys, bad, message):
     out = tmp_path / "out.json"
     status = main(["homogenize", str(MESHES / "square_circle.msh"), *bad, "--json", str(out)])
     assert status == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err  # one line, no traceback
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("phase,message", [
+    ("1:model=j2,E=1,nu=0.3,sy0=inf", "phase 1: sy0 must be finite; got inf"),
+    ("1:model=j2,E=1,nu=0.3,sy0=0.01,H=nan", "phase 1: H must be finite; got nan"),
+    ("1:model=j2,E=-inf,nu=0.3,sy0=0.01", "phase 1: E must be finite; got -inf"),
+])
+def test_cli_rve_path_non_finite_parameter_writes_nothing(tmp_path, capsys, phase, message):
+    out = tmp_path / "out.json"
+    status = main(["rve-path", str(MESHES / "square_circle.msh"), "--phase", phase, "--phase", "2:E=10,nu=0.3",
+                   "--strain", "11=0.02", "--steps", "2", "--json", str(out)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
     assert not out.exists()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from .protocol import real_parameter
 from ..kinematics import CONDUCTION, SMALL_STRAIN, Kinematics
 from ..tensors import isotropic_stiffness, lame_parameters, mandel_size
 
@@ -19,10 +20,14 @@ __all__ = ["Conductivity", "LinearElastic"]
 
 
 def _spd(M: npt.ArrayLike, name: str, shape: tuple[int, int]) -> npt.NDArray[np.float64]:
-    """Check that ``M`` is a symmetric positive definite matrix of the given shape."""
+    """Check that ``M`` is a finite symmetric positive definite matrix of the given shape."""
     M = np.asarray(M, dtype=float)
     if M.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got {M.shape}")
+    bad = np.argwhere(~np.isfinite(M))
+    if bad.size:
+        i, j = bad[0]
+        raise ValueError(f"{name} must be finite; got {name}[{i}, {j}] = {M[i, j]}")
     if not np.allclose(M, M.T, rtol=1e-12, atol=1e-14 * np.abs(M).max()):
         raise ValueError(f"{name} must be symmetric")
     if np.linalg.eigvalsh(M).min() <= 0:
@@ -76,15 +81,20 @@ class _LinearMaterial:
 class LinearElastic(_LinearMaterial):
     """Linear elastic material, isotropic or anisotropic.
 
-    Give exactly one of ``(E, nu)``, ``(lmbda, mu)`` or ``C``:
+    Give exactly one of ``(E, nu)``, ``(lmbda, mu)`` or ``C`` (all finite):
 
     * ``E`` [Pa] and ``nu`` [-], with ``E > 0`` and ``-1 < nu < 0.5``;
-    * Lamé parameters ``lmbda``, ``mu`` [Pa];
+    * Lamé parameters ``lmbda``, ``mu`` [Pa], with ``mu > 0`` and ``lmbda > -2mu/3``;
     * ``C``: a symmetric positive definite Mandel stiffness, ``(3, 3)`` for 2-D or
       ``(6, 6)`` for 3-D (it then fixes the dimension).
 
     2-D is plane strain (``C = λ I⊗I + 2μ I_s`` restricted to the plane) unless
     ``plane_stress=True`` (isotropic only): ``λ* = 2λμ/(λ + 2μ)``.
+
+    Raises:
+        TypeError: not exactly one of the three forms, or a parameter is not a real
+            number.
+        ValueError: a parameter (or an entry of ``C``) is not finite or out of range.
     """
 
     kinematics = SMALL_STRAIN
@@ -107,6 +117,7 @@ class LinearElastic(_LinearMaterial):
         elif lmbda is not None or mu is not None:
             if lmbda is None or mu is None:
                 raise TypeError("give both lmbda and mu")
+            lmbda, mu = real_parameter("lmbda", lmbda), real_parameter("mu", mu)
             if not mu > 0:
                 raise ValueError(f"mu must be > 0; got {mu}")
             if not lmbda + 2.0 * mu / 3.0 > 0:
@@ -115,7 +126,7 @@ class LinearElastic(_LinearMaterial):
         else:
             if E is None or nu is None:
                 raise TypeError("give both E and nu")
-            self.lmbda, self.mu = lame_parameters(float(E), float(nu))
+            self.lmbda, self.mu = lame_parameters(real_parameter("E", E), real_parameter("nu", nu))
 
     def __repr__(self) -> str:
         if self._C is not None:
@@ -154,19 +165,25 @@ class Conductivity(_LinearMaterial):
     """Linear (Fourier/Fick/Darcy-like) conductivity ``j = K ∇θ``.
 
     Args:
-        k: a scalar ``> 0`` (isotropic) or a symmetric positive definite ``(d, d)``
-            tensor [W/(m·K) for heat, or the analogous unit].
+        k: a finite scalar ``> 0`` (isotropic) or a finite symmetric positive definite
+            ``(d, d)`` tensor [W/(m·K) for heat, or the analogous unit].
+
+    Raises:
+        TypeError: ``k`` is not a real number or an array of them.
+        ValueError: ``k`` (or an entry) is not finite, or ``k`` is not positive
+            (definite).
     """
 
     kinematics = CONDUCTION
 
     def __init__(self, k):
-        k = np.asarray(k, dtype=float)
-        if k.ndim == 0:
+        if np.ndim(k) == 0:
+            k = real_parameter("k", k)
             if not k > 0:
-                raise ValueError(f"k must be > 0; got {float(k)}")
-            self.k = float(k)
+                raise ValueError(f"k must be > 0; got {k}")
+            self.k = k
         else:
+            k = np.asarray(k, dtype=float)
             n = k.shape[0] if k.ndim == 2 else -1
             if n not in (2, 3):
                 raise ValueError(f"k must be a scalar or a (2, 2) / (3, 3) tensor; got shape {k.shape}")

@@ -1,7 +1,8 @@
 r"""Small-strain J2 (von Mises) plasticity, vectorised over many material points.
 
-The model (all tensors 3-D, symmetric, stored in Mandel notation, design §3: 3-D order
-``[11, 22, 33, 23, 13, 12]``, 2-D order ``[11, 22, 12]``, shear components scaled by √2):
+The model (all tensors 3-D, symmetric, stored in Mandel notation, ``docs/conventions.md``:
+3-D order ``[11, 22, 33, 23, 13, 12]``, 2-D order ``[11, 22, 12]``, shear components
+scaled by √2):
 
 * additive split ``ε = ε_e + ε_p`` and elasticity ``σ = C : (ε − ε_p)``,
   ``C = λ I⊗I + 2μ I_s``;
@@ -53,25 +54,14 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from .protocol import check_state, real_parameter
 from ..kinematics import SMALL_STRAIN
-from ..tensors import isotropic_stiffness, lame_parameters
+from ..tensors import IN_PLANE, embed_plane_strain, isotropic_stiffness, lame_parameters
 
 __all__ = ["J2Plasticity"]
 
 _Array = npt.NDArray[np.float64]
 _SQ32 = math.sqrt(1.5)
-# 2-D (plane strain) Mandel components [11, 22, 12] inside the 3-D order.
-_IN_PLANE = np.array([0, 1, 5])
-
-
-def _real(name: str, value: object) -> float:
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number; got {value!r}") from None
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite; got {value!r}")
-    return x
 
 
 def _dev(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -105,10 +95,12 @@ class J2Plasticity:
         Hk: kinematic hardening modulus, ``H_k ≥ 0``.
 
     Raises:
-        ValueError: a parameter is out of range (the message names it and the range).
+        ValueError: a parameter is not finite or out of range (the message names it and
+            the range).
         TypeError: a parameter is not a real number.
 
     Attributes:
+        kinematics: :data:`~dolfinx_multiscale.kinematics.SMALL_STRAIN`.
         is_linear: ``False`` (linear materials have ``True``).
         varying_tangent: ``True``: the tangent changes with the plastic state.
         spd_tangent: ``True``: the algorithmic tangent is symmetric, with eigenvalues
@@ -127,8 +119,8 @@ class J2Plasticity:
     yield_rtol = 1e-12
 
     def __init__(self, E: float, nu: float, sy0: float, H: float = 0.0, Hk: float = 0.0):
-        E, nu = _real("E", E), _real("nu", nu)
-        sy0, H, Hk = _real("sy0", sy0), _real("H", H), _real("Hk", Hk)
+        E, nu = real_parameter("E", E), real_parameter("nu", nu)
+        sy0, H, Hk = real_parameter("sy0", sy0), real_parameter("H", H), real_parameter("Hk", Hk)
         self._lame = lame_parameters(E, nu)  # validates E > 0, -1 < nu < 0.5
         if not sy0 > 0:
             raise ValueError(f"sy0 must be > 0; got {sy0:g}")
@@ -185,34 +177,8 @@ class J2Plasticity:
 
     @staticmethod
     def _check_state(state: dict, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            eps_p = np.asarray(state["eps_p"], dtype=float)
-            p = np.asarray(state["p"], dtype=float)
-        except KeyError as e:
-            raise ValueError(f"state must have keys 'eps_p' and 'p'; missing {e}") from None
-        if eps_p.ndim != 2 or eps_p.shape[1] != 6 or p.shape != (eps_p.shape[0],):
-            raise ValueError(
-                "state['eps_p'] must have shape (N, 6) and state['p'] shape (N,); "
-                f"got {eps_p.shape} and {p.shape}"
-            )
-        if n is not None and eps_p.shape[0] != n:
-            raise ValueError(f"state has {eps_p.shape[0]} points but the strain has {n}")
-        return eps_p, p
-
-    @staticmethod
-    def _embed(eps: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], int]:
-        """(N, 3) plane-strain or (N, 6) Mandel strain → (N, 6) 3-D strain, dim."""
-        eps = np.asarray(eps, dtype=float)
-        if eps.ndim != 2 or eps.shape[1] not in (3, 6):
-            raise ValueError(
-                "strain must have shape (N, 3) (2-D Mandel [11, 22, 12]) or (N, 6) "
-                f"(3-D Mandel [11, 22, 33, 23, 13, 12]); got {eps.shape}"
-            )
-        if eps.shape[1] == 6:
-            return eps, 3
-        e3 = np.zeros((eps.shape[0], 6))
-        e3[:, _IN_PLANE] = eps
-        return e3, 2
+        """``(eps_p (N, 6), p (N,))`` of a state (:func:`.protocol.check_state`)."""
+        return check_state(state, {"eps_p": ("N", 6), "p": ("N",)}, n)
 
     # ------------------------------------------------------------ constitutive
     def _elastic_stress(self, ee: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -265,7 +231,7 @@ class J2Plasticity:
               ``"p"`` ``(N,)``, ``"sigma"`` ``(N, 6)`` (full 3-D Mandel stress) and
               ``"sigma33"`` ``(N,)`` (the out-of-plane stress in 2-D).
         """
-        e3, dim = self._embed(eps)
+        e3, dim = embed_plane_strain(eps)
         n_pts = e3.shape[0]
         eps_p_n, p_n = self._check_state(state, n_pts)
         lmbda, mu = self._lame
@@ -303,7 +269,7 @@ class J2Plasticity:
             sT[:, plastic] -= (2.0 * mu) * depsT
 
         sigma3 = np.ascontiguousarray(sT.T)
-        k = _IN_PLANE if dim == 2 else slice(None)
+        k = IN_PLANE if dim == 2 else slice(None)
         sigma = sigma3[:, k] if dim == 2 else sigma3.copy()
 
         tangent = None
@@ -347,7 +313,7 @@ class J2Plasticity:
         Returns:
             ``(N,)`` array.
         """
-        e3, _ = self._embed(eps)
+        e3, _ = embed_plane_strain(eps)
         eps_p, p = self._check_state(state, e3.shape[0])
         ee = e3 - eps_p
         psi_e = 0.5 * np.einsum("ij,ij->i", ee, self._elastic_stress(ee))

@@ -13,7 +13,7 @@ points of any law the same way.
 
 States are flat ``dict[str, ndarray]`` whose arrays have the points on their first axis,
 so that one point's state is ``{k: v[i]}`` and a set of points is sliced or stored with
-:func:`take` and :func:`put`.
+:func:`take` and :func:`put`; a law checks a given state with :func:`check_state`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from ..kinematics import Kinematics
 
-__all__ = ["Material", "State", "put", "real_parameter", "repeat", "take"]
+__all__ = ["Material", "State", "check_state", "put", "real_parameter", "repeat", "take"]
 
 #: a history: arrays with the points on their first axis
 State = dict[str, npt.NDArray]
@@ -96,8 +96,56 @@ def real_parameter(name: str, value: object, *, allow_inf: bool = False) -> floa
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number; got {value!r}") from None
     if math.isnan(x) or (math.isinf(x) and not allow_inf):
-        raise ValueError(f"{name} must be finite; got {value!r}")
+        raise ValueError(f"{name} must be {'a number, not nan' if allow_inf else 'finite'}; got {value!r}")
     return x
+
+
+def _shape_text(shape: tuple) -> str:
+    """``("N", 6)`` → ``"(N, 6)"``, ``("N",)`` → ``"(N,)"``."""
+    inner = ", ".join(str(s) for s in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _join(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def check_state(state: State, shapes: dict[str, tuple[int | str, ...]], n: int | None = None
+                ) -> tuple[npt.NDArray[np.float64], ...]:
+    """The arrays of a law's history, checked against their expected shapes.
+
+    The one check of a given state shared by the laws with a history.
+
+    Args:
+        state: the history (other keys than those of ``shapes`` are ignored).
+        shapes: the expected shape of each array by key, with ``"N"`` for the point
+            axis, e.g. ``{"eps_p": ("N", 6), "p": ("N",)}``; ``N`` is the first
+            dimension of the first array.
+        n: the number of points the state must have (that of the strain), if given.
+
+    Returns:
+        The arrays (as float arrays, not copied when already so) in the order of
+        ``shapes``.
+
+    Raises:
+        ValueError: a key is missing, an array has the wrong shape, or the state has
+            not ``n`` points.
+    """
+    keys = list(shapes)
+    try:
+        arrays = tuple(np.asarray(state[k], dtype=float) for k in keys)
+    except KeyError as e:
+        raise ValueError(f"state must have keys {_join([repr(k) for k in keys])}; missing {e}") from None
+    first = arrays[0].shape[0] if arrays[0].ndim else -1
+    expected = [tuple(first if s == "N" else s for s in shapes[k]) for k in keys]
+    if first < 0 or any(a.shape != e for a, e in zip(arrays, expected)):
+        wanted = [f"state[{k!r}] {'must have shape ' if i == 0 else 'shape '}{_shape_text(shapes[k])}"
+                  for i, k in enumerate(keys)]
+        raise ValueError(f"{_join(wanted)}; got {_join([str(a.shape) for a in arrays])}")
+    if n is not None and first != n:
+        raise ValueError(f"state has {first} points but the strain has {n}")
+    return arrays
 
 
 def repeat(state: State, n: int) -> State:

@@ -1,12 +1,13 @@
 r"""Small-strain linear viscoelasticity: the generalized Maxwell (Wiechert) model.
 
 A rate-dependent micro material with the material protocol of
-:mod:`~dolfinx_multiscale.materials` (``is_linear = False``, small-strain kinematics),
-so an :class:`~dolfinx_multiscale.rve.RVE`, an
-:class:`~dolfinx_multiscale.fe2.FE2Material` or a
-:class:`~dolfinx_multiscale.quadrature.LocalMaterial` use it unchanged. Tensors are in
-Mandel notation (design §3): 2-D ``[11, 22, 12]`` (plane strain), 3-D
-``[11, 22, 33, 23, 13, 12]``, shear components × √2.
+:mod:`~dolfinx_multiscale.materials.protocol` (``is_linear = False``,
+:data:`~dolfinx_multiscale.kinematics.SMALL_STRAIN`), so an
+:class:`~dolfinx_multiscale.cell.rve.RVE`, an
+:class:`~dolfinx_multiscale.macro.fe2.FE2Material` or a
+:class:`~dolfinx_multiscale.macro.quadrature.LocalMaterial` use it unchanged. Tensors
+are in Mandel notation (``docs/conventions.md``): 2-D ``[11, 22, 12]`` (plane strain),
+3-D ``[11, 22, 33, 23, 13, 12]``, shear components × √2.
 
 The model: an equilibrium spring ``C_∞`` in parallel with ``m`` Maxwell branches, each a
 spring ``C_i`` in series with a dashpot of relaxation time ``τ_i`` (all isotropic):
@@ -65,7 +66,7 @@ RVE and a macro solver reuse their factorizations. The step ``Δt`` of each upda
 stored in the new state (``"dt"``), so
 :meth:`GeneralizedMaxwell.dissipation` of that step does not depend on later changes
 of :attr:`dt`. Note that the RVE caches its tangent at the initial state on first use
-(its :meth:`~dolfinx_multiscale.rve.RVE.effective_tensor` is the *algorithmic* tangent
+(its :meth:`~dolfinx_multiscale.cell.rve.RVE.effective_tensor` is the *algorithmic* tangent
 for the ``dt`` of that moment); the long-term and instantaneous effective tensors are
 those of RVEs made with :meth:`GeneralizedMaxwell.relaxed` and
 :meth:`GeneralizedMaxwell.instantaneous`.
@@ -92,22 +93,24 @@ import numpy as np
 import numpy.typing as npt
 
 from .linear import LinearElastic
+from .protocol import check_state, real_parameter
 from ..kinematics import SMALL_STRAIN
-from ..tensors import isotropic_stiffness, lame_parameters
+from ..tensors import IN_PLANE, embed_plane_strain, isotropic_stiffness, lame_parameters
 
 __all__ = ["GeneralizedMaxwell"]
 
 _Array = npt.NDArray[np.float64]
-# 2-D (plane strain) Mandel components [11, 22, 12] inside the 3-D order.
-_IN_PLANE = np.array([0, 1, 5])
 _SERIES_X = 0.03  # below this x = dt/τ, the cancelling closed forms use their Taylor series
 
 
-def _real(name: str, value: object) -> float:
+def _time(name: str, value: object) -> float:
+    """A time or time step: a real number ``≥ 0``, ``math.inf`` allowed, never ``nan``."""
     try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number; got {value!r}") from None
+        x = real_parameter(name, value, allow_inf=True)  # TypeError unless a real number
+    except ValueError:  # nan: reported with the range
+        x = math.nan
+    if not x >= 0:
+        raise ValueError(f"{name} must be >= 0 (math.inf allowed); got {value!r}")
     return x
 
 
@@ -154,12 +157,15 @@ class GeneralizedMaxwell:
         nu: Poisson's ratio of the equilibrium branch, ``-1 < ν < 0.5``.
         branches: the Maxwell branches, each ``(E_i, tau_i)`` (Poisson's ratio ``nu``)
             or ``(E_i, nu_i, tau_i)``, with ``E_i > 0``, ``-1 < ν_i < 0.5`` and
-            relaxation time ``τ_i > 0``. Zero branches give linear elasticity.
+            relaxation time ``τ_i > 0`` (all finite). Zero branches give linear
+            elasticity.
         dt: the time step ``Δt ≥ 0`` of the next update (``math.inf`` allowed: fully
-            relaxed step); may be left ``None`` and set later through :attr:`dt`.
+            relaxed step; ``nan`` never); may be left ``None`` and set later through
+            :attr:`dt`.
 
     Raises:
-        ValueError: a parameter is out of range (the message names it and the range).
+        ValueError: a parameter is not finite (``dt``: is ``nan``) or out of range (the
+            message names it and the range).
         TypeError: a parameter is not a real number or a branch is malformed.
 
     Attributes:
@@ -180,27 +186,28 @@ class GeneralizedMaxwell:
 
     def __init__(self, E: float, nu: float, branches: Sequence[Sequence[float]] = (),
                  dt: float | None = None):
-        E, nu = _real("E", E), _real("nu", nu)
+        E, nu = real_parameter("E", E), real_parameter("nu", nu)
         self._lame_inf = lame_parameters(E, nu)  # validates E > 0, -1 < nu < 0.5
         self.E, self.nu = E, nu
         moduli, poisson, tau = [], [], []
         for k, branch in enumerate(branches):
             try:
-                values = [float(v) for v in branch]
-            except (TypeError, ValueError):
-                raise TypeError(f"branches[{k}] must be (E_i, tau_i) or (E_i, nu_i, tau_i); "
-                                f"got {branch!r}") from None
+                values = list(branch)
+            except TypeError:
+                values = []
+            names = {2: ("E_i", "tau_i"), 3: ("E_i", "nu_i", "tau_i")}.get(len(values))
+            if names is None:
+                raise TypeError(f"branches[{k}] must be (E_i, tau_i) or (E_i, nu_i, tau_i); got {branch!r}")
+            values = [real_parameter(f"branches[{k}]: {name}", v) for name, v in zip(names, values)]
             if len(values) == 2:
                 values = [values[0], nu, values[1]]
-            if len(values) != 3:
-                raise TypeError(f"branches[{k}] must be (E_i, tau_i) or (E_i, nu_i, tau_i); got {branch!r}")
             Ei, nui, ti = values
             if not Ei > 0:
                 raise ValueError(f"branches[{k}]: E_i must be > 0; got {Ei:g}")
             if not -1.0 < nui < 0.5:
                 raise ValueError(f"branches[{k}]: nu_i must be in (-1, 0.5); got {nui:g}")
-            if not (ti > 0 and math.isfinite(ti)):
-                raise ValueError(f"branches[{k}]: tau_i must be > 0 and finite; got {ti:g}")
+            if not ti > 0:
+                raise ValueError(f"branches[{k}]: tau_i must be > 0; got {ti:g}")
             moduli.append(Ei)
             poisson.append(nui)
             tau.append(ti)
@@ -242,10 +249,7 @@ class GeneralizedMaxwell:
         if value is None:
             self._dt = None
             return
-        value = _real("dt", value)
-        if not value >= 0:  # also rejects nan
-            raise ValueError(f"dt must be >= 0 (math.inf allowed); got {value!r}")
-        self._dt = value
+        self._dt = _time("dt", value)
 
     def _step_factors(self, dt: float) -> tuple[_Array, _Array]:
         """``(a_i, g_i)`` of the exponential integrator for the step ``dt``, ``(m,)`` each."""
@@ -278,9 +282,7 @@ class GeneralizedMaxwell:
             t: time since the strain step, ``t ≥ 0`` (``math.inf``: long term).
             dim: 2 (plane strain ``(3, 3)``) or 3 (``(6, 6)``).
         """
-        t = _real("t", t)
-        if not t >= 0:
-            raise ValueError(f"t must be >= 0; got {t!r}")
+        t = _time("t", t)
         w = np.exp(-t / self.tau) if math.isfinite(t) else np.zeros(self.n_branches)
         return self._combined(w, dim)
 
@@ -291,7 +293,7 @@ class GeneralizedMaxwell:
 
     def algorithmic_tangent(self, dt: float | None = None, dim: int = 3) -> _Array:
         """Consistent tangent ``C_∞ + Σ_i g_i(Δt) C_i`` of a step ``dt`` (default :attr:`dt`)."""
-        dt = self._require_dt() if dt is None else _real("dt", dt)
+        dt = self._require_dt() if dt is None else _time("dt", dt)
         return self._combined(self._step_factors(dt)[1], dim)
 
     def relaxed(self) -> LinearElastic:
@@ -320,31 +322,8 @@ class GeneralizedMaxwell:
                 "sigma33": np.zeros(n), "dt": np.zeros(n)}
 
     def _check_state(self, state: dict, n: int | None = None) -> tuple[_Array, _Array]:
-        try:
-            eps = np.asarray(state["eps"], dtype=float)
-            alpha = np.asarray(state["alpha"], dtype=float)
-        except KeyError as e:
-            raise ValueError(f"state must have keys 'eps' and 'alpha'; missing {e}") from None
-        m = self.n_branches
-        if eps.ndim != 2 or eps.shape[1] != 6 or alpha.shape != (eps.shape[0], m, 6):
-            raise ValueError(f"state['eps'] must have shape (N, 6) and state['alpha'] (N, {m}, 6); "
-                             f"got {eps.shape} and {alpha.shape}")
-        if n is not None and eps.shape[0] != n:
-            raise ValueError(f"state has {eps.shape[0]} points but the strain has {n}")
-        return eps, alpha
-
-    @staticmethod
-    def _embed(eps: npt.ArrayLike) -> tuple[_Array, int]:
-        """(N, 3) plane-strain or (N, 6) Mandel strain → (N, 6) 3-D strain, dim."""
-        eps = np.asarray(eps, dtype=float)
-        if eps.ndim != 2 or eps.shape[1] not in (3, 6):
-            raise ValueError("strain must have shape (N, 3) (2-D Mandel [11, 22, 12]) or (N, 6) "
-                             f"(3-D Mandel [11, 22, 33, 23, 13, 12]); got {eps.shape}")
-        if eps.shape[1] == 6:
-            return eps, 3
-        e3 = np.zeros((eps.shape[0], 6))
-        e3[:, _IN_PLANE] = eps
-        return e3, 2
+        """``(eps (N, 6), alpha (N, m, 6))`` of a state (:func:`.protocol.check_state`)."""
+        return check_state(state, {"eps": ("N", 6), "alpha": ("N", self.n_branches, 6)}, n)
 
     def _require_dt(self) -> float:
         if self._dt is None:
@@ -384,7 +363,7 @@ class GeneralizedMaxwell:
             ValueError: :attr:`dt` is not set, or bad shapes.
         """
         dt = self._require_dt()
-        e3, dim = self._embed(eps)
+        e3, dim = embed_plane_strain(eps)
         n_pts = e3.shape[0]
         eps_n, alpha_n = self._check_state(state, n_pts)
         a, g = self._step_factors(dt)
@@ -393,7 +372,7 @@ class GeneralizedMaxwell:
         sigma3 = self._iso(lmbda, mu, e3)
         if self.n_branches:
             sigma3 += self._iso(self._lmbda[None, :], self._mu[None, :], alpha).sum(axis=1)
-        sigma = sigma3[:, _IN_PLANE] if dim == 2 else sigma3.copy()
+        sigma = sigma3[:, IN_PLANE] if dim == 2 else sigma3.copy()
         tangent = None
         if need_tangent:
             C = self._tangent(dt, dim)
@@ -411,7 +390,7 @@ class GeneralizedMaxwell:
             eps: ``(N, 3)`` plane-strain 2-D or ``(N, 6)`` 3-D Mandel strain.
             state: a state with ``"alpha"`` ``(N, m, 6)`` (e.g. the trial of :meth:`update`).
         """
-        e3, _ = self._embed(eps)
+        e3, _ = embed_plane_strain(eps)
         _, alpha = self._check_state({"eps": e3, "alpha": state["alpha"]}, e3.shape[0])
         lmbda, mu = self._lame_inf
         psi = 0.5 * np.einsum("pi,pi->p", e3, self._iso(lmbda, mu, e3))
