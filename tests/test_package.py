@@ -1,8 +1,11 @@
-"""Package layout: every module has a sorted ``__all__`` of documented public names."""
+"""Package layout: every module has a sorted ``__all__`` of documented public names; the
+imports follow the layers of docs/architecture.md without cycles; no private reach-in."""
 
+import ast
 import importlib
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +31,102 @@ def test_every_module_is_listed():
     expected = {"dolfinx_multiscale.geometry.meshing", "dolfinx_multiscale.geometry.microstructures",
                 "dolfinx_multiscale.cell.rve", "dolfinx_multiscale.materials.protocol"}
     assert expected <= set(MODULES)
+
+
+# -- structure: layers, cycles, private attributes, class size -------------------------
+PACKAGE = Path(dm.__file__).parent
+#: bottom to top (docs/architecture.md); a module may import only from its layer or below
+LAYERS = [("errors", "tensors", "kinematics", "linalg"), ("materials",), ("geometry",), ("cell",), ("macro",),
+          ("studies",), ("viz",), ("cli", "__init__")]
+
+
+def _modules() -> dict[str, ast.Module]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = ast.parse(path.read_text(), str(path))
+    return out
+
+
+def _package_imports(name: str, tree: ast.Module, modules) -> set[str]:
+    """The package modules ``name`` imports, at module or function level."""
+    is_package = name in modules and (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists()
+    base = name.split(".") if is_package else name.split(".")[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                prefix = base[: len(base) - node.level + 1] + (node.module.split(".") if node.module else [])
+            else:
+                prefix = node.module.split(".")
+            target = ".".join(prefix)
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in modules else target)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return {m for m in found if m in modules and m != name}
+
+
+def _layer(name: str) -> int:
+    parts = name.split(".")
+    top = parts[1] if len(parts) > 1 else "__init__"
+    return next(i for i, group in enumerate(LAYERS) if top in group)
+
+
+def test_dolfinx_solver_imported_in_one_guarded_place():
+    """Only the package ``__init__`` imports ``dolfinx_solver`` (in a try block), so the
+    package imports where DOLFINx comes without that wheel (docker/Dockerfile)."""
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) else [])
+            if "dolfinx_solver" in names:
+                assert name == "dolfinx_multiscale", f"{name} imports dolfinx_solver"
+    guarded = [n for n in ast.walk(_modules()["dolfinx_multiscale"]) if isinstance(n, ast.Try)]
+    assert any("dolfinx_solver" in ast.dump(t) for t in guarded)
+
+
+def test_imports_follow_the_layers_without_cycles():
+    modules = _modules()
+    graph = {name: _package_imports(name, tree, modules) for name, tree in modules.items()}
+    for name, targets in graph.items():
+        for target in targets:
+            assert _layer(target) <= _layer(name), f"{name} imports {target} from a higher layer"
+    # no cycle, function-level imports included (depth-first search)
+    state: dict[str, int] = {}
+
+    def visit(node, stack):
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError(f"import cycle: {' -> '.join(stack[stack.index(nxt):] + [nxt])}")
+            if nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+
+
+def test_no_private_attribute_of_another_object_is_read():
+    """``obj._name`` only on ``self``, ``cls`` or ``super()`` (DOLFINx's own ``_cpp_object``
+    handle excepted)."""
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and node.attr != "_cpp_object"):
+                owner = (node.value.id if isinstance(node.value, ast.Name) else
+                         "super" if isinstance(node.value, ast.Call) and ast.unparse(node.value) == "super()" else None)
+                assert owner in ("self", "cls", "super"), f"{name}:{node.lineno} reads {ast.unparse(node)}"
+
+
+def test_no_class_over_25_methods():
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                methods = {f.name for f in node.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")}
+                assert len(methods) <= 25, f"{name}.{node.name} has {len(methods)} methods"

@@ -14,7 +14,7 @@ finite element vector, ``w = P w̃`` (the design's prolongation matrix; no dolfi
   6 in 3-D, 1 for conduction) so that the Neumann operator is invertible; a
   self-equilibrated load has no reaction there, so the pins change nothing.
 
-The solver (:mod:`~dolfinx_multiscale.linalg`) solves ``Pᵀ K P w̃ = Pᵀ f``, with
+The solver (:mod:`~dolfinx_multiscale.cell.solver`) solves ``Pᵀ K P w̃ = Pᵀ f``, with
 ``Pᵀ K P`` assembled straight from the entries of ``K`` through
 :attr:`CellConstraint.reduced_index` (equal to ``K.ptap(P)``, without forming ``K``),
 and, for SUBC, adds the average-strain constraint by a Schur complement.

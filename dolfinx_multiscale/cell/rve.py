@@ -117,7 +117,9 @@ class RVE:
                                    policy.newton_forcing)
         self._approximate_rtol = policy.approximate_tangent_rtol
 
-        self._committed = self._virgin_state()
+        # the virgin state of one point (never modified in place: solves make new arrays)
+        self._virgin = {"E": np.zeros(self.n), "w": np.zeros_like(self.w.x.array), **laws.initial_state()}
+        self._committed = self._virgin
         self._committed_W = None  # unit fluctuations of the committed state, if solved with a tangent
         self._initial = None  # (C, unit fluctuations W, point tangents D) at the virgin state
         self._linear = None  # linear RVE: (C_eff, the Σ33 row or None)
@@ -220,15 +222,12 @@ class RVE:
         self.eps, self.sigma, self.sigma33 = eps, sigma, sigma33
         return sigma, D
 
-    def _virgin_state(self) -> dict:
-        return {"E": np.zeros(self.n), "w": np.zeros_like(self.w.x.array), **self.laws.initial_state()}
-
     def _initial_tangent(self):
         """``(C, W, D)`` at the virgin state: condensed tangent, unit fluctuations and
         point tangents. Computed once (one factorization) and cached."""
         if self._initial is None:
             saved = self._committed
-            self._committed = self._virgin_state()
+            self._committed = self._virgin
             try:
                 sigma, D, _, _ = self.laws.update(np.zeros((self.discretisation.n_points, self.n)),
                                                   self._committed, True)
@@ -283,7 +282,7 @@ class RVE:
         """
         if self.is_linear:
             return {}
-        return repeat({**self._virgin_state(), **{k: np.zeros(()) for k in _POINT_RECORD}}, n_points)
+        return repeat({**self._virgin, **{k: np.zeros(()) for k in _POINT_RECORD}}, n_points)
 
     def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True):
         """The homogenized response at ``N`` points, each from its own committed state.

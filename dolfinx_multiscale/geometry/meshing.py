@@ -1,6 +1,6 @@
 """Gmsh ↔ DOLFINx for periodic cells: mesh a cell recipe, read and write ``.msh`` files.
 
-A *recipe* (built and validated by :mod:`~dolfinx_multiscale.microstructures`) is the
+A *recipe* (built and validated by :mod:`~dolfinx_multiscale.geometry.microstructures`) is the
 box ``[0, lengths]`` of a periodic cell with primitive bodies, each with a phase tag:
 any object with the attributes ``dim``, ``lengths``, ``h`` (target element size),
 ``bodies`` (each with ``phase``, ``kind`` ``"ball"`` — params centre..., radius — or

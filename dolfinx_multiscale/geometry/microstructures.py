@@ -22,7 +22,7 @@ groups, :func:`write_msh` writes a generator's ``.msh`` without making a DOLFINx
 
 How a generator works (one code path for all of them): the inputs are validated and
 turned into a recipe (box + primitive bodies, each with a phase tag) *before* Gmsh or any
-file is touched; then :mod:`~dolfinx_multiscale.meshing` takes over: on rank 0 the
+file is touched; then :mod:`~dolfinx_multiscale.geometry.meshing` takes over: on rank 0 the
 OpenCASCADE kernel builds the box and the bodies (with
 their periodic images), ``occ.fragment`` makes the geometry conforming, the pieces are
 classified by the fragment map (a piece inside the box takes the largest phase tag of the
