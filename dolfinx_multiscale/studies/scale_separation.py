@@ -77,9 +77,10 @@ import dolfinx.fem.petsc
 import dolfinx.mesh
 import ufl
 
-from ..materials import LinearElastic
 from ..cell.rve import RVE
 from ..kinematics import mandel_strain
+from ..macro.problems import Beam, cantilever_bcs
+from ..materials import LinearElastic
 from ..tensors import mandel_size
 from ..viz import pyplot, save_figure
 
@@ -228,7 +229,8 @@ def tile_microstructure(micro, repeats: Sequence[int], scale: float = 1.0,
 # The macro problem: a plane-strain cantilever with a prescribed end deflection
 # --------------------------------------------------------------------------------------
 class _Cantilever:
-    """``[0, L] × [0, H]``, clamped at ``x = 0``, ``u_y = δ`` at ``x = L`` (``u_x`` free).
+    """``[0, L] × [0, H]``, clamped at ``x = 0``, ``u_y = δ`` at ``x = L`` (``u_x`` free):
+    the conditions of :func:`~dolfinx_multiscale.macro.problems.cantilever_bcs`.
 
     Linear elastic solves with a Mandel stiffness ``C`` given as a UFL ``(n, n)`` operand
     (a Constant for the homogenized body, a DG0 Function for the DNS).
@@ -239,7 +241,7 @@ class _Cantilever:
         d = mesh.geometry.dim
         self.V = V = fem.functionspace(mesh, ("Lagrange", 1, (d,)))
         self.deflection = fem.Constant(mesh, 0.0)
-        self.bcs, self.phi = _cantilever_bcs(V, length, self.deflection)
+        self.bcs, self.phi = cantilever_bcs(V, length, self.deflection)
         self.prefix = prefix
 
     def solve(self, C, deflection: float) -> fem.Function:
@@ -374,7 +376,6 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
         ``n_ranks`` and ``wall_s``.
     """
     from ..macro.fe2 import FE2Material
-    from ..macro.problems import Beam
 
     t0 = time.perf_counter()
     epsilons = [float(e) for e in epsilons]
@@ -537,7 +538,7 @@ def _run_dns_transient(tiled, matrix, fibre, length, dt, deflections, comm, pref
     linear = {m.sigma_q: m.sigma_q + ufl.dot(m.tangent_q, mandel_strain(u)) for m in mats}
     J = ufl.derivative(ufl.replace(F, linear), u, du)
     delta_c = fem.Constant(mesh, 0.0)
-    bcs, phi = _cantilever_bcs(V, length, delta_c)
+    bcs, phi = cantilever_bcs(V, length, delta_c)
     reaction = fem.form(ufl.replace(F, {v: phi}))
     # dt is fixed along the run, so the Jacobian (C_∞ + Σ g_i C_i and the fibres) never
     # changes: the LU factorization of the first step serves every later solve
@@ -554,21 +555,6 @@ def _run_dns_transient(tiled, matrix, fibre, length, dt, deflections, comm, pref
             m.commit()
         out.append(comm.allreduce(fem.assemble_scalar(reaction), op=MPI.SUM))
     return np.array(out)
-
-
-def _cantilever_bcs(V, length: float, deflection: fem.Constant):
-    """Clamp at ``x = 0``, ``u_y = deflection`` at ``x = L``; and ``φ`` (1 on those ``u_y``)."""
-    mesh = V.mesh
-    d = mesh.geometry.dim
-    fdim = d - 1
-    left = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], 0.0))
-    right = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], length))
-    right_y = fem.locate_dofs_topological(V.sub(1), fdim, right)
-    bcs = [fem.dirichletbc(np.zeros(d), fem.locate_dofs_topological(V, fdim, left), V),
-           fem.dirichletbc(deflection, right_y, V.sub(1))]
-    phi = fem.Function(V)
-    fem.dirichletbc(1.0, right_y, V.sub(1)).set(phi.x.array)
-    return bcs, phi
 
 
 def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: float = 1 / 8,
@@ -615,7 +601,6 @@ def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: f
         ``C_eff_instantaneous``, ``n_ranks``, ``wall_s``.
     """
     from ..macro.fe2 import FE2Material
-    from ..macro.problems import Beam
     from ..materials.viscoelasticity import GeneralizedMaxwell
 
     t0 = time.perf_counter()
