@@ -82,12 +82,12 @@ from ..kinematics import mandel_strain
 from ..macro.problems import Beam, cantilever_bcs
 from ..materials import LinearElastic
 from ..tensors import mandel_size
+from .verification import observed_rate
 from ..viz import pyplot, save_figure
 
 __all__ = [
     "TiledMicrostructure",
     "dns_vs_homogenized",
-    "observed_rate",
     "plot_scale_separation",
     "plot_time_scale_separation",
     "tile_microstructure",
@@ -299,16 +299,6 @@ def _tile_averages(tiled: TiledMicrostructure, stress_mandel) -> npt.NDArray[np.
 def _l2(mesh, expr) -> float:
     return math.sqrt(mesh.comm.allreduce(fem.assemble_scalar(fem.form(ufl.inner(expr, expr) * ufl.dx)),
                                          op=MPI.SUM))
-
-
-def observed_rate(h: Sequence[float], error: Sequence[float]) -> float:
-    """Least-squares slope of ``log(error)`` against ``log(h)``: ``error ≈ c h^rate``."""
-    h, error = np.asarray(h, dtype=float), np.asarray(error, dtype=float)
-    if h.size < 2 or h.shape != error.shape:
-        raise ValueError(f"need >= 2 matching (h, error) values; got {h.size} and {error.size}")
-    if (h <= 0).any() or (error <= 0).any():
-        raise ValueError("h and error must be > 0")
-    return float(np.polyfit(np.log(h), np.log(error), 1)[0])
 
 
 def _default_cell(comm_self=MPI.COMM_SELF):

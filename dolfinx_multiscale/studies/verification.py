@@ -51,6 +51,7 @@ __all__ = [
     "graded_cell",
     "hill_mandel_check",
     "mesh_convergence",
+    "observed_rate",
     "richardson_extrapolation",
     "tangent_check",
     "tensor_components",
@@ -125,12 +126,35 @@ def _fit_order(h, q, atol: float) -> float:
     return float(opt.x)
 
 
+def observed_rate(h: Sequence[float], error: Sequence[float]) -> float:
+    """Least-squares slope of ``log(error)`` against ``log(h)``: ``error ≈ c h^rate``.
+
+    The observed order of convergence when the error itself is known (against an exact
+    or much finer reference), over any number of levels: :func:`convergence_order` with
+    a ``reference`` uses it per component, and the scale-separation study uses it for
+    the rates of its errors in ``ε``.
+
+    Args:
+        h: mesh sizes (or cell sizes ``ε``), at least 2, positive, any order.
+        error: the errors at those sizes, positive, same shape as ``h``.
+
+    Raises:
+        ValueError: fewer than 2 or mismatched values, or a size or error ``≤ 0``.
+    """
+    h, error = np.asarray(h, dtype=float), np.asarray(error, dtype=float)
+    if h.size < 2 or h.shape != error.shape:
+        raise ValueError(f"need >= 2 matching (h, error) values; got {h.size} and {error.size}")
+    if (h <= 0).any() or (error <= 0).any():
+        raise ValueError("h and error must be > 0")
+    return float(np.polyfit(np.log(h), np.log(error), 1)[0])
+
+
 def _reference_order(h, err, atol: float) -> float:
+    """:func:`observed_rate` of ``|err|``; NaN when an error is at round-off (``≤ atol``)."""
     err = np.abs(err)
     if np.any(err <= atol):
         return math.nan
-    slope, _ = np.polyfit(np.log(h), np.log(err), 1)
-    return float(slope)
+    return observed_rate(h, err)
 
 
 def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None,
@@ -149,7 +173,8 @@ def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None
 
     Returns:
         ``p`` (a float for scalar values, an array of the trailing shape otherwise).
-        With ``reference``: the least-squares slope of ``log|q_h − q*|`` vs ``log h``.
+        With ``reference``: the least-squares slope of ``log|q_h − q*|`` vs ``log h``
+        (:func:`observed_rate`).
         Without: the three-level formula ``p = log((q₁−q₂)/(q₂−q₃))/log r`` for three
         levels of constant ratio ``r`` (the equation
         ``(h₁^p−h₂^p)/(h₂^p−h₃^p) = (q₁−q₂)/(q₂−q₃)`` for other ratios), and for more
