@@ -1,13 +1,23 @@
 """Off-screen PyVista pictures of fields: microstructures, RVE fields, macro fields.
 
-PyVista (and VTK) are imported inside the functions. Rendering is off-screen, so it
-works on a headless machine; the "bad X server connection" warning VTK may print is
-harmless. In parallel the pieces of the mesh are gathered on rank 0, which renders and
-writes the PNG; the functions are collective.
+PyVista (and VTK) are imported inside the functions. Every picture is rendered
+off-screen. On a headless Linux machine (no ``DISPLAY``) the VTK wheel would first try an
+X window, print "bad X server connection" and only then fall back to EGL; so before the
+first picture :func:`_select_offscreen_window` points ``VTK_DEFAULT_OPENGL_WINDOW`` at the
+EGL render window (``vtkEGLRenderWindow``, or the OSMesa one, ``vtkOSOpenGLRenderWindow``,
+where only ``libOSMesa`` is installed) and VTK never tries X. A value already set in the
+environment is left alone, and so is a machine with a display.
+
+In parallel the pieces of the mesh are gathered on rank 0, which renders and writes the
+PNG; the functions are collective.
 """
 
 from __future__ import annotations
 
+import ctypes.util
+import functools
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +26,35 @@ import numpy.typing as npt
 import dolfinx.plot
 
 __all__ = ["plot_macro", "plot_microstructure", "plot_rve", "plot_scale_separation_fields"]
+
+#: VTK's off-screen render windows that need no X server, in order of preference, with
+#: the library each one loads at run time
+_HEADLESS_WINDOWS = (("vtkEGLRenderWindow", "EGL"), ("vtkOSOpenGLRenderWindow", "OSMesa"))
+
+
+@functools.cache
+def _select_offscreen_window() -> str | None:
+    """Make VTK render without trying X on a headless Linux machine (once per process).
+
+    Sets ``VTK_DEFAULT_OPENGL_WINDOW`` (read when a render window is created) to the
+    first of ``vtkEGLRenderWindow`` / ``vtkOSOpenGLRenderWindow`` whose library
+    (``libEGL`` / ``libOSMesa``) is installed. Nothing changes where the variable is
+    already set, where ``DISPLAY`` is set, off Linux, or when neither library is found.
+
+    Returns:
+        The window class in use by this rule, or ``None`` (VTK's own choice).
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("DISPLAY"):
+        return None
+    chosen = os.environ.get("VTK_DEFAULT_OPENGL_WINDOW")
+    if chosen:
+        return chosen
+    for window, library in _HEADLESS_WINDOWS:
+        if ctypes.util.find_library(library):
+            os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = window
+            return window
+    return None
+
 
 def _gathered_grid(V, point_data: dict, cell_data: dict):
     """Owned cells of a P1/P2 space with point and cell data, gathered on rank 0.
@@ -56,6 +95,7 @@ def _render(panels, path: str | Path, title: str) -> Path | None:
     """Render ``[(grid, scalars, label, warp_vector | None), ...]`` side by side."""
     import pyvista
 
+    _select_offscreen_window()
     path = Path(path)
     plotter = pyvista.Plotter(off_screen=True, shape=(1, len(panels)), window_size=(520 * len(panels), 520))
     for k, (grid, scalars, label, warp) in enumerate(panels):
