@@ -144,10 +144,10 @@ def plot_mesh_convergence(report: Mapping, path: str | Path, comm: MPI.Comm = MP
 
 def plot_rve_size_study(report: dict, path: str | Path, components=None,
                         comm: MPI.Comm = MPI.COMM_WORLD) -> Path | None:
-    """PNG of an :func:`~dolfinx_multiscale.studies.uq.rve_size_study`: per component, the ensemble mean ± CI of every
-    boundary condition against the size (the KUBC/SUBC bracket closing on the periodic
-    value), plus the relative bracket width. Rank 0 writes and gets the path, the others
-    ``None``.
+    """PNG of an :func:`~dolfinx_multiscale.studies.uq.rve_size_study`: per component,
+    the ensemble mean ± CI of every boundary condition against the size (the KUBC/SUBC
+    bracket closing on the periodic value), plus the relative bracket width. Rank 0
+    writes and gets the path, the others ``None``.
 
     Args:
         report: the :func:`~dolfinx_multiscale.studies.uq.rve_size_study` dict.
@@ -198,9 +198,9 @@ def plot_rve_size_study(report: dict, path: str | Path, components=None,
 
 def plot_monte_carlo(result: dict, path: str | Path, names: Sequence[str] | None = None,
                      comm: MPI.Comm = MPI.COMM_WORLD) -> Path | None:
-    """PNG of :func:`~dolfinx_multiscale.studies.uq.monte_carlo` results: histogram of each scalar quantity and the
-    running mean with its confidence band against the number of samples. Rank 0 writes
-    and gets the path, the others ``None``.
+    """PNG of :func:`~dolfinx_multiscale.studies.uq.monte_carlo` results: histogram of
+    each scalar quantity and the running mean with its confidence band against the number
+    of samples. Rank 0 writes and gets the path, the others ``None``.
 
     Args:
         result: a :func:`~dolfinx_multiscale.studies.uq.monte_carlo` dict, or a dict of them by study name.
@@ -250,7 +250,9 @@ def plot_monte_carlo(result: dict, path: str | Path, names: Sequence[str] | None
 
 
 def plot_scale_separation(report: dict, path: str | Path) -> Path:
-    """Matplotlib PNG of a :func:`~dolfinx_multiscale.studies.scale_separation.dns_vs_homogenized` report (call on one rank).
+    """Matplotlib PNG of a
+    :func:`~dolfinx_multiscale.studies.scale_separation.dns_vs_homogenized` report
+    (call on one rank).
 
     Left: the errors against ``ε`` (log–log) with their fitted rates. Right: the
     boundary layer, the maximum of the cell-averaged stress error over each layer of
@@ -285,7 +287,9 @@ def plot_scale_separation(report: dict, path: str | Path) -> Path:
 
 
 def plot_time_scale_separation(report: dict, path: str | Path) -> Path:
-    """Matplotlib PNG of a :func:`~dolfinx_multiscale.studies.scale_separation.time_scale_separation` report (call on one rank).
+    """Matplotlib PNG of a
+    :func:`~dolfinx_multiscale.studies.scale_separation.time_scale_separation` report
+    (call on one rank).
 
     Left: the end reaction histories (DNS, transient FE², quasi-static) per ``τ/T``.
     Right: the errors against ``τ/T`` (log–log).
