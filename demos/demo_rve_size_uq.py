@@ -33,6 +33,7 @@ import dolfinx_multiscale as dm
 from dolfinx_multiscale import uq
 from dolfinx_multiscale.macro.problems import Beam
 from dolfinx_multiscale.macro.quadrature import LocalMaterial
+from dolfinx_multiscale.viz import plot_monte_carlo, plot_rve_size_study
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--sizes", default="1,4,9,16", help="numbers of fibres per cell")
@@ -73,7 +74,7 @@ for row in study["sizes_report"]:
         + f"  {row['bracket_width']:.3f}    {row['ci_half_width']:.3f}")
 say(f"smallest size with the bracket within 10 %: N = {study['smallest_size']}  "
     f"({study['wall_s']:.1f} s on {comm.size} rank(s))")
-uq.plot_rve_size_study(study, out / "rve_size.png", comm=comm)
+plot_rve_size_study(study, out / "rve_size.png", comm=comm)
 widths = [row["bracket_width"] for row in study["sizes_report"]]
 assert all(row["ordering_ok"] for row in study["sizes_report"])  # C_SUBC ≤ C_PBC ≤ C_KUBC, every member
 assert widths[-1] < 0.5 * widths[0]  # the bracket closes
@@ -120,7 +121,7 @@ for name, res in mc.items():
         hw = res["running_half_width"][q]
         say(f"  {name:22s} {q:9s} mean {res['mean'][q]:.5g} ± {res['half_width'][q]:.2g}  "
             f"std {res['std'][q]:.2g}  (n = {res['n']}; CI half-width {hw[2]:.2g} at n = 4)")
-uq.plot_monte_carlo(mc, out / "monte_carlo.png", names=("E_eff", "reaction"), comm=comm)
+plot_monte_carlo(mc, out / "monte_carlo.png", names=("E_eff", "reaction"), comm=comm)
 props = mc["random properties"]
 assert props["running_half_width"]["E_eff"][-1] < props["running_half_width"]["E_eff"][2]
 # With the end displacement δ prescribed, the reaction is R = 2W/δ with the minimum

@@ -27,8 +27,9 @@ from pathlib import Path
 from mpi4py import MPI
 
 import dolfinx_multiscale as dm
-from dolfinx_multiscale.studies.scale_separation import plot_time_scale_separation, time_scale_separation
 from dolfinx_multiscale.materials.viscoelasticity import GeneralizedMaxwell
+from dolfinx_multiscale.studies.scale_separation import time_scale_separation
+from dolfinx_multiscale.viz import plot_time_scale_separation
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--ratios", default="0.01,0.1,1", help="tau/T values, comma separated")

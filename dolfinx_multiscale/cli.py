@@ -299,7 +299,8 @@ def _int_list(text: str, option: str) -> list[int]:
 def _cmd_rve_size(args, comm: MPI.Comm) -> dict:
     """RVE-size study: ensembles of random cells of growing size, KUBC/periodic/SUBC."""
     from .cell.boundary import BOUNDARY_CONDITIONS
-    from .studies.uq import plot_rve_size_study, rve_size_study
+    from .studies.uq import rve_size_study
+    from .viz import plot_rve_size_study
 
     _check_output(args.json, ".json", "--json")
     png = _check_output(args.png, ".png", "--png")

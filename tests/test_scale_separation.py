@@ -11,8 +11,8 @@ import ufl
 import dolfinx_multiscale as dm
 from dolfinx_multiscale.macro.problems import Beam
 from dolfinx_multiscale.macro.quadrature import LocalMaterial
-from dolfinx_multiscale.studies.scale_separation import (dns_vs_homogenized, observed_rate, tile_microstructure,
-                                                 time_scale_separation)
+from dolfinx_multiscale.studies.scale_separation import dns_vs_homogenized, tile_microstructure, time_scale_separation
+from dolfinx_multiscale.studies.verification import observed_rate
 
 COMM = MPI.COMM_SELF
 

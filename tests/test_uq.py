@@ -16,6 +16,7 @@ import pytest
 import dolfinx_multiscale as dm
 from dolfinx_multiscale import uq
 from dolfinx_multiscale.cli import main
+from dolfinx_multiscale.viz import plot_monte_carlo, plot_rve_size_study
 
 COMM = MPI.COMM_SELF
 MATS = {1: dm.LinearElastic(E=1.0, nu=0.3), 2: dm.LinearElastic(E=10.0, nu=0.3)}
@@ -114,7 +115,7 @@ def test_random_properties_homogeneous_cell_is_exact(cell, tmp_path):
     Ep = E / (1 - nu**2)  # the estimator's interval, by hand (t_{.975,15} = 2.131450)
     assert res["mean"]["E_eff"] == pytest.approx(Ep.mean(), rel=1e-10)
     assert res["half_width"]["E_eff"] == pytest.approx(2.131450 * Ep.std(ddof=1) / 4.0, rel=1e-6)
-    uq.plot_monte_carlo(res, tmp_path / "mc.png", comm=COMM)
+    plot_monte_carlo(res, tmp_path / "mc.png", comm=COMM)
     assert (tmp_path / "mc.png").stat().st_size > 10_000
 
 
@@ -163,7 +164,7 @@ def test_rve_size_bracket_ordering_and_closing(size_study, tmp_path):
     # the smallest size meeting the tolerance is the first whose bracket is below it
     assert size_study["smallest_size"] == next(r["size"] for r in rows if r["bracket_width"] <= 0.2)
     assert [r["meets_tolerance"] for r in rows] == [w <= 0.2 for w in widths]
-    uq.plot_rve_size_study(size_study, tmp_path / "size.png", comm=COMM)
+    plot_rve_size_study(size_study, tmp_path / "size.png", comm=COMM)
     assert (tmp_path / "size.png").stat().st_size > 10_000
     json.dumps(size_study)  # JSON-ready as returned
 

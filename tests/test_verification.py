@@ -14,6 +14,7 @@ import pytest
 
 import dolfinx_multiscale as dm
 from dolfinx_multiscale import verification as vf
+from dolfinx_multiscale.viz import plot_mesh_convergence
 
 COMM = MPI.COMM_SELF
 DIAGONAL = [(0, 0), (1, 1), (2, 2)]  # energies e_iᵀ C e_i: their error is the energy error
@@ -110,8 +111,9 @@ def test_graded_cell_p1_observed_order_and_richardson(p2_report, tmp_path):
                                    reference=reference)
     for name in reference:
         assert abs(with_ref["quantities"][name]["observed_order"] - 2.0) <= 0.2
-    vf.write_report({"P1": report, "P1 vs reference": with_ref, "P2": p2_report},
-                    tmp_path / "r.json", tmp_path / "r.png", comm=COMM)
+    reports = {"P1": report, "P1 vs reference": with_ref, "P2": p2_report}
+    vf.write_report(reports, tmp_path / "r.json", comm=COMM)
+    plot_mesh_convergence(reports, tmp_path / "r.png", comm=COMM)
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["P1"]["quantities"]["C11"]["error_kind"] == "richardson"
     assert data["P1 vs reference"]["quantities"]["C11"]["error_kind"] == "reference"
@@ -145,7 +147,8 @@ def test_mesh_convergence_of_tensor_components_and_fe2_reaction(tmp_path):
     beam = Beam(lambda m: LocalMaterial(dm.LinearElastic(C=C), m), cells=2, mode="tension", comm=COMM)
     beam.run([0.01])
     assert reaction["values"][-1] == pytest.approx(beam.reaction(), rel=1e-9)
-    vf.write_report(fe2, tmp_path / "fe2.json", tmp_path / "fe2.png", comm=COMM)
+    vf.write_report(fe2, tmp_path / "fe2.json", comm=COMM)
+    plot_mesh_convergence(fe2, tmp_path / "fe2.png", comm=COMM)
     assert json.loads((tmp_path / "fe2.json").read_text())["quantities"]["reaction"]["richardson"] > 0
 
 
@@ -191,5 +194,8 @@ def test_hill_mandel_check(cell, bc):
 
 def test_write_report_rejects_unknown_structure(tmp_path):
     with pytest.raises(ValueError, match="mesh_convergence"):
-        vf.write_report({"a": 1}, tmp_path / "x.json", None, comm=COMM)
+        vf.write_report({"a": 1}, tmp_path / "x.json", comm=COMM)
     assert not (tmp_path / "x.json").exists()
+    with pytest.raises(ValueError, match="mesh_convergence"):
+        plot_mesh_convergence({"a": 1}, tmp_path / "x.png", comm=COMM)
+    assert not (tmp_path / "x.png").exists()

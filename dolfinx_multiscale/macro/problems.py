@@ -7,6 +7,10 @@ whose end ``x = L`` gets a prescribed displacement: axial (``"tension"``) or tra
 same problem runs single-scale and FE² and the two can be compared. It is also a
 compact example of the user-facing pattern: ``stress(u)`` in a UFL residual,
 ``derivative`` for the Jacobian, :class:`~dolfinx_multiscale.newton.NewtonSolver`.
+
+:func:`cantilever_bcs` builds its boundary conditions (and the test function of the end
+reaction) for any vector space on a block ``[0, L] × …``; the scale-separation studies
+use it for their DNS and homogenized plates.
 """
 
 from __future__ import annotations
@@ -21,7 +25,43 @@ import ufl
 
 from .newton import NewtonSolver, incremental_solve
 
-__all__ = ["Beam"]
+__all__ = ["Beam", "cantilever_bcs"]
+
+
+def cantilever_bcs(V: fem.FunctionSpace, length: float, displacement: fem.Constant | float,
+                   component: int = 1) -> tuple[list[fem.DirichletBC], fem.Function]:
+    """Boundary conditions of a cantilever: clamped at ``x = 0``, one displacement
+    component prescribed at ``x = L``.
+
+    Every component of ``u`` is zero on the boundary facets at ``x = 0``; component
+    ``component`` of ``u`` equals ``displacement`` on the boundary facets at
+    ``x = length`` (the other components there are free). Facets are found with
+    ``numpy.isclose`` on the coordinate ``x[0]``.
+
+    Args:
+        V: a vector Lagrange space of dimension ``d`` (the displacement space).
+        length: ``L``, the coordinate of the loaded end.
+        displacement: the end value, a ``fem.Constant`` (update its ``value`` to change
+            the load without rebuilding the conditions) or a number.
+        component: the prescribed component at ``x = L``: 1 (``u_y``, bending) or 0
+            (``u_x``, tension).
+
+    Returns:
+        ``(bcs, phi)``: ``bcs = [clamp, end]`` for the solver, and ``phi`` in ``V``,
+        1 on the prescribed end dofs and 0 elsewhere, so that ``∫ σ : ε(φ) dx`` is the
+        end reaction (the sum of the nodal forces on those dofs).
+    """
+    mesh = V.mesh
+    d = mesh.geometry.dim
+    fdim = mesh.topology.dim - 1
+    left = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], 0.0))
+    right = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], length))
+    end_dofs = fem.locate_dofs_topological(V.sub(component), fdim, right)
+    bcs = [fem.dirichletbc(np.zeros(d), fem.locate_dofs_topological(V, fdim, left), V),
+           fem.dirichletbc(displacement, end_dofs, V.sub(component))]
+    phi = fem.Function(V)
+    fem.dirichletbc(1.0, end_dofs, V.sub(component)).set(phi.x.array)
+    return bcs, phi
 
 
 class Beam:
@@ -67,20 +107,10 @@ class Beam:
         eps = lambda w: ufl.sym(ufl.grad(w))  # noqa: E731
         self.F = ufl.inner(self.material.stress(u), eps(v)) * self.material.dx
         self.J = self.material.derivative(self.F, u, du)
-        fdim = dim - 1
-        left = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], 0.0))
-        right = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], length))
         self.end_displacement = fem.Constant(mesh, 0.0)
         component = 1 if mode == "bending" else 0
-        self.bcs = [
-            fem.dirichletbc(np.zeros(dim), fem.locate_dofs_topological(V, fdim, left), V),
-            fem.dirichletbc(self.end_displacement,
-                            fem.locate_dofs_topological(V.sub(component), fdim, right), V.sub(component)),
-        ]
+        self.bcs, phi = cantilever_bcs(V, length, self.end_displacement, component)
         self.solver = NewtonSolver(self.F, self.J, u, self.bcs, [self.material], **newton)
-        phi = fem.Function(V)
-        fem.dirichletbc(1.0, fem.locate_dofs_topological(V.sub(component), fdim, right),
-                        V.sub(component)).set(phi.x.array)
         self._reaction = fem.form(ufl.inner(self.material.stress(u), eps(phi)) * self.material.dx)
         self._norm = fem.form(ufl.inner(u, u) * ufl.dx)
 

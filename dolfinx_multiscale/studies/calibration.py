@@ -77,11 +77,10 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
-from .loading import load_path, parse_path
-from ..errors import LoadPathError
 from ..cell.rve import RVE
-from ..errors import RVEConvergenceError
-from ..tensors import mandel_index_pairs, tensor_component_index
+from ..errors import LoadPathError, RVEConvergenceError
+from ..tensors import SQRT2, mandel_index_pairs, tensor_component_index
+from .loading import load_path, parse_path
 
 __all__ = [
     "CalibrationResult",
@@ -97,7 +96,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_SQ2 = math.sqrt(2.0)
 _SCALARS = ("Sigma33", "p_mean", "dissipation", "free_energy")
 
 
@@ -113,7 +111,7 @@ def _observable(name: str, dim: int) -> Callable[[dict], float]:
             except ValueError as exc:
                 raise ValueError(f"observable {name!r}: {exc}") from None
             i, j = mandel_index_pairs(dim)[k]
-            div = 1.0 if i == j else _SQ2  # Mandel → tensor component
+            div = 1.0 if i == j else SQRT2  # Mandel → tensor component
             return lambda record, k=k, key=key, div=div: float(record[key][k]) / div
     raise ValueError(f"observable must be 'Sigma<ij>' or 'E<ij>' (tensor components, e.g. "
                      f"'Sigma11', 'E22') or one of {list(_SCALARS)}; got {name!r}")

@@ -1,14 +1,15 @@
 """Analytic references for homogenization: bounds, exact laminates, Rayleigh's formula.
 
 Pure numpy (no DOLFINx): these are the independent numbers that the finite-element
-homogenization (:mod:`dolfinx_multiscale.rve`) is checked against.
+homogenization (:mod:`dolfinx_multiscale.cell.rve`) is checked against.
 
-Conventions (design §3): every stiffness is a Mandel matrix (orthonormal notation, shear
-components scaled by √2), component order 2-D ``[11, 22, 12]`` → shape ``(3, 3)``, 3-D
-``[11, 22, 33, 23, 13, 12]`` → shape ``(6, 6)``. 2-D elasticity is plane strain: the 2-D
-stiffness is the in-plane block of the 3-D one, its bulk modulus is the plane-strain
-(transverse) bulk modulus ``κ = λ + μ`` and its shear modulus is ``μ``. Conductivities are
-scalars or ``(d, d)`` matrices. Volume fractions ``f_i ≥ 0`` sum to one; ``⟨·⟩ = Σ f_i (·)_i``.
+Conventions (``docs/conventions.md``): every stiffness is a Mandel matrix (orthonormal
+notation, shear components scaled by √2), component order 2-D ``[11, 22, 12]`` → shape
+``(3, 3)``, 3-D ``[11, 22, 33, 23, 13, 12]`` → shape ``(6, 6)``. 2-D elasticity is plane
+strain: the 2-D stiffness is the in-plane block of the 3-D one, its bulk modulus is the
+plane-strain (transverse) bulk modulus ``κ = λ + μ`` and its shear modulus is ``μ``.
+Conductivities are scalars or ``(d, d)`` matrices. Volume fractions ``f_i ≥ 0`` sum to
+one; ``⟨·⟩ = Σ f_i (·)_i``.
 
 Contents:
 

@@ -65,7 +65,6 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from mpi4py import MPI
 
@@ -77,18 +76,17 @@ import dolfinx.fem.petsc
 import dolfinx.mesh
 import ufl
 
-from ..materials import LinearElastic
 from ..cell.rve import RVE
 from ..kinematics import mandel_strain
+from ..macro.problems import Beam, cantilever_bcs
+from ..materials import LinearElastic
 from ..tensors import mandel_size
-from ..viz import pyplot, save_figure
+from .verification import observed_rate
 
 __all__ = [
+    "DNSFields",
     "TiledMicrostructure",
     "dns_vs_homogenized",
-    "observed_rate",
-    "plot_scale_separation",
-    "plot_time_scale_separation",
     "tile_microstructure",
     "time_scale_separation",
 ]
@@ -128,6 +126,47 @@ class TiledMicrostructure:
         """``(n_tiles, d)`` centres of the copies (the body's lower corner is the origin)."""
         idx = np.array(np.unravel_index(np.arange(self.n_tiles), self.repeats)).T
         return (idx + 0.5) * self.tile_size
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DNSFields:
+    """The fields of one DNS-versus-homogenized comparison, kept for pictures.
+
+    ``dns_vs_homogenized(..., return_fields=True)`` returns them for its last ``ε``;
+    :func:`~dolfinx_multiscale.viz.plot_scale_separation_fields` draws them.
+
+    Attributes:
+        tiled: the DNS body (mesh, phases, cell copies).
+        u_dns: the DNS displacement ``u_ε`` (P1, on ``tiled.mesh``).
+        u_homogenized: the homogenized displacement ``u_0`` on the same mesh.
+        tile_error: ``(n_tiles,)`` cell-averaged stress error of every cell copy,
+            ``|⟨σ_ε⟩_Y − ⟨σ_0⟩_Y| / max_Y |⟨σ_0⟩_Y|``.
+    """
+
+    tiled: TiledMicrostructure
+    u_dns: fem.Function
+    u_homogenized: fem.Function
+    tile_error: npt.NDArray[np.float64]
+
+    def cell_fields(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Per owned mesh cell: ``"phase"``, ``"displacement error"``
+        (``|u_ε − u_0|`` at the cell, over ``max|u_0|``) and ``"cell-averaged stress
+        error"`` (the value of the cell's copy). Collective over the mesh's communicator.
+        """
+        tiled, u_dns, u_hom = self.tiled, self.u_dns, self.u_homogenized
+        mesh = tiled.mesh
+        n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
+        DG0 = fem.functionspace(mesh, ("DG", 0))
+        err = fem.Function(DG0)
+        diff = u_dns - u_hom
+        err.interpolate(fem.Expression(ufl.sqrt(ufl.inner(diff, diff)), DG0.element.interpolation_points))
+        u_max = mesh.comm.allreduce(np.abs(u_hom.x.array).max(initial=0.0), op=MPI.MAX)
+        dofs = DG0.dofmap.list[:n_owned].reshape(-1)
+        phase = np.zeros(n_owned)
+        phase[tiled.cell_tags.indices[tiled.cell_tags.indices < n_owned]] = \
+            tiled.cell_tags.values[tiled.cell_tags.indices < n_owned]
+        return {"phase": phase, "displacement error": err.x.array[dofs] / u_max,
+                "cell-averaged stress error": self.tile_error[tiled.tile[:n_owned]]}
 
 
 def tile_microstructure(micro, repeats: Sequence[int], scale: float = 1.0,
@@ -228,7 +267,8 @@ def tile_microstructure(micro, repeats: Sequence[int], scale: float = 1.0,
 # The macro problem: a plane-strain cantilever with a prescribed end deflection
 # --------------------------------------------------------------------------------------
 class _Cantilever:
-    """``[0, L] × [0, H]``, clamped at ``x = 0``, ``u_y = δ`` at ``x = L`` (``u_x`` free).
+    """``[0, L] × [0, H]``, clamped at ``x = 0``, ``u_y = δ`` at ``x = L`` (``u_x`` free):
+    the conditions of :func:`~dolfinx_multiscale.macro.problems.cantilever_bcs`.
 
     Linear elastic solves with a Mandel stiffness ``C`` given as a UFL ``(n, n)`` operand
     (a Constant for the homogenized body, a DG0 Function for the DNS).
@@ -239,7 +279,7 @@ class _Cantilever:
         d = mesh.geometry.dim
         self.V = V = fem.functionspace(mesh, ("Lagrange", 1, (d,)))
         self.deflection = fem.Constant(mesh, 0.0)
-        self.bcs, self.phi = _cantilever_bcs(V, length, self.deflection)
+        self.bcs, self.phi = cantilever_bcs(V, length, self.deflection)
         self.prefix = prefix
 
     def solve(self, C, deflection: float) -> fem.Function:
@@ -299,16 +339,6 @@ def _l2(mesh, expr) -> float:
                                          op=MPI.SUM))
 
 
-def observed_rate(h: Sequence[float], error: Sequence[float]) -> float:
-    """Least-squares slope of ``log(error)`` against ``log(h)``: ``error ≈ c h^rate``."""
-    h, error = np.asarray(h, dtype=float), np.asarray(error, dtype=float)
-    if h.size < 2 or h.shape != error.shape:
-        raise ValueError(f"need >= 2 matching (h, error) values; got {h.size} and {error.size}")
-    if (h <= 0).any() or (error <= 0).any():
-        raise ValueError("h and error must be > 0")
-    return float(np.polyfit(np.log(h), np.log(error), 1)[0])
-
-
 def _default_cell(comm_self=MPI.COMM_SELF):
     from ..geometry.microstructures import circular_inclusion
 
@@ -334,8 +364,8 @@ def _check_grid(epsilon: float, length: float, height: float, scale_length: floa
 def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro=None,
                        materials: dict | None = None, length: float = 2.0, height: float = 1.0,
                        deflection: float = 0.01, interior_distance: float = 0.25,
-                       fe2_cells: int | None = 8, picture: str | Path | None = None,
-                       comm: MPI.Comm = MPI.COMM_WORLD) -> dict:
+                       fe2_cells: int | None = 8, return_fields: bool = False,
+                       comm: MPI.Comm = MPI.COMM_WORLD) -> dict | tuple[dict, DNSFields]:
     """Scale separation: homogenized (FE²) cantilever against its fully resolved DNS.
 
     See the module docstring for the problem and the measures. The cell is the RVE
@@ -355,8 +385,9 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
         interior_distance: cells whose centres are at least this far from every edge
             form the "interior" group of the stress error.
         fe2_cells: cells along ``x`` of the coarse FE² macro mesh (P2); ``None`` skips it.
-        picture: PNG path for the PyVista picture of the local error fields of the
-            finest ``ε`` (collective; rank 0 writes).
+        return_fields: also return the :class:`DNSFields` of the last ``ε`` (the finest
+            when ``epsilons`` decrease), e.g. for
+            :func:`~dolfinx_multiscale.viz.plot_scale_separation_fields`.
         comm: communicator of the DNS and macro meshes.
 
     Returns:
@@ -371,10 +402,9 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
         layer of cells, the outer layer first, at the distances ``layer_distance`` of
         their centres from the boundary), ``fe2`` (the coarse FE² reaction,
         its error against each DNS and its gap to the fine homogenized reaction),
-        ``n_ranks`` and ``wall_s``.
+        ``n_ranks`` and ``wall_s``. With ``return_fields``: ``(report, fields)``.
     """
     from ..macro.fe2 import FE2Material
-    from ..macro.problems import Beam
 
     t0 = time.perf_counter()
     epsilons = [float(e) for e in epsilons]
@@ -439,7 +469,7 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
         _log.info("eps = %.4g: %d x %d cells, %d dofs, R_dns = %.6e, R_hom = %.6e, reaction error %.3e, "
                   "L2 error %.3e", eps, nx, ny, report["n_dofs"][-1], R_dns, R_hom,
                   report["reaction_error"][-1], l2)
-        last = (tiled, u_dns, u_hom, tile_err)
+        last = DNSFields(tiled, u_dns, u_hom, tile_err)
     report["rates"] = {key: observed_rate(epsilons, report[key]) for key in
                        ("reaction_error", "l2_error", "interior_stress_error", "boundary_stress_error",
                         "clamped_stress_error")
@@ -455,65 +485,8 @@ def dns_vs_homogenized(epsilons: Sequence[float] = (1 / 4, 1 / 8, 1 / 16), micro
                          "reaction_error": [abs(r - R_fe2) / abs(R_fe2) for r in report["reaction_dns"]],
                          "gap_to_homogenized": [abs(R_fe2 - r) / abs(r)
                                                 for r in report["reaction_homogenized"]]}
-    if picture is not None and last is not None:
-        _picture_fields(*last, picture)
     report["wall_s"] = time.perf_counter() - t0
-    return report
-
-
-def _picture_fields(tiled: TiledMicrostructure, u_dns, u_hom, tile_err, path) -> None:
-    """PyVista: phases, local |u_ε − u_0| and the cell-averaged stress error, on the DNS."""
-    from ..viz import plot_macro
-
-    mesh = tiled.mesh
-    n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
-    DG0 = fem.functionspace(mesh, ("DG", 0))
-    err = fem.Function(DG0)
-    diff = u_dns - u_hom
-    err.interpolate(fem.Expression(ufl.sqrt(ufl.inner(diff, diff)), DG0.element.interpolation_points))
-    u_max = mesh.comm.allreduce(np.abs(u_hom.x.array).max(initial=0.0), op=MPI.MAX)
-    dofs = DG0.dofmap.list[:n_owned].reshape(-1)
-    phase = np.zeros(n_owned)
-    phase[tiled.cell_tags.indices[tiled.cell_tags.indices < n_owned]] = \
-        tiled.cell_tags.values[tiled.cell_tags.indices < n_owned]
-    plot_macro(u_dns, {"phase": phase, "displacement error": err.x.array[dofs] / u_max,
-                       "cell-averaged stress error": tile_err[tiled.tile[:n_owned]]},
-               path, title=f"DNS, eps = 1/{tiled.repeats[1]}")
-
-
-def plot_scale_separation(report: dict, path: str | Path) -> Path:
-    """Matplotlib PNG of a :func:`dns_vs_homogenized` report (call on one rank).
-
-    Left: the errors against ``ε`` (log–log) with their fitted rates. Right: the
-    boundary layer, the maximum of the cell-averaged stress error over each layer of
-    cells against its distance from the boundary, for every ``ε``: at a fixed distance
-    it falls with ``ε``, in the outer layer it does not.
-    """
-    plt = pyplot()
-
-    eps = np.asarray(report["epsilon"])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    labels = {"reaction_error": "end reaction", "l2_error": "L2 displacement",
-              "interior_stress_error": "cell-avg stress, interior",
-              "boundary_stress_error": "cell-avg stress, outer layer of cells",
-              "clamped_stress_error": "cell-avg stress, cells at the clamp"}
-    for key, label in labels.items():
-        rate = report.get("rates", {}).get(key)
-        ax1.loglog(eps, report[key], "o-", label=f"{label} (rate {rate:.2f})" if rate is not None else label)
-    ax1.loglog(eps, eps * report["reaction_error"][0] / eps[0], "k:", lw=1, label="slope 1")
-    ax1.set_xlabel("ε = cell size / plate height")
-    ax1.set_ylabel("relative error of the homogenized answer")
-    ax1.grid(True, which="both", alpha=0.3)
-    ax1.legend(fontsize=7)
-    for e, x, col in zip(eps, report["layer_distance"], report["layer_error"]):
-        ax2.semilogy(x, col, "o-", ms=3, label=f"ε = 1/{round(1 / e)}")
-    ax2.set_xlabel("distance of the cell centre from the boundary (plate height 1)")
-    ax2.set_ylabel("max over a layer of cells of the\ncell-averaged stress error")
-    ax2.set_title("boundary layer: the outer cells do not converge", fontsize=9)
-    ax2.grid(True, which="both", alpha=0.3)
-    ax2.legend(fontsize=8)
-    fig.suptitle("Scale separation: homogenized vs DNS cantilever")
-    return save_figure(fig, path)
+    return (report, last) if return_fields else report
 
 
 # --------------------------------------------------------------------------------------
@@ -537,7 +510,7 @@ def _run_dns_transient(tiled, matrix, fibre, length, dt, deflections, comm, pref
     linear = {m.sigma_q: m.sigma_q + ufl.dot(m.tangent_q, mandel_strain(u)) for m in mats}
     J = ufl.derivative(ufl.replace(F, linear), u, du)
     delta_c = fem.Constant(mesh, 0.0)
-    bcs, phi = _cantilever_bcs(V, length, delta_c)
+    bcs, phi = cantilever_bcs(V, length, delta_c)
     reaction = fem.form(ufl.replace(F, {v: phi}))
     # dt is fixed along the run, so the Jacobian (C_∞ + Σ g_i C_i and the fibres) never
     # changes: the LU factorization of the first step serves every later solve
@@ -554,21 +527,6 @@ def _run_dns_transient(tiled, matrix, fibre, length, dt, deflections, comm, pref
             m.commit()
         out.append(comm.allreduce(fem.assemble_scalar(reaction), op=MPI.SUM))
     return np.array(out)
-
-
-def _cantilever_bcs(V, length: float, deflection: fem.Constant):
-    """Clamp at ``x = 0``, ``u_y = deflection`` at ``x = L``; and ``φ`` (1 on those ``u_y``)."""
-    mesh = V.mesh
-    d = mesh.geometry.dim
-    fdim = d - 1
-    left = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], 0.0))
-    right = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], length))
-    right_y = fem.locate_dofs_topological(V.sub(1), fdim, right)
-    bcs = [fem.dirichletbc(np.zeros(d), fem.locate_dofs_topological(V, fdim, left), V),
-           fem.dirichletbc(deflection, right_y, V.sub(1))]
-    phi = fem.Function(V)
-    fem.dirichletbc(1.0, right_y, V.sub(1)).set(phi.x.array)
-    return bcs, phi
 
 
 def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: float = 1 / 8,
@@ -615,7 +573,6 @@ def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: f
         ``C_eff_instantaneous``, ``n_ranks``, ``wall_s``.
     """
     from ..macro.fe2 import FE2Material
-    from ..macro.problems import Beam
     from ..materials.viscoelasticity import GeneralizedMaxwell
 
     t0 = time.perf_counter()
@@ -710,35 +667,3 @@ def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: f
         report["rate_small_ratio"] = float(np.log(e[1] / e[0]) / np.log(r[1] / r[0]))
     report["wall_s"] = time.perf_counter() - t0
     return report
-
-
-def plot_time_scale_separation(report: dict, path: str | Path) -> Path:
-    """Matplotlib PNG of a :func:`time_scale_separation` report (call on one rank).
-
-    Left: the end reaction histories (DNS, transient FE², quasi-static) per ``τ/T``.
-    Right: the errors against ``τ/T`` (log–log).
-    """
-    plt = pyplot()
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for k, ratio in enumerate(report["ratio"]):
-        t = [0.0] + report["times"][k]
-        (line,) = ax1.plot(t, [0.0] + report["reaction_dns"][k], "-", lw=2, label=f"τ/T = {ratio:g}")
-        ax1.plot(t, [0.0] + report["reaction_fe2"][k], "o", ms=3, color=line.get_color(),
-                 label="transient FE² (dots)" if k == 0 else None)
-        ax1.plot(t, [0.0] + report["reaction_quasi_static"][k], "--", color=line.get_color(),
-                 label="quasi-static (dashed)" if k == 0 else None)
-    ax1.set_xlabel("t / T")
-    ax1.set_ylabel("end reaction (lines: DNS)")
-    ax1.grid(True, alpha=0.3)
-    ax1.legend(fontsize=6, ncol=2)
-    r = np.asarray(report["ratio"])
-    ax2.loglog(r, report["error_quasi_static"], "o-", label="quasi-static vs DNS")
-    ax2.loglog(r, report["error_time_scale"], "s-", label="quasi-static FE² vs transient FE²")
-    ax2.loglog(r, report["error_fe2"], "^-", label="transient FE² vs DNS")
-    ax2.set_xlabel("τ_micro / T_macro")
-    ax2.set_ylabel("max_t |R − R_ref| / max_t |R_ref|")
-    ax2.grid(True, which="both", alpha=0.3)
-    ax2.legend(fontsize=8)
-    fig.suptitle("Time-scale separation: viscoelastic matrix, ramp over T then hold")
-    return save_figure(fig, path)

@@ -15,6 +15,10 @@ operational: ensembles of random cells of growing size under KUBC, periodic and 
 conditions, the KUBC/SUBC bracket closing on the periodic value, the smallest size
 meeting a tolerance.
 
+The functions return JSON-ready dicts; their pictures are
+:func:`~dolfinx_multiscale.viz.plot_rve_size_study` and
+:func:`~dolfinx_multiscale.viz.plot_monte_carlo`.
+
 Parallelism: ensemble members and Monte Carlo samples are independent; each rank
 computes the members ``i ≡ rank (mod size)`` on ``MPI.COMM_SELF`` and the results are
 gathered, so every rank returns the same report, bit for bit the serial one (sample
@@ -34,14 +38,10 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
-from ..viz import pyplot, save_figure
-
 __all__ = [
     "interval_propagation",
     "mean_confidence_interval",
     "monte_carlo",
-    "plot_monte_carlo",
-    "plot_rve_size_study",
     "random_microstructure_sampler",
     "random_properties_sampler",
     "rve_size_study",
@@ -281,58 +281,6 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
     }
 
 
-def plot_rve_size_study(report: dict, path, components=None, comm: MPI.Comm = MPI.COMM_WORLD) -> None:
-    """PNG of an :func:`rve_size_study`: per component, the ensemble mean ± CI of every
-    boundary condition against the size (the KUBC/SUBC bracket closing on the periodic
-    value), plus the relative bracket width. Rank 0 writes.
-
-    Args:
-        report: the :func:`rve_size_study` dict.
-        path: output ``.png``.
-        components: Mandel positions ``[(i, j), ...]`` (default ``(0, 0)`` and the last
-            diagonal entry, the shear modulus ``2μ`` in elasticity).
-    """
-    if comm.rank != 0:
-        return
-    plt = pyplot()
-
-    rows = report["sizes_report"]
-    n = np.asarray(rows[0]["mean"][report["bcs"][0]]).shape[0]
-    components = components or [(0, 0), (n - 1, n - 1)]
-    sizes = np.array([r["size"] for r in rows], dtype=float)
-    fig, axes = plt.subplots(1, len(components) + 1, figsize=(4.6 * (len(components) + 1), 4.0))
-    colours = {"kubc": "tab:red", "periodic": "tab:green", "subc": "tab:blue"}
-    for ax, (i, j) in zip(axes, components):
-        for bc in report["bcs"]:
-            mean = np.array([r["mean"][bc][i][j] for r in rows])
-            half = np.array([r["half_width"][bc][i][j] for r in rows])
-            ax.errorbar(sizes, mean, yerr=half, fmt="o-", capsize=4, color=colours.get(bc), label=bc)
-            for r in rows:
-                ax.plot([r["size"]] * len(r["C"][bc]), [c[i][j] for c in r["C"][bc]], ".",
-                        color=colours.get(bc), alpha=0.35)
-        ax.set_xscale("log")
-        ax.set_xlabel("size N (inclusions per cell)")
-        ax.set_title(f"C{i + 1}{j + 1}: mean ± {int(100 * report['level'])} % CI")
-        ax.legend(fontsize=8)
-        ax.grid(True, alpha=0.3)
-    ax = axes[-1]
-    widths = [r["bracket_width"] for r in rows]
-    if all(w is not None for w in widths):
-        ax.loglog(sizes, widths, "ko-", label="‖C̄_KUBC − C̄_SUBC‖ / ‖C̄_PBC‖")
-    ax.loglog(sizes, [r["ci_half_width"] for r in rows], "s--", color="tab:green",
-              label="CI half-width / max|C̄|")
-    tol = report.get("tolerance") or {}
-    for key, style in (("bracket", "k:"), ("ci", "g:")):
-        if key in tol:
-            ax.axhline(tol[key], ls=":", color=style[0], label=f"tolerance ({key})")
-    ax.set_xlabel("size N")
-    ax.set_title("relative widths" + (f"; smallest RVE: N = {report['smallest_size']}"
-                                      if report.get("smallest_size") else ""))
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    save_figure(fig, path)
-
-
 # -- Monte Carlo (aleatory) -------------------------------------------------------------
 def _stack_samples(values: list):
     if isinstance(values[0], Mapping):
@@ -449,58 +397,6 @@ def random_properties_sampler(micro, sample_materials: Callable[[np.random.Gener
                    petsc_options_prefix="mc_").effective_tensor()
 
     return sample
-
-
-def plot_monte_carlo(result: dict, path, names: Sequence[str] | None = None,
-                     comm: MPI.Comm = MPI.COMM_WORLD) -> None:
-    """PNG of :func:`monte_carlo` results: histogram of each scalar quantity and the
-    running mean with its confidence band against the number of samples. Rank 0 writes.
-
-    Args:
-        result: a :func:`monte_carlo` dict, or a dict of them by study name.
-        path: output ``.png``.
-        names: for dict-valued samples, the scalar quantities to show (default all
-            scalar ones).
-    """
-    if comm.rank != 0:
-        return
-    plt = pyplot()
-
-    studies = {"": result} if "samples" in result else result
-    panels = []
-    for title, res in studies.items():
-        samples = res["samples"] if isinstance(res["samples"], dict) else {"q": res["samples"]}
-        for name, x in samples.items():
-            if np.ndim(x) != 1 or (names is not None and name not in names):
-                continue
-            if isinstance(res["samples"], dict):
-                def pick(field, res=res, name=name):
-                    return res[field][name]
-            else:
-                def pick(field, res=res):
-                    return res[field]
-            panels.append((f"{title} {name}".strip(), x, pick, res))
-    if not panels:
-        raise ValueError("no scalar quantity to plot")
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.4 * len(panels), 6.4), squeeze=False)
-    for k, (label, x, pick, res) in enumerate(panels):
-        ax = axes[0, k]
-        ax.hist(x, bins=max(5, int(np.sqrt(x.size))), color="tab:blue", alpha=0.7)
-        ax.axvline(pick("mean"), color="k", label="mean")
-        ax.axvspan(pick("lower"), pick("upper"), color="k", alpha=0.15,
-                   label=f"{int(100 * res['level'])} % CI of the mean")
-        ax.set_title(label)
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
-        ax.legend(fontsize=7)
-        ax = axes[1, k]
-        m, hw = np.asarray(pick("running_mean")), np.asarray(pick("running_half_width"))
-        nn = np.asarray(res["n_running"])
-        ax.plot(nn, m, "k-")
-        ax.fill_between(nn, m - hw, m + hw, color="tab:blue", alpha=0.3)
-        ax.set_xlabel("number of samples")
-        ax.set_title("running mean ± CI half-width")
-        ax.grid(True, alpha=0.3)
-    save_figure(fig, path)
 
 
 # -- interval propagation (epistemic) ---------------------------------------------------

@@ -1,5 +1,6 @@
 """Verification: mesh convergence, observed order, Richardson extrapolation, FD tangent
-and Hill–Mandel checks, and a JSON + PNG report per study.
+and Hill–Mandel checks, and a JSON report per study (its picture:
+:func:`~dolfinx_multiscale.viz.plot_mesh_convergence`).
 
 A discretized quantity ``q_h`` (an entry of ``C_eff``, a macro reaction, ...) of a
 method of order ``p`` behaves asymptotically as
@@ -42,15 +43,15 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
-from ..viz import pyplot, save_figure
-
 __all__ = [
     "convergence_order",
+    "convergence_studies",
     "effective_tensor_study",
     "fe2_reaction_study",
     "graded_cell",
     "hill_mandel_check",
     "mesh_convergence",
+    "observed_rate",
     "richardson_extrapolation",
     "tangent_check",
     "tensor_components",
@@ -125,12 +126,35 @@ def _fit_order(h, q, atol: float) -> float:
     return float(opt.x)
 
 
+def observed_rate(h: Sequence[float], error: Sequence[float]) -> float:
+    """Least-squares slope of ``log(error)`` against ``log(h)``: ``error ≈ c h^rate``.
+
+    The observed order of convergence when the error itself is known (against an exact
+    or much finer reference), over any number of levels: :func:`convergence_order` with
+    a ``reference`` uses it per component, and the scale-separation study uses it for
+    the rates of its errors in ``ε``.
+
+    Args:
+        h: mesh sizes (or cell sizes ``ε``), at least 2, positive, any order.
+        error: the errors at those sizes, positive, same shape as ``h``.
+
+    Raises:
+        ValueError: fewer than 2 or mismatched values, or a size or error ``≤ 0``.
+    """
+    h, error = np.asarray(h, dtype=float), np.asarray(error, dtype=float)
+    if h.size < 2 or h.shape != error.shape:
+        raise ValueError(f"need >= 2 matching (h, error) values; got {h.size} and {error.size}")
+    if (h <= 0).any() or (error <= 0).any():
+        raise ValueError("h and error must be > 0")
+    return float(np.polyfit(np.log(h), np.log(error), 1)[0])
+
+
 def _reference_order(h, err, atol: float) -> float:
+    """:func:`observed_rate` of ``|err|``; NaN when an error is at round-off (``≤ atol``)."""
     err = np.abs(err)
     if np.any(err <= atol):
         return math.nan
-    slope, _ = np.polyfit(np.log(h), np.log(err), 1)
-    return float(slope)
+    return observed_rate(h, err)
 
 
 def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None,
@@ -149,7 +173,8 @@ def convergence_order(hs: Sequence[float], values: npt.ArrayLike, reference=None
 
     Returns:
         ``p`` (a float for scalar values, an array of the trailing shape otherwise).
-        With ``reference``: the least-squares slope of ``log|q_h − q*|`` vs ``log h``.
+        With ``reference``: the least-squares slope of ``log|q_h − q*|`` vs ``log h``
+        (:func:`observed_rate`).
         Without: the three-level formula ``p = log((q₁−q₂)/(q₂−q₃))/log r`` for three
         levels of constant ratio ``r`` (the equation
         ``(h₁^p−h₂^p)/(h₂^p−h₃^p) = (q₁−q₂)/(q₂−q₃)`` for other ratios), and for more
@@ -494,7 +519,16 @@ def hill_mandel_check(rve, E: npt.ArrayLike | None = None) -> float:
 
 
 # -- report -----------------------------------------------------------------------------
-def _studies(report: Mapping) -> dict[str, Mapping]:
+def convergence_studies(report: Mapping) -> dict[str, Mapping]:
+    """The studies of a convergence report, by name.
+
+    Args:
+        report: a :func:`mesh_convergence` dict (returned as ``{"": report}``) or a dict
+            of them by study name (returned as a dict).
+
+    Raises:
+        ValueError: ``report`` is neither.
+    """
     if "quantities" in report:
         return {"": report}
     if not report or not all(isinstance(v, Mapping) and "quantities" in v for v in report.values()):
@@ -502,57 +536,22 @@ def _studies(report: Mapping) -> dict[str, Mapping]:
     return dict(report)
 
 
-def write_report(report: Mapping, json_path: str | Path | None, png_path: str | Path | None = None,
-                 comm: MPI.Comm = MPI.COMM_WORLD) -> None:
-    """Write a convergence report as JSON and a log–log PNG (rank 0 writes).
+def write_report(report: Mapping, json_path: str | Path, *, comm: MPI.Comm = MPI.COMM_WORLD) -> None:
+    """Write a convergence report as strict JSON (NaN written as ``null``); rank 0 writes.
 
     Args:
-        report: a :func:`mesh_convergence` dict, or a dict of them by study name (one
-            panel per study, e.g. ``{"P1": ..., "P2": ...}``).
-        json_path: output ``.json`` (strict JSON: NaN written as ``null``) or ``None``.
-        png_path: output ``.png`` or ``None``: error (against the reference, or the
-            Richardson estimate) against ``h`` per quantity, with the fitted order in
-            the legend and a slope triangle of the theoretical order.
-        comm: only its rank 0 writes.
-    """
-    studies = _studies(report)
-    if comm.rank != 0:
-        return
-    if json_path is not None:
-        Path(json_path).write_text(json.dumps(_json_ready(report), indent=2) + "\n")
-    if png_path is None:
-        return
-    plt = pyplot()
+        report: a :func:`mesh_convergence` dict, or a dict of them by study name (e.g.
+            ``{"P1": ..., "P2": ...}``); see :func:`convergence_studies`.
+        json_path: output ``.json``.
+        comm: only its rank 0 writes (every rank checks ``report``).
 
-    ncols = min(3, len(studies))
-    nrows = -(-len(studies) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.2 * nrows), squeeze=False)
-    for ax in axes.ravel()[len(studies):]:
-        ax.set_visible(False)
-    for ax, (title, study) in zip(axes.ravel(), studies.items()):
-        h = np.asarray(study["h"], dtype=float)
-        for name, data in study["quantities"].items():
-            err = np.array(data["errors"], dtype=float).reshape(h.size, -1)
-            p = np.array(data["observed_order"], dtype=float).reshape(-1)
-            for k in range(err.shape[1]):
-                e = err[:, k]
-                keep = np.isfinite(e) & (e > 0)
-                if keep.sum() < 2:
-                    continue
-                label = name if err.shape[1] == 1 else f"{name}[{k}]"
-                order = f"{p[k]:.2f}" if np.isfinite(p[k]) else "n/a"
-                ax.loglog(h[keep], e[keep], "o-", label=f"{label}: p = {order}")
-        p_th = study.get("theoretical_order")
-        if p_th:
-            lines = [line.get_ydata() for line in ax.get_lines()]
-            if lines:
-                y0 = min(np.min(y) for y in lines)
-                hh = np.array([h.min(), h.max()])
-                ax.loglog(hh, y0 * (hh / h.min()) ** p_th, "k--", lw=1, label=f"slope {p_th:g}")
-        kind = {d["error_kind"] for d in study["quantities"].values()}
-        ax.set_xlabel("mesh size h")
-        ax.set_ylabel("error" + (" (vs Richardson)" if kind == {"richardson"} else ""))
-        ax.set_title(title or "mesh convergence")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    save_figure(fig, png_path, dpi=120)
+    The log–log picture of the same report is
+    :func:`~dolfinx_multiscale.viz.plot_mesh_convergence`.
+
+    Raises:
+        ValueError: ``report`` is not a convergence report (on every rank; nothing is
+            written).
+    """
+    convergence_studies(report)
+    if comm.rank == 0:
+        Path(json_path).write_text(json.dumps(_json_ready(report), indent=2) + "\n")

@@ -1,13 +1,23 @@
-"""Off-screen PyVista pictures of RVE fields and microstructures.
+"""Off-screen PyVista pictures of fields: microstructures, RVE fields, macro fields.
 
-PyVista (and VTK) are imported inside the functions. Rendering is off-screen, so it
-works on a headless machine; the "bad X server connection" warning VTK may print is
-harmless. In parallel the pieces of the mesh are gathered on rank 0, which renders and
-writes the PNG; the functions are collective.
+PyVista (and VTK) are imported inside the functions. Every picture is rendered
+off-screen. On a headless Linux machine (no ``DISPLAY``) the VTK wheel would first try an
+X window, print "bad X server connection" and only then fall back to EGL; so before the
+first picture :func:`_select_offscreen_window` points ``VTK_DEFAULT_OPENGL_WINDOW`` at the
+EGL render window (``vtkEGLRenderWindow``, or the OSMesa one, ``vtkOSOpenGLRenderWindow``,
+where only ``libOSMesa`` is installed) and VTK never tries X. A value already set in the
+environment is left alone, and so is a machine with a display.
+
+In parallel the pieces of the mesh are gathered on rank 0, which renders and writes the
+PNG; the functions are collective.
 """
 
 from __future__ import annotations
 
+import ctypes.util
+import functools
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,26 +25,35 @@ import numpy.typing as npt
 
 import dolfinx.plot
 
-__all__ = ["plot_load_path", "plot_macro", "plot_microstructure", "plot_rve", "pyplot", "save_figure"]
+__all__ = ["plot_macro", "plot_microstructure", "plot_rve", "plot_scale_separation_fields"]
+
+#: VTK's off-screen render windows that need no X server, in order of preference, with
+#: the library each one loads at run time
+_HEADLESS_WINDOWS = (("vtkEGLRenderWindow", "EGL"), ("vtkOSOpenGLRenderWindow", "OSMesa"))
 
 
-def pyplot():
-    """``matplotlib.pyplot`` with the off-screen Agg backend, imported on first use."""
-    import matplotlib
+@functools.cache
+def _select_offscreen_window() -> str | None:
+    """Make VTK render without trying X on a headless Linux machine (once per process).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Sets ``VTK_DEFAULT_OPENGL_WINDOW`` (read when a render window is created) to the
+    first of ``vtkEGLRenderWindow`` / ``vtkOSOpenGLRenderWindow`` whose library
+    (``libEGL`` / ``libOSMesa``) is installed. Nothing changes where the variable is
+    already set, where ``DISPLAY`` is set, off Linux, or when neither library is found.
 
-    return plt
-
-
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Lay out, write and close a matplotlib figure; returns the path."""
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    pyplot().close(fig)
-    return path
+    Returns:
+        The window class in use by this rule, or ``None`` (VTK's own choice).
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("DISPLAY"):
+        return None
+    chosen = os.environ.get("VTK_DEFAULT_OPENGL_WINDOW")
+    if chosen:
+        return chosen
+    for window, library in _HEADLESS_WINDOWS:
+        if ctypes.util.find_library(library):
+            os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = window
+            return window
+    return None
 
 
 def _gathered_grid(V, point_data: dict, cell_data: dict):
@@ -76,6 +95,7 @@ def _render(panels, path: str | Path, title: str) -> Path | None:
     """Render ``[(grid, scalars, label, warp_vector | None), ...]`` side by side."""
     import pyvista
 
+    _select_offscreen_window()
     path = Path(path)
     plotter = pyvista.Plotter(off_screen=True, shape=(1, len(panels)), window_size=(520 * len(panels), 520))
     for k, (grid, scalars, label, warp) in enumerate(panels):
@@ -169,39 +189,6 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
     return _render(panels(grid), path, title or f"{rve.bc} RVE, E = {np.round(rve.macro_strain, 4).tolist()}")
 
 
-def plot_load_path(records: list[dict], path: str | Path, components: list[int] | None = None,
-                   labels: list[str] | None = None) -> Path:
-    """Stress–strain curves of a load path (``RVE.load_path`` records) as a PNG.
-
-    One panel per component: ``Σ_k`` against ``E_k`` (Mandel components, so shear
-    panels show ``√2 σ12`` against ``√2 ε12``), with the origin prepended; loading and
-    unloading appear as one polyline with markers. Call it on one rank.
-
-    Args:
-        records: the list returned by :func:`~dolfinx_multiscale.loading.load_path`.
-        path: output PNG.
-        components: Mandel indices to plot (default: the components whose strain and
-            stress both change along the path, i.e. not the stress-free ones).
-        labels: component names for the axes (default ``"k"``).
-    """
-    plt = pyplot()
-    E = np.vstack([np.zeros(len(records[0]["E"]))] + [r["E"] for r in records])
-    S = np.vstack([np.zeros(len(records[0]["Sigma"]))] + [r["Sigma"] for r in records])
-    if components is None:
-        noise = 1e-8 * np.abs(S).max()
-        components = [k for k in range(E.shape[1]) if np.ptp(E[:, k]) > 0 and np.ptp(S[:, k]) > noise] or [0]
-    labels = labels or [str(k) for k in range(E.shape[1])]
-    fig, axes = plt.subplots(1, len(components), figsize=(4.5 * len(components), 4), squeeze=False)
-    for ax, k in zip(axes[0], components):
-        ax.plot(E[:, k], S[:, k], "o-", ms=3)
-        ax.set_xlabel(f"E[{labels[k]}] (Mandel)")
-        ax.set_ylabel(f"Σ[{labels[k]}] (Mandel)")
-        ax.grid(True, alpha=0.3)
-    p_mean = [r.get("p_mean", 0.0) for r in records]
-    fig.suptitle(f"RVE load path: {len(records)} steps, final <p> = {p_mean[-1]:.3e}")
-    return save_figure(fig, path)
-
-
 def plot_macro(u, cell_data: dict[str, npt.ArrayLike], path: str | Path, title: str = "",
                scale: float | None = None) -> Path | None:
     """PNG of macro cell fields on the deformed macro mesh, one panel per field.
@@ -230,3 +217,22 @@ def plot_macro(u, cell_data: dict[str, npt.ArrayLike], path: str | Path, title: 
     warped = grid.warp_by_vector("u", factor=scale)
     return _render([(warped, key, key, None) for key in cell_data], path,
                    title or f"deformed x{scale:.3g}")
+
+
+def plot_scale_separation_fields(fields, path: str | Path) -> Path | None:
+    """PNG of the local errors of a DNS against its homogenized body, on the DNS mesh.
+
+    Three panels on the deformed DNS: the phases, ``|u_ε − u_0|`` per cell over
+    ``max|u_0|`` and the cell-averaged stress error of every cell copy (the fields of
+    :meth:`~dolfinx_multiscale.studies.scale_separation.DNSFields.cell_fields`).
+
+    Args:
+        fields: the :class:`~dolfinx_multiscale.studies.scale_separation.DNSFields`
+            returned by ``dns_vs_homogenized(..., return_fields=True)``.
+        path: output PNG.
+
+    Collective over the DNS mesh's communicator; rank 0 writes and gets the path, the
+    others ``None``.
+    """
+    return plot_macro(fields.u_dns, fields.cell_fields(), path,
+                      title=f"DNS, eps = 1/{fields.tiled.repeats[1]}")
