@@ -3,10 +3,10 @@
 :class:`Beam` is a small-strain 2-D (plane strain) or 3-D block, clamped at ``x = 0``,
 whose end ``x = L`` gets a prescribed displacement: axial (``"tension"``) or transverse
 (``"bending"``, a non-uniform strain field). Its material is any
-:class:`~dolfinx_multiscale.quadrature.QuadratureMaterial` built by a factory, so the
+:class:`~dolfinx_multiscale.macro.quadrature.QuadratureMaterial` built by a factory, so the
 same problem runs single-scale and FE² and the two can be compared. It is also a
 compact example of the user-facing pattern: ``stress(u)`` in a UFL residual,
-``derivative`` for the Jacobian, :class:`~dolfinx_multiscale.newton.NewtonSolver`.
+``derivative`` for the Jacobian, :class:`~dolfinx_multiscale.macro.newton.NewtonSolver`.
 
 :func:`cantilever_bcs` builds its boundary conditions (and the test function of the end
 reaction) for any vector space on a block ``[0, L] × …``; the scale-separation studies
@@ -77,8 +77,8 @@ class Beam:
             ``quadrature_degree ≥ max(2(degree−1), 1)`` (checked).
         comm: the macro mesh communicator.
         partitioner: cell partitioner of the macro mesh (``None``: DOLFINx's default), e.g.
-            :func:`~dolfinx_multiscale.fe2.cyclic_partitioner` to balance FE² work.
-        newton: keyword arguments of :class:`~dolfinx_multiscale.newton.NewtonSolver`.
+            :func:`~dolfinx_multiscale.macro.fe2.cyclic_partitioner` to balance FE² work.
+        newton: keyword arguments of :class:`~dolfinx_multiscale.macro.newton.NewtonSolver`.
     """
 
     def __init__(self, material_factory, dim: int = 2, cells: int = 4, mode: str = "bending",
@@ -119,7 +119,7 @@ class Beam:
         self.end_displacement.value = value
 
     def run(self, loads, **kwargs) -> list[dict]:
-        """:func:`~dolfinx_multiscale.newton.incremental_solve` over the end displacements
+        """:func:`~dolfinx_multiscale.macro.newton.incremental_solve` over the end displacements
         ``loads``; each record gains ``"reaction"`` (the end force per unit thickness)."""
         on_step = kwargs.pop("on_step", None)
         reactions = []

@@ -3,7 +3,7 @@ r"""Calibration of micro parameters from macro curves, and validation on a held-
 The forward model maps a parameter vector ``p`` (e.g. the matrix Young's modulus ``E``,
 the yield stress ``σ_y0`` and the hardening modulus ``H`` of a J2 matrix) to the macro
 response of a virtual test: the RVE driven along a load path with mixed control
-(:func:`dolfinx_multiscale.loading.load_path`). For a homogeneous specimen the macro
+(:func:`dolfinx_multiscale.studies.loading.load_path`). For a homogeneous specimen the macro
 stress–strain curve ``Σ(E)`` *is* the force–displacement curve (force / area against
 displacement / length), so "macro force–displacement data" are Σ–E data here.
 
@@ -142,7 +142,7 @@ def j2_matrix(others: Mapping[int, object], *, E: float, nu: float, sy0: float, 
     Args:
         others: the materials of the other phases (tag → material), held fixed.
         E, nu, sy0, H, Hk: reference values of the matrix parameters
-            (:class:`~dolfinx_multiscale.plasticity.J2Plasticity`); a parameter dict
+            (:class:`~dolfinx_multiscale.materials.plasticity.J2Plasticity`); a parameter dict
             passed to the factory overrides any of them (those not calibrated stay fixed).
         matrix_tag: the matrix phase tag.
 
@@ -172,7 +172,7 @@ def j2_matrix(others: Mapping[int, object], *, E: float, nu: float, sy0: float, 
 class RVEModel:
     """Forward model: parameters → macro response of an RVE virtual test along a path.
 
-    Each evaluation builds a fresh :class:`~dolfinx_multiscale.rve.RVE` on the stored
+    Each evaluation builds a fresh :class:`~dolfinx_multiscale.cell.rve.RVE` on the stored
     microstructure with ``materials(params)``, in its initial (virgin) state, and drives
     it along the path. Rebuilding costs little (≈ 15 ms on a 500-cell 2-D cell: the
     forms come from the FFCx cache, the periodic constraint is rebuilt) and guarantees
@@ -182,7 +182,7 @@ class RVEModel:
     relies on).
 
     Args:
-        micro: the :class:`~dolfinx_multiscale.microstructures.Microstructure`. On
+        micro: the :class:`~dolfinx_multiscale.geometry.microstructures.Microstructure`. On
             ``MPI.COMM_SELF`` every rank runs its own copy; on a larger communicator the
             RVE is distributed and every evaluation is collective.
         materials: ``materials(params: dict[str, float]) -> {tag: material}``, e.g.
@@ -192,7 +192,7 @@ class RVEModel:
             Jacobians with a step of ~``1e-6`` are accurate.
         petsc_options_prefix: PETSc options prefix of the RVE solver.
         load_path_options: extra keyword arguments of
-            :func:`~dolfinx_multiscale.loading.load_path` (``max_cuts``, ``stress_rtol``...).
+            :func:`~dolfinx_multiscale.studies.loading.load_path` (``max_cuts``, ``stress_rtol``...).
 
     Attributes:
         n_evaluations: forward runs made by this object on this rank.
@@ -221,7 +221,7 @@ class RVEModel:
                    petsc_options_prefix=self.petsc_options_prefix, rtol=self.rtol)
 
     def run(self, params: Mapping[str, float], path) -> list[dict]:
-        """The load-path records (:func:`~dolfinx_multiscale.loading.load_path`) for ``params``.
+        """The load-path records (:func:`~dolfinx_multiscale.studies.loading.load_path`) for ``params``.
 
         Raises:
             LoadPathError: the path could not be followed with these parameters.
@@ -236,7 +236,7 @@ class RVEModel:
 
         Args:
             params: parameter name → value (passed to ``materials``).
-            path: a load path (JSON form, :func:`~dolfinx_multiscale.loading.parse_path`).
+            path: a load path (JSON form, :func:`~dolfinx_multiscale.studies.loading.parse_path`).
             observe: observable names (default :func:`default_observables`):
                 ``"Sigma<ij>"`` / ``"E<ij>"`` macro stress / strain tensor components
                 (``Sigma12`` is ``Σ12``, not the Mandel ``√2 Σ12``), ``"Sigma33"`` (2-D

@@ -37,7 +37,7 @@ Homogenization theory predicts ``O(ε)`` for the reaction (the boundary layer ha
 **Time-scale separation** (:func:`time_scale_separation`). The hierarchical FE²
 assumption: the micro-structure settles into its new equilibrium almost instantaneously
 compared with the rate at which the macro loads change. With a viscoelastic matrix
-(:class:`~dolfinx_multiscale.viscoelasticity.GeneralizedMaxwell`, relaxation time
+(:class:`~dolfinx_multiscale.materials.viscoelasticity.GeneralizedMaxwell`, relaxation time
 ``τ``), the equilibrium the micro-structure settles into for a fixed macro strain is the
 *relaxed* one, so the quasi-static (instantaneous-equilibrium) model is the homogenized
 elastic body with the relaxed effective tensor ``C_eff^∞``. The macro load is a ramp of
@@ -174,13 +174,13 @@ def tile_microstructure(micro, repeats: Sequence[int], scale: float = 1.0,
     """Repeat a periodic cell mesh on a grid: the mesh of a fully resolved (DNS) body.
 
     The cell mesh (P1 geometry, periodic: the nodes of opposite faces match, as for every
-    generator of :mod:`~dolfinx_multiscale.microstructures`) is scaled by ``scale``,
+    generator of :mod:`~dolfinx_multiscale.geometry.microstructures`) is scaled by ``scale``,
     copied ``repeats[k]`` times along axis ``k`` and the coincident nodes of neighbouring
     copies are merged, giving a conforming mesh of ``[0, repeats·scale·lengths]`` whose
     every copy is the cell's mesh. Built on rank 0 of ``comm`` and distributed.
 
     Args:
-        micro: the :class:`~dolfinx_multiscale.microstructures.Microstructure`; its mesh
+        micro: the :class:`~dolfinx_multiscale.geometry.microstructures.Microstructure`; its mesh
             must live on a one-rank communicator (``MPI.COMM_SELF``).
         repeats: ``(n_x, n_y[, n_z])`` copies per axis, each ``≥ 1``.
         scale: length factor applied to the cell (copy size = ``scale · micro.lengths``).
@@ -554,7 +554,7 @@ def time_scale_separation(ratios: Sequence[float] = (0.01, 0.1, 1.0), epsilon: f
         epsilon: cell size over plate height of the DNS.
         micro: the periodic cell (mesh on ``MPI.COMM_SELF``; phase 1 matrix, 2 fibres).
         matrix: the viscoelastic matrix
-            (:class:`~dolfinx_multiscale.viscoelasticity.GeneralizedMaxwell`; its
+            (:class:`~dolfinx_multiscale.materials.viscoelasticity.GeneralizedMaxwell`; its
             ``dt`` is set by this driver); its largest ``τ_i`` is the micro time ``τ``.
         fibre: the fibre material (linear elastic).
         length, height, deflection: the plate and the end deflection.

@@ -148,7 +148,7 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
     """Ensembles of random cells of growing size under several boundary conditions.
 
     **What "size" means.** Size ``N`` is a unit cell holding ``N`` equal random
-    inclusions (:func:`~dolfinx_multiscale.microstructures.random_inclusions`) at the
+    inclusions (:func:`~dolfinx_multiscale.geometry.microstructures.random_inclusions`) at the
     fixed ``volume_fraction``; their radius is ``r_N = r_1 N^{-1/dim}``. Measured in
     inclusion radii (the microstructure's own length scale) the cell edge is
     ``1/r_N ∝ N^{1/dim}``: growing ``N`` grows the window on the same statistical
@@ -357,7 +357,7 @@ def random_microstructure_sampler(n_inclusions: int, volume_fraction: float, mat
     """``sample_fn(rng)`` for :func:`monte_carlo`: ``C_eff`` of a random microstructure.
 
     Each sample draws a seed ``rng.integers(2**31)`` for
-    :func:`~dolfinx_multiscale.microstructures.random_inclusions` (on ``COMM_SELF``).
+    :func:`~dolfinx_multiscale.geometry.microstructures.random_inclusions` (on ``COMM_SELF``).
 
     Returns:
         ``sample_fn(rng) -> C_eff`` (Mandel ``(n, n)``).

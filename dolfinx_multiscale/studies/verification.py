@@ -395,7 +395,7 @@ def fe2_reaction_study(make_cell: Callable, load: float = 0.01, mode: str = "ten
 
     The macro problem is :class:`~dolfinx_multiscale.macro.Beam` (``cells`` elements
     along the beam, on ``comm``) whose material is an
-    :class:`~dolfinx_multiscale.fe2.FE2Material` with the RVE of ``make_cell(h,
+    :class:`~dolfinx_multiscale.macro.fe2.FE2Material` with the RVE of ``make_cell(h,
     MPI.COMM_SELF)`` at every macro quadrature point; one load step of ``load``.
 
     Returns:
@@ -434,7 +434,7 @@ def graded_cell(n: int, modulus: Callable | None = None, nu: float = 0.3,
         comm: communicator of the mesh.
 
     Returns:
-        ``(micro, materials)`` ready for :class:`~dolfinx_multiscale.rve.RVE`: phase tag
+        ``(micro, materials)`` ready for :class:`~dolfinx_multiscale.cell.rve.RVE`: phase tag
         ``g + 1`` is global cell ``g``; the same on any number of ranks.
     """
     import dolfinx.mesh
@@ -476,7 +476,7 @@ def tangent_check(rve, E: npt.ArrayLike, h: float = 1e-7) -> float:
     ``C = rve.solve(E)[1]``. The RVE is left with the trial state of ``E``.
 
     Args:
-        rve: an :class:`~dolfinx_multiscale.rve.RVE`.
+        rve: an :class:`~dolfinx_multiscale.cell.rve.RVE`.
         E: macro strain (Mandel ``(n,)``) or macro gradient.
         h: the finite-difference step (absolute, in strain units); the FD error is
             ``O(h²)`` plus (micro Newton tolerance × ``|Σ|``)/h.
@@ -503,7 +503,7 @@ def hill_mandel_check(rve, E: npt.ArrayLike | None = None) -> float:
     """Hill–Mandel residual ``|⟨σ:ε⟩ − Σ:E| / (‖Σ‖ ‖E‖)`` of ``rve.solve(E)``.
 
     Args:
-        rve: an :class:`~dolfinx_multiscale.rve.RVE`.
+        rve: an :class:`~dolfinx_multiscale.cell.rve.RVE`.
         E: macro strain (Mandel ``(n,)``); ``None``: the maximum over the ``n`` unit
             strains.
 
