@@ -72,14 +72,15 @@ def parse_phase(text: str) -> tuple[int, dict[str, float]]:
 
 def make_material(tag: int, params: dict, physics: str, plane_stress: bool = False):
     """Build the material of one ``--phase``; clear errors for unknown or bad keys."""
-    from .materials import Conductivity, LinearElastic
-    from .materials.plasticity import J2Plasticity
+    from .kinematics import CONDUCTION, kinematics
+    from .materials import Conductivity, J2Plasticity, LinearElastic
 
+    conduction = kinematics(physics) is CONDUCTION
     params = dict(params)
-    model = params.pop("model", "conduction" if physics == "conduction" else "elastic")
+    model = params.pop("model", "conduction" if conduction else "elastic")
     keys = set(params)
     try:
-        if physics == "conduction":
+        if conduction:
             if model != "conduction" or keys != _CONDUCTION_KEYS:
                 raise CLIError(f"phase {tag}: conduction needs exactly k=VALUE; got {sorted(keys) or model}")
             return Conductivity(params["k"])
@@ -165,14 +166,15 @@ def _cmd_mesh(args, comm: MPI.Comm) -> dict:
 
 
 def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
-    from .geometry.microstructures import read_msh
     from .cell.rve import RVE
+    from .geometry.microstructures import read_msh
+    from .kinematics import kinematics
     from .tensors import symmetry_error
 
     _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
     materials = _materials(args.phase, args.physics, args.plane_stress)
-    if args.plane_stress and args.physics != "elasticity":
+    if args.plane_stress and not kinematics(args.physics).has_out_of_plane_stress:
         raise CLIError("--plane-stress applies to elasticity only")
     if not Path(args.mesh).is_file():
         raise CLIError(f"mesh file {args.mesh!r} does not exist")
@@ -196,7 +198,7 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
 
         rve.solve(np.eye(rve.n)[0], tangent=False)
         plot_rve(rve, png, title=f"{args.bc}: response to a unit E[0]")
-    key = "C" if rve.physics == "elasticity" else "K"
+    key = rve.kinematics.tensor_name
     return {
         "mesh": str(args.mesh), "bc": args.bc, "physics": rve.physics, "dim": rve.dim,
         "degree": args.degree, "plane_stress": bool(args.plane_stress), "notation": "mandel",
@@ -342,11 +344,7 @@ def _cmd_rve_size(args, comm: MPI.Comm) -> dict:
 
 
 def _order(rve) -> list[str]:
-    from .tensors import mandel_index_pairs
-
-    if rve.physics == "conduction":
-        return [str(i + 1) for i in range(rve.dim)]
-    return [f"{i + 1}{j + 1}" for i, j in mandel_index_pairs(rve.dim)]
+    return rve.kinematics.component_keys(rve.dim)
 
 
 # -- parser -----------------------------------------------------------------------------

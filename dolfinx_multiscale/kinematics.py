@@ -5,7 +5,7 @@ material can solve: the shape of the unknown field, the size ``n`` of the genera
 strain and stress vectors, the UFL map from the field to that strain, the names of its
 components and the tensor form of a macro strain. The RVE, the quadrature materials,
 the load-path parser and the command line ask the kinematics instead of comparing
-``physics == "..."``.
+physics names.
 
 * :data:`SMALL_STRAIN` — elasticity: displacement ``u`` ``(d,)``, strain ``ε = sym ∇u``
   as a Mandel vector (``n = 3`` in 2-D plane strain, 6 in 3-D; ``docs/conventions.md``).
@@ -50,10 +50,12 @@ class Kinematics:
     Attributes:
         name: the physics name used by the command line and in JSON (``"elasticity"``,
             ``"conduction"``).
+        tensor_name: the symbol of the effective tensor (``"C"``, ``"K"``).
         has_out_of_plane_stress: 2-D plane strain has a ``σ33`` to report.
     """
 
     name: str
+    tensor_name: str
     has_out_of_plane_stress: bool = False
 
     def size(self, dim: int) -> int:  # pragma: no cover - abstract
@@ -92,6 +94,7 @@ class SmallStrain(Kinematics):
     """Small-strain elasticity: Mandel strain ``[ε11, ε22, √2ε12]`` (3-D: 6 components)."""
 
     name = "elasticity"
+    tensor_name = "C"
     has_out_of_plane_stress = True
 
     def size(self, dim: int) -> int:
@@ -119,6 +122,7 @@ class Conduction(Kinematics):
     """Conduction (heat, diffusion, Darcy): generalized strain ``∇θ``, ``n = d``."""
 
     name = "conduction"
+    tensor_name = "K"
 
     def size(self, dim: int) -> int:
         return dim

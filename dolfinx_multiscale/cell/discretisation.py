@@ -30,12 +30,12 @@ from petsc4py import PETSc
 import numpy as np
 import numpy.typing as npt
 
-import basix.ufl
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import ufl
 
 from ..kinematics import Kinematics
+from ..quadrature_fields import QuadratureFields
 
 __all__ = ["CellDiscretisation"]
 
@@ -56,6 +56,8 @@ class CellDiscretisation:
         n: size of the generalized strain (``kinematics.size(d)``).
         volume, centre: ``|Y|`` of the box and its centre ``x_c``.
         V, w: the fluctuation space and Function.
+        fields: the :class:`~dolfinx_multiscale.quadrature_fields.QuadratureFields` of the
+            point stress and tangent.
         dx: the integration measure (with the quadrature degree).
         weights: ``(N,)`` quadrature weights ``w_p |det J|`` of the local points (0 on
             ghost cells).
@@ -78,23 +80,14 @@ class CellDiscretisation:
         self.V = fem.functionspace(mesh, ("Lagrange", degree, kinematics.field_shape(d)))
         self.w = fem.Function(self.V, name="fluctuation")
 
-        q = max(2 * (degree - 1), 1)
-        cell = mesh.basix_cell()
-        self.dx = dx = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": q})
-        Qs = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(), degree=q))
-        Qv = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n,), degree=q))
-        Qt = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n, n), degree=q))
         imap = mesh.topology.index_map(mesh.topology.dim)
         self.cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
-        self._point_dofs = Qs.dofmap.list[self.cells].reshape(-1)  # point p (cell-major) → dof
-        self.sig_q = fem.Function(Qv, name="stress")
-        self.D_q = fem.Function(Qt, name="tangent")
+        self.fields = fields = QuadratureFields(mesh, max(2 * (degree - 1), 1), n, self.cells)
+        self.dx = dx = fields.dx
+        self.sig_q, self.D_q = fields.stress, fields.tangent
         # w_p |det J| at every point (zero on ghost cells, which are not integrated)
-        weights = dolfinx.fem.petsc.assemble_vector(fem.form(ufl.TestFunction(Qs) * dx))
-        with weights.localForm() as local:
-            self.weights = local.array_r[self._point_dofs].copy()
-        weights.destroy()
-        self.points_per_cell = nq = self._point_dofs.size // max(self.cells.size, 1)
+        self.weights = fields.weights()
+        self.points_per_cell = nq = fields.points_per_cell
         self.weights[imap.size_local * nq:] = 0.0
         tag_of_cell = np.full(self.cells.size, -1, dtype=np.int64)
         tag_of_cell[micro.cell_tags.indices] = micro.cell_tags.values
@@ -111,7 +104,7 @@ class CellDiscretisation:
         self.load = fem.form(ufl.inner(ufl.dot(self.D_q, self.Ebar), B(v)) * dx)
         self.adjoint_load = fem.form(ufl.inner(ufl.dot(ufl.transpose(self.D_q), self.Ebar), B(v)) * dx)
         self.average_form = fem.form(ufl.inner(self.Ebar, B(v)) * dx)
-        self._strain_expr = fem.Expression(B(self.w), Qs.element.interpolation_points)
+        self._strain_expr = fem.Expression(B(self.w), fields.points)
         self.K = fem.create_matrix(self.a)  # local CSR (owned + ghost rows), see ReducedSolver
 
     @property
@@ -154,9 +147,7 @@ class CellDiscretisation:
     def set_point_values(self, sigma: npt.NDArray[np.float64], D: npt.NDArray[np.float64] | None) -> None:
         """Write the point stresses ``(N, n)`` (and tangents ``(N, n, n)``) into
         :attr:`sig_q` (and :attr:`D_q`)."""
-        self.sig_q.x.array.reshape(-1, self.n)[self._point_dofs] = sigma
-        if D is not None:
-            self.D_q.x.array.reshape(-1, self.n * self.n)[self._point_dofs] = D.reshape(len(D), -1)
+        self.fields.set(sigma, D)
 
     def assemble_vector(self, form, out: PETSc.Vec) -> PETSc.Vec:
         """Assemble ``form`` into ``out`` (zeroed first, ghost contributions added)."""

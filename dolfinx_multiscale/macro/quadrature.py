@@ -29,13 +29,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-import basix.ufl
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
 
 from ..kinematics import SMALL_STRAIN, mandel_strain, mandel_to_tensor
+from ..quadrature_fields import QuadratureFields
 from ..tensors import mandel_size
 
 __all__ = ["LocalMaterial", "QuadratureMaterial", "derivative"]
@@ -69,25 +69,18 @@ class QuadratureMaterial:
         self.dim = d = mesh.geometry.dim
         self.n = n = mandel_size(d)
         self.quadrature_degree = q = int(quadrature_degree)
-        cell = mesh.basix_cell()
-        self._Qv = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n,), degree=q))
-        self._Qt = fem.functionspace(mesh, basix.ufl.quadrature_element(cell, value_shape=(n, n), degree=q))
-        self.sigma_q = fem.Function(self._Qv, name="stress")
-        self.tangent_q = fem.Function(self._Qt, name="tangent")
         imap = mesh.topology.index_map(d)
         if subdomain is None:
-            cells = np.arange(imap.size_local, dtype=np.int32)
-            self.dx = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": q})
+            cells, tags = np.arange(imap.size_local, dtype=np.int32), None
         else:
             tags, tag = subdomain
             cells = np.sort(tags.find(tag)).astype(np.int32)
             cells = cells[cells < imap.size_local]
-            self.dx = ufl.Measure("dx", domain=mesh, subdomain_data=tags, metadata={"quadrature_degree": q})
+        self.fields = QuadratureFields(mesh, q, n, cells, subdomain_data=tags)
+        self.dx = self.fields.dx
+        self.sigma_q, self.tangent_q = self.fields.stress, self.fields.tangent
         self.cells = cells
-        points = self._Qv.element.interpolation_points
-        self.n_per_cell = points.shape[0]
-        self._dofs = self._Qv.dofmap.list[cells].reshape(-1)  # point p (cell-major) → dof
-        self._points = points
+        self.n_per_cell = self.fields.points_per_cell
         self._strain_expr = None
         self.u = None
         self.strain = np.zeros((self.n_points, n))  # macro strain at the points of the last update
@@ -108,7 +101,7 @@ class QuadratureMaterial:
         if self.u is not None and self.u is not u:
             raise ValueError("this material is already bound to another displacement Function")
         self.u = u
-        self._strain_expr = fem.Expression(mandel_strain(u), self._points)
+        self._strain_expr = fem.Expression(mandel_strain(u), self.fields.points)
         return mandel_to_tensor(self.sigma_q)
 
     def derivative(self, F: ufl.Form, u: fem.Function, du) -> ufl.Form:
@@ -129,8 +122,7 @@ class QuadratureMaterial:
         self.strain = self.evaluate_strain()
         sigma, tangent = self._respond(self.strain)
         self.stress_values, self.tangent_values = sigma, tangent
-        self.sigma_q.x.array.reshape(-1, self.n)[self._dofs] = sigma
-        self.tangent_q.x.array.reshape(-1, self.n * self.n)[self._dofs] = tangent.reshape(len(sigma), -1)
+        self.fields.set(sigma, tangent)
 
     def cell_average(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Mean over each owned cell's points of point values ``(N, ...)`` →

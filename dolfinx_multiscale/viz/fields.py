@@ -163,7 +163,7 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
     d = rve.dim
     x = V1.tabulate_dof_coordinates()[:, :d]
     tags = _cell_tags(rve.micro)
-    if rve.physics == "elasticity":
+    if rve.kinematics.field_shape(d):  # a displacement: draw the deformed cell
         wv = w1.x.array.reshape(-1, d)
         E = rve.macro_strain_tensor()
         u = wv + (x - rve.centre) @ E.T
