@@ -130,3 +130,46 @@ def test_no_class_over_25_methods():
             if isinstance(node, ast.ClassDef):
                 methods = {f.name for f in node.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")}
                 assert len(methods) <= 25, f"{name}.{node.name} has {len(methods)} methods"
+
+
+def _self_attributes(function: ast.FunctionDef) -> set[str]:
+    out = set()
+    for node in ast.walk(function):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        for target in targets:
+            for e in ast.walk(target):
+                if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == "self":
+                    out.add(e.attr)
+    return out
+
+
+def test_attributes_are_created_in_init():
+    """Every ``self.x = ...`` of a method targets an attribute that ``__init__`` (of the
+    class or a base class of the package) creates, or a property."""
+    classes = {node.name: node for tree in _modules().values() for node in ast.walk(tree)
+               if isinstance(node, ast.ClassDef)}
+
+    def declared(name: str) -> set[str]:
+        node = classes.get(name)
+        if node is None:
+            return set()
+        out = set()
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef):
+                out |= _self_attributes(item) if item.name == "__init__" else {item.name}  # methods, properties
+            elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                out.add(item.target.id)
+            elif isinstance(item, ast.Assign):
+                out |= {t.id for t in item.targets if isinstance(t, ast.Name)}
+        for base in node.bases:
+            if isinstance(base, ast.Name):
+                out |= declared(base.id)
+        return out
+
+    for name, node in classes.items():
+        known = declared(name)
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef) and item.name != "__init__":
+                extra = _self_attributes(item) - known
+                assert not extra, f"{name}.{item.name} creates {sorted(extra)} outside __init__"

@@ -119,7 +119,7 @@ class FE2Material(LocalMaterial):
         sigma33: plane strain (2-D): the upscaled out-of-plane stress ``⟨σ33⟩`` of the
             last update, per point ``(N,)``.
         solves: number of RVE solves done by this rank (all updates).
-        step_energy: after each commit of an inelastic RVE, per point ``(N,)``: the macro
+        step_energy: after each commit of an inelastic RVE (``{}`` before), per point ``(N,)``: the macro
             work ``Σ_{n+1}:ΔE``, the micro work ``⟨σ_{n+1}:Δε⟩`` (equal by Hill–Mandel),
             ``delta_psi`` and the intrinsic ``dissipation`` ``⟨D⟩ ≥ 0`` of the step.
     """
@@ -139,6 +139,7 @@ class FE2Material(LocalMaterial):
         self.sigma33 = np.zeros(N)
         self.stress_committed = np.zeros((N, self.n))
         self.strain_committed = np.zeros((N, self.n))
+        self.step_energy: dict[str, npt.NDArray[np.float64]] = {}
 
     def _respond(self, strain):
         t0 = time.perf_counter()
