@@ -284,7 +284,7 @@ class RVE:
             return {}
         return repeat({**self._virgin, **{k: np.zeros(()) for k in _POINT_RECORD}}, n_points)
 
-    def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True):
+    def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None):
         """The homogenized response at ``N`` points, each from its own committed state.
 
         A linear RVE answers all points at once (``Σ = C_eff E``). Otherwise each point
@@ -295,6 +295,8 @@ class RVE:
             strain: macro strains ``(N, n)``.
             state: the points' committed states (:meth:`initial_state`), not modified.
             need_tangent: also compute the consistent tangents.
+            out: a spare state shaped like ``state`` to fill and return (no new
+                allocation: fresh memory costs more than the copy itself).
 
         Returns:
             ``(Σ (N, n), C (N, n, n) | None, new_state)``; a linear 2-D elasticity RVE's
@@ -318,7 +320,7 @@ class RVE:
             return strain @ C.T, tangent, ({} if c33 is None else {"sigma33": strain @ c33})
         sigma = np.empty((N, self.n))
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
-        new = {k: np.empty_like(v) for k, v in state.items()}
+        new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
         for i in range(N):
             self.committed_state = committed = take(state, i)
             try:

@@ -140,6 +140,8 @@ class FE2Material(LocalMaterial):
         self.stress_committed = np.zeros((N, self.n))
         self.strain_committed = np.zeros((N, self.n))
         self.step_energy: dict[str, npt.NDArray[np.float64]] = {}
+        if rve.is_linear:  # set up C_eff (one factorization) and Σ33 now, not in the first update
+            rve.update(np.zeros((0, self.n)), {}, need_tangent=False)
 
     def _respond(self, strain):
         t0 = time.perf_counter()

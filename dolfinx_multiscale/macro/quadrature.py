@@ -187,6 +187,10 @@ class LocalMaterial(QuadratureMaterial):
             ``initial_state(n_points)`` at first).
         trial_state: the states of the last update (``state`` again after a commit or
             rollback).
+
+    The states are double-buffered: the law may write an update into the buffer of the
+    state committed before the last commit (the protocol's ``out``), so copy a state to
+    keep it beyond the next step.
     """
 
     def __init__(self, material, mesh, quadrature_degree: int = 1, subdomain=None):
@@ -196,14 +200,17 @@ class LocalMaterial(QuadratureMaterial):
         self.material = material
         self.state = material.initial_state(self.n_points)
         self.trial_state = self.state
+        self._spare = None  # a state buffer no longer in use (the one committed before)
 
     def _respond(self, strain):
-        sigma, tangent, self.trial_state = self.material.update(strain, self.state, True)
+        out = self.trial_state if self.trial_state is not self.state else self._spare
+        sigma, tangent, self.trial_state = self.material.update(strain, self.state, True, out=out)
         return sigma, np.ascontiguousarray(tangent)
 
     def commit(self) -> None:
         """Accept every point's trial state (the load step converged)."""
-        self.state = self.trial_state
+        if self.trial_state is not self.state:
+            self._spare, self.state = self.state, self.trial_state
 
     def rollback(self) -> None:
         """Forget the trial states (the load step failed)."""

@@ -60,7 +60,8 @@ class Material(Protocol):
     def initial_state(self, n_points: int) -> State:
         """The virgin history of ``n_points`` points (``{}`` for a law without one)."""
 
-    def update(self, strain: npt.ArrayLike, state: State, need_tangent: bool = True
+    def update(self, strain: npt.ArrayLike, state: State, need_tangent: bool = True,
+               out: State | None = None
                ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, State]:
         """Stress, tangent and new history at ``N`` points.
 
@@ -68,6 +69,9 @@ class Material(Protocol):
             strain: generalized strain at the end of the increment, ``(N, n)``.
             state: the committed history at its start (never modified).
             need_tangent: compute the consistent tangent ``∂σ/∂ε`` (else ``None``).
+            out: a spare state with the arrays of ``state`` (not ``state`` itself) that
+                the law may fill and return as the new state instead of allocating one
+                (large histories: the RVE's); laws that build new arrays ignore it.
 
         Returns:
             ``(stress (N, n), tangent (N, n, n) | None, new_state)``.
@@ -132,20 +136,22 @@ def check_state(state: State, shapes: dict[str, tuple[int | str, ...]], n: int |
         ValueError: a key is missing, an array has the wrong shape, or the state has
             not ``n`` points.
     """
-    keys = list(shapes)
+    arrays = []
     try:
-        arrays = tuple(np.asarray(state[k], dtype=float) for k in keys)
+        for k in shapes:
+            a = state[k]
+            arrays.append(a if isinstance(a, np.ndarray) and a.dtype == np.float64 else np.asarray(a, dtype=float))
     except KeyError as e:
-        raise ValueError(f"state must have keys {_join([repr(k) for k in keys])}; missing {e}") from None
+        raise ValueError(f"state must have keys {_join([repr(k) for k in shapes])}; missing {e}") from None
     first = arrays[0].shape[0] if arrays[0].ndim else -1
-    expected = [tuple(first if s == "N" else s for s in shapes[k]) for k in keys]
-    if first < 0 or any(a.shape != e for a, e in zip(arrays, expected)):
+    if first < 0 or any(a.shape != tuple(first if s == "N" else s for s in shape)
+                        for a, shape in zip(arrays, shapes.values())):
         wanted = [f"state[{k!r}] {'must have shape ' if i == 0 else 'shape '}{_shape_text(shapes[k])}"
-                  for i, k in enumerate(keys)]
+                  for i, k in enumerate(shapes)]
         raise ValueError(f"{_join(wanted)}; got {_join([str(a.shape) for a in arrays])}")
     if n is not None and first != n:
         raise ValueError(f"state has {first} points but the strain has {n}")
-    return arrays
+    return tuple(arrays)
 
 
 def repeat(state: State, n: int) -> State:
