@@ -103,6 +103,62 @@ class PhaseLaws:
             trial.update({flat: new[key] for flat, key in self._keys[tag]})
         return sigma, D, trial, sigma33
 
+    def _stacked_phase_state(self, state: dict, tag: int) -> dict[str, npt.NDArray]:
+        """Phase ``tag``'s history of ``M`` macro points (arrays ``(M, n_phase, ...)``) as
+        one history of ``M · n_phase`` points."""
+        return {key: state[flat].reshape((-1,) + state[flat].shape[2:]) for flat, key in self._keys[tag]}
+
+    def update_many(self, eps: npt.NDArray[np.float64], committed: dict, D_elastic: npt.NDArray[np.float64]):
+        """:meth:`update` for ``M`` cells at once (one law call per phase for all of them).
+
+        Args:
+            eps: strains ``(M, N, n)``.
+            committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
+            D_elastic: the tangents ``(N, n, n)`` to compare with.
+
+        Returns:
+            ``(sigma (M, N, n), same (M,) bool, trial, sigma33 (M, N))``: ``same`` tells
+            the cells whose every point tangent equals ``D_elastic``; ``trial`` holds the
+            new histories ``(M, n_phase, ...)``.
+        """
+        M, N, n = eps.shape
+        sigma = np.empty((M, N, n))
+        sigma33 = np.zeros((M, N))
+        same = np.ones(M, dtype=bool)
+        trial = {}
+        for tag, mat in self.materials.items():
+            idx = self.phase_points[tag]
+            s, t, new = mat.update(eps[:, idx].reshape(-1, n), self._stacked_phase_state(committed, tag),
+                                   not mat.is_linear)
+            sigma[:, idx] = s.reshape(M, idx.size, n)
+            if "sigma33" in new:
+                sigma33[:, idx] = new["sigma33"].reshape(M, idx.size)
+            if not mat.is_linear:
+                same &= (t.reshape(M, idx.size, n, n) == D_elastic[idx]).all(axis=(1, 2, 3))
+            trial.update({flat: new[key].reshape((M, idx.size) + new[key].shape[1:]) for flat, key in self._keys[tag]})
+        return sigma, same, trial, sigma33
+
+    def free_energy_many(self, eps: npt.NDArray[np.float64], state: dict) -> npt.NDArray[np.float64]:
+        """:meth:`free_energy` of ``M`` cells: strains ``(M, N, n)`` → ``(M, N)``."""
+        M, N, n = eps.shape
+        values = np.zeros((M, N))
+        for tag, mat in self.materials.items():
+            idx = self.phase_points[tag]
+            values[:, idx] = mat.free_energy(eps[:, idx].reshape(-1, n),
+                                             self._stacked_phase_state(state, tag)).reshape(M, idx.size)
+        return values
+
+    def dissipation_many(self, old: dict, new: dict) -> npt.NDArray[np.float64]:
+        """:meth:`dissipation` of ``M`` cells (histories ``(M, n_phase, ...)``) → ``(M, N)``."""
+        M = next(iter(old.values())).shape[0] if old else 0
+        values = np.zeros((M, self.n_points))
+        for tag, mat in self.materials.items():
+            if not mat.is_linear:
+                idx = self.phase_points[tag]
+                values[:, idx] = mat.dissipation(self._stacked_phase_state(old, tag),
+                                                 self._stacked_phase_state(new, tag)).reshape(M, idx.size)
+        return values
+
     def point_values(self, state: dict, key: str) -> npt.NDArray[np.float64]:
         """History variable ``key`` at every point, ``(N,)`` (0 in phases without it)."""
         values = np.zeros(self.n_points)

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from ..errors import RVEConvergenceError
 from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
+from .batch import BatchedCell
 from .boundary import BOUNDARY_CONDITIONS
 from .condensation import CondensedOperator
 from .discretisation import CellDiscretisation
@@ -39,7 +40,8 @@ __all__ = ["RVE"]
 
 #: per-point results of :meth:`RVE.update` kept in the state next to ``"E"``, ``"w"`` and
 #: the micro history
-_POINT_RECORD = ("free_energy", "micro_work", "newton_iterations", "sigma33", "step_dissipation")
+_POINT_RECORD = ("elastic_shortcut", "free_energy", "micro_work", "newton_iterations", "sigma33",
+                 "step_dissipation")
 
 
 class RVE:
@@ -70,6 +72,9 @@ class RVE:
             decrease (backtracking; the full step is tried first).
         solver_policy: the :class:`~dolfinx_multiscale.cell.solver.SolverPolicy`
             (default ``SolverPolicy()``).
+        batch: in :meth:`update` (FE²), evaluate the elastic shortcut of all points at
+            once (:mod:`.batch`; serial cells) and solve only the others one by one;
+            ``False``: every point by the micro Newton. Same answers to round-off.
 
     The generalized strain/stress have ``n`` components: Mandel for elasticity (``n = 3``
     in 2-D plane strain, 6 in 3-D, ``docs/conventions.md``) and ``n = d`` for conduction.
@@ -91,7 +96,7 @@ class RVE:
     def __init__(self, micro, materials: dict, bc: str = "periodic", degree: int = 1,
                  petsc_options_prefix: str = "rve_", rtol: float = 1e-10,
                  max_iterations: int = 25, line_search_cuts: int = 4,
-                 solver_policy: SolverPolicy | None = None):
+                 solver_policy: SolverPolicy | None = None, batch: bool = True):
         if bc not in BOUNDARY_CONDITIONS:
             raise ValueError(f"bc must be one of {sorted(BOUNDARY_CONDITIONS)}; got {bc!r}")
         if not (isinstance(degree, int) and degree >= 1):
@@ -123,6 +128,8 @@ class RVE:
         self._committed_W = None  # unit fluctuations of the committed state, if solved with a tangent
         self._initial = None  # (C, unit fluctuations W, point tangents D) at the virgin state
         self._linear = None  # linear RVE: (C_eff, the Σ33 row or None)
+        self.batch = batch and self.comm.size == 1 and not self.is_linear
+        self._batched: BatchedCell | None = None  # built at the first batched update
         self.response: CellResponse | None = None
         self.eps = self.sigma = self.sigma33 = None
         self.newton_iterations = 0
@@ -278,7 +285,8 @@ class RVE:
             ``(N, n_local_dofs)``, the micro history ``"<tag>:<key>"`` ``(N, ...)`` and the
             per-point results of the last update (``"free_energy"`` ``⟨ψ⟩``,
             ``"step_dissipation"`` ``⟨D⟩``, ``"micro_work"``, ``"sigma33"`` ``⟨σ33⟩``,
-            ``"newton_iterations"``), each ``(N,)``.
+            ``"newton_iterations"``, ``"elastic_shortcut"``: 1 where the batched elastic
+            shortcut solved the point), each ``(N,)``.
         """
         if self.is_linear:
             return {}
@@ -287,9 +295,11 @@ class RVE:
     def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None):
         """The homogenized response at ``N`` points, each from its own committed state.
 
-        A linear RVE answers all points at once (``Σ = C_eff E``). Otherwise each point
-        is one :meth:`solve` from its state; the RVE's own committed state is left at the
-        last point's.
+        A linear RVE answers all points at once (``Σ = C_eff E``). Otherwise the points
+        whose increment is elastic everywhere in the cell get the exact elastic-shortcut
+        solution, all at once (``batch``, :mod:`.batch`); every other point is one
+        :meth:`solve` from its state (the RVE's own committed state is left at the last
+        such point's).
 
         Args:
             strain: macro strains ``(N, n)``.
@@ -321,19 +331,33 @@ class RVE:
         sigma = np.empty((N, self.n))
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
-        for i in range(N):
+        remaining = range(N)
+        if self.batch and N:
+            C_init, W_init, D_init = self._initial_tangent()
+            if self._batched is None:
+                self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
+                                            self.operator.solver.b)
+            W = np.column_stack([Wk.array_r for Wk in W_init])
+            accepted, records = self._batched.elastic_candidates(strain, state, W, D_init, self._newton.rtol)
+            if accepted.any():
+                sigma[accepted] = records["Sigma"]
+                if need_tangent:
+                    tangent[accepted] = C_init
+                put(new, accepted, {**records, "elastic_shortcut": np.ones(int(accepted.sum()))})
+            remaining = np.flatnonzero(~accepted)
+        for i in remaining:
             self.committed_state = committed = take(state, i)
             try:
                 sigma[i], C = self.solve(strain[i], tangent=need_tangent)
             except RVEConvergenceError as exc:
-                exc.point = i
+                exc.point = int(i)
                 raise exc
             if need_tangent:
                 tangent[i] = C
             r = self.response
-            put(new, i, {**r.state(), "free_energy": r.free_energy(), "micro_work": r.incremental_work(committed),
-                         "newton_iterations": self.newton_iterations, "sigma33": r.average_sigma33(),
-                         "step_dissipation": r.dissipation(committed)})
+            put(new, i, {**r.state(), "elastic_shortcut": 0.0, "free_energy": r.free_energy(),
+                         "micro_work": r.incremental_work(committed), "newton_iterations": self.newton_iterations,
+                         "sigma33": r.average_sigma33(), "step_dissipation": r.dissipation(committed)})
         return sigma, tangent, new
 
     def average_history(self, state: dict, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:

@@ -57,3 +57,19 @@ def test_cyclic_partition_shares_the_clamp_and_keeps_the_answer():
     assert min(clamp_share["default"]) == 0  # DOLFINx's compact halves: one rank has the clamp
     assert min(clamp_share["cyclic"]) >= 12  # dealt blocks: both ranks share it
     assert np.abs(reactions["cyclic"] - reactions["default"]).max() <= 1e-10 * np.abs(reactions["default"]).max()
+
+
+def test_batched_elastic_shortcut_on_two_ranks_equals_per_point_path():
+    comm = MPI.COMM_WORLD
+    cell = dm.microstructures.circular_inclusion(0.3, h=0.15, comm=MPI.COMM_SELF)
+    mats = {1: dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05), 2: dm.LinearElastic(E=10.0, nu=0.25)}
+    out = {}
+    for batch in (False, True):
+        beam = Beam(lambda m: FE2Material(dm.RVE(cell, mats, batch=batch), m), cells=6, comm=comm)
+        history = beam.run([0.03, 0.0])
+        shortcuts = comm.allreduce(int(beam.material.state["elastic_shortcut"].sum()))
+        out[batch] = (np.array([h["reaction"] for h in history]), beam.displacement_norm(), shortcuts)
+    (r0, n0, k0), (r1, n1, k1) = out[False], out[True]
+    assert np.abs(r1 - r0).max() <= 1e-10 * np.abs(r0).max()
+    assert abs(n1 - n0) <= 1e-10 * n0
+    assert k0 == 0 and k1 > 0  # unloading to zero: elastic points took the shortcut

@@ -1,0 +1,177 @@
+"""Many macro points of one serial cell at once: the elastic shortcut of FE².
+
+Every macro point of a rank shares the cell's mesh, forms and boundary condition, so the
+linear maps of the cell problem can act on all of them together:
+
+* ``B`` — the generalized strain at the quadrature points from the fluctuation dofs,
+  ``ε = E + B w`` (a sparse ``(N n, n_dofs)`` matrix tabulated once with a UFL
+  expression of a trial function);
+* ``Bᵀ W`` — the internal force ``r = Σ_p w_p B_pᵀ σ_p`` from the point stresses;
+* ``Pᵀ`` — its restriction to the unknowns of the boundary condition.
+
+**The elastic shortcut.** From a committed state ``(E_n, w_n)`` in equilibrium, a macro
+strain increment that leaves every micro point elastic has the exact solution
+``w = w_n + Σ_k ΔE_k W_k`` (``W_k`` the elastic unit fluctuations: one factorization for
+all points). :meth:`BatchedCell.elastic_candidates` evaluates that candidate for many
+points at once — strains, one vectorised call of each phase's law over all their micro
+points, residuals — and accepts a point when the micro Newton would have accepted it
+without an iteration: its projected residual is below ``max(rtol, 1e-14) ‖r‖`` and every
+micro tangent is the elastic one (so its macro tangent is ``C_eff``). The other points
+(yielding somewhere) go to the micro Newton one by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import scipy.sparse.linalg
+
+import dolfinx.fem as fem
+import ufl
+
+from .discretisation import CellDiscretisation
+from .phases import PhaseLaws
+
+__all__ = ["BatchedCell"]
+
+#: macro points evaluated together (bounds the memory of the micro point arrays)
+CHUNK = 128
+
+
+def _strain_matrix(disc: CellDiscretisation) -> sp.csr_matrix:
+    """``B``: ``(N n, n_dofs)`` with ``(B w)[p n + a] = B(w)_a`` at point ``p``."""
+    V = disc.V
+    bs = V.dofmap.index_map_bs
+    vals = fem.Expression(disc.kinematics.strain(ufl.TrialFunction(V)), disc.fields.points).eval(
+        disc.mesh, disc.cells)  # (cells, points, n, cell dofs)
+    nc, nq, n, _ = vals.shape
+    cols = (V.dofmap.list[disc.cells][:, :, None] * bs + np.arange(bs)).reshape(nc, -1)
+    rows = np.arange(nc * nq * n).reshape(nc, nq, n, 1)
+    n_dofs = (V.dofmap.index_map.size_local + V.dofmap.index_map.num_ghosts) * bs
+    return sp.csr_matrix((vals.ravel(), (np.broadcast_to(rows, vals.shape).ravel(),
+                                         np.broadcast_to(cols[:, None, None, :], vals.shape).ravel())),
+                         shape=(nc * nq * n, n_dofs))
+
+
+class BatchedCell:
+    """The linear maps of a serial cell acting on many macro points (module docstring).
+
+    Args:
+        discretisation: the cell's discretisation (on ``MPI.COMM_SELF``).
+        laws: its phase laws.
+        P: the boundary condition's prolongation (PETSc AIJ, ``(n_dofs, n_reduced)``).
+        constraints: the reduced average-strain constraint vectors (SUBC) or ``[]``.
+    """
+
+    def __init__(self, discretisation: CellDiscretisation, laws: PhaseLaws, P, constraints: list):
+        if discretisation.comm.size != 1:
+            raise ValueError("batched evaluation needs a cell on MPI.COMM_SELF")
+        self.disc, self.laws = discretisation, laws
+        self.n = discretisation.n
+        self.B = _strain_matrix(discretisation)
+        self.BtW = (self.B.T @ sp.diags(np.repeat(discretisation.weights, self.n))).tocsr()
+        indptr, indices, values = P.getValuesCSR()
+        self.Pt = sp.csr_matrix((values, indices, indptr), shape=P.getSize()).T.tocsr()
+        self._b = np.column_stack([b.array_r for b in constraints]) if constraints else None
+        self._elastic_lu = None  # (LU of the elastic K̃, K̃⁻¹ b, (bᵀ K̃⁻¹ b)⁻¹), built on first use
+
+    def _elastic_solve(self, rhs: npt.NDArray[np.float64], D_elastic: npt.NDArray[np.float64]):
+        """``δ`` with ``K̃_el δ + b λ = rhs``, ``bᵀ δ = 0`` for the columns of ``rhs``."""
+        if self._elastic_lu is None:
+            N, n = self.disc.n_points, self.n
+            weighted = self.disc.weights[:, None, None] * D_elastic
+            D = sp.bsr_matrix((weighted, np.arange(N), np.arange(N + 1)), shape=(N * n, N * n))
+            K = (self.Pt @ (self.B.T @ (D @ self.B)) @ self.Pt.T).tocsc()
+            lu = scipy.sparse.linalg.splu(K)
+            Z = S_inv = None
+            if self._b is not None:
+                Z = lu.solve(self._b)
+                S_inv = np.linalg.inv(self._b.T @ Z)
+            self._elastic_lu = (lu, Z, S_inv)
+        lu, Z, S_inv = self._elastic_lu
+        delta = lu.solve(rhs)
+        if Z is not None:
+            delta -= Z @ (S_inv @ (self._b.T @ delta))
+        return delta
+
+    def strains(self, E: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``ε = E + B(w)`` at the cell points of ``M`` macro points: ``E`` ``(M, n)``,
+        ``w`` ``(M, n_dofs)`` → ``(M, N, n)``."""
+        return E[:, None, :] + (self.B @ w.T).T.reshape(len(E), -1, self.n)
+
+    def residuals(self, sigma: npt.NDArray[np.float64]) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
+        """``(Pᵀ r (n_reduced, M), ‖Pᵀ r‖ projected, ‖r‖)`` per macro point for point
+        stresses ``(M, N, n)`` (the projection removes the multipliers' part of SUBC, as
+        the micro Newton does)."""
+        r = self.BtW @ sigma.reshape(len(sigma), -1).T  # (n_dofs, M)
+        reduced = self.Pt @ r
+        projected = reduced
+        if self._b is not None:
+            b = self._b
+            projected = reduced - b @ np.linalg.solve(b.T @ b, b.T @ reduced)
+        return reduced, np.linalg.norm(projected, axis=0), np.linalg.norm(r, axis=0)
+
+    def elastic_candidates(self, strain, state: dict, W_elastic: npt.NDArray[np.float64],
+                           D_elastic: npt.NDArray[np.float64], rtol: float):
+        """The elastic-shortcut solution of ``M`` macro points, where it is exact.
+
+        Args:
+            strain: macro strains ``(M, n)``.
+            state: the points' committed RVE states (``"E"``, ``"w"``, micro history).
+            W_elastic: the elastic unit fluctuations as columns ``(n_dofs, n)``.
+            D_elastic: the elastic micro tangents ``(N, n, n)``.
+            rtol: the micro Newton's relative tolerance.
+
+        Returns:
+            ``(accepted (M,) bool, records)``: ``records`` holds, for the accepted points
+            in order, the new state entries (``"E"``, ``"w"``, the micro history, and
+            ``"free_energy"``, ``"micro_work"``, ``"sigma33"``, ``"step_dissipation"``,
+            ``"newton_iterations"``: 0, or 1 after an elastic correction) and ``"Sigma"``
+            ``(K, n)``.
+        """
+        disc, laws = self.disc, self.laws
+        accepted = np.zeros(len(strain), dtype=bool)
+        parts: list[dict] = []
+        for start in range(0, len(strain), CHUNK):
+            rows = slice(start, start + CHUNK)
+            committed = {k: v[rows] for k, v in state.items()}
+            E = strain[rows]
+            w = committed["w"] + (E - committed["E"]) @ W_elastic.T
+            eps = self.strains(E, w)
+            sigma, elastic, history, sigma33 = laws.update_many(eps, committed, D_elastic)
+            reduced, res, scale = self.residuals(sigma)
+            tol = max(rtol, 1e-14) * scale
+            ok = elastic & (res <= tol)
+            iterations = np.zeros(len(E))
+            fix = np.flatnonzero(elastic & ~ok & np.isfinite(res))
+            if fix.size:  # one Newton iteration with the elastic operator, batched
+                w[fix] += (self.Pt.T @ self._elastic_solve(-reduced[:, fix], D_elastic)).T
+                eps[fix] = self.strains(E[fix], w[fix])
+                sub = {k: v[fix] for k, v in committed.items()}
+                s_fix, e_fix, h_fix, s33_fix = laws.update_many(eps[fix], sub, D_elastic)
+                _, r_fix, scale_fix = self.residuals(s_fix)
+                sigma[fix], sigma33[fix] = s_fix, s33_fix
+                for k, v in h_fix.items():
+                    history[k][fix] = v
+                ok[fix] = e_fix & (r_fix <= max(rtol, 1e-14) * scale_fix)
+                iterations[fix] = 1
+            accepted[rows] = ok
+            if not ok.any():
+                continue
+            old = {k: v[ok] for k, v in committed.items()}
+            new = {k: v[ok] for k, v in history.items()}
+            eps_ok, sigma_ok = eps[ok], sigma[ok]
+            eps_n = self.strains(old["E"], old["w"])
+            average = lambda f: f @ disc.weights / disc.volume  # noqa: E731  (M, N) → (M,)
+            parts.append({
+                "E": E[ok], "w": w[ok], **new,
+                "Sigma": np.einsum("mpi,p->mi", sigma_ok, disc.weights) / disc.volume,
+                "free_energy": average(laws.free_energy_many(eps_ok, new)),
+                "micro_work": average(np.einsum("mpi,mpi->mp", sigma_ok, eps_ok - eps_n)),
+                "sigma33": average(sigma33[ok]),
+                "step_dissipation": average(laws.dissipation_many(old, new)),
+                "newton_iterations": iterations[ok],
+            })
+        records = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+        return accepted, records
