@@ -20,6 +20,12 @@ Printed, all measured in this one run:
 3. The memory per macro point (the stored micro history).
 4. The time of one FE² step for about 100, 1 000 and 10 000 macro points (target:
    linear growth, i.e. constant time per point).
+5. ``--part``: the plastic bending step of a "real part" (issue 15): a 1 636-dof J2 cell
+   (``circular_inclusion(0.3, h=0.04)``) at every point of ``--part-points`` macro points
+   (default 1 024; 10 000 takes ~30 min per variant), on 1 and 2 ranks (cyclic
+   partition), with the batched elastic shortcut (``RVE(batch=True)``) and without it
+   (every point by the micro Newton): time per step and per 10⁴ points, points solved by
+   the shortcut and by the Newton, micro iterations, memory per point, and the ratio.
 """
 
 from __future__ import annotations
@@ -175,10 +181,68 @@ def elastic_step_time(cells: int) -> tuple[float, int]:
         beam.material.n_points)
 
 
+def part_step(cells: int, batch: bool) -> dict:
+    """One plastic bending step of the issue-15 part (see the module docstring, item 5)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
+    comm = MPI.COMM_WORLD
+    beam = Beam(lambda m: FE2Material(dm.RVE(micro, {1: J2, 2: FIBRE}, batch=batch), m), cells=cells,
+                comm=comm, length=2.0, mode="bending", partitioner=cyclic_partitioner() if comm.size > 1 else None)
+    beam.material.update()  # the set-up (initial tangent, batched maps) outside the timing
+    busy0 = beam.material.busy_s
+    t0 = time.perf_counter()
+    history = beam.run([0.02 * 2.0])
+    wall = time.perf_counter() - t0
+    m = beam.material
+    state = m.state
+    total = lambda x: comm.allreduce(x)  # noqa: E731
+    points = total(m.n_points)
+    return {"points": points, "ranks": comm.size, "batch": batch, "rve_dofs": m.rve.n_dofs,
+            "wall_s": comm.allreduce(wall, op=MPI.MAX), "busy_s_per_rank": comm.allgather(m.busy_s - busy0),
+            "macro_iterations": history[-1]["newton_iterations"], "solves": total(m.solves),
+            "shortcut_points": total(int(state["elastic_shortcut"].sum())),
+            "plastic_points": total(int((m.committed_history("p") > 0).sum())),
+            "micro_iterations_last_update": total(int(m.micro_iterations.sum())),
+            "bytes_per_point": sum(a.nbytes for a in state.values()) / max(m.n_points, 1),
+            "reaction": history[-1]["reaction"]}
+
+
+def run_part(points_list: list[int]) -> list[dict]:
+    """Item 5 for each number of points, on 1 and 2 ranks, without and with the shortcut."""
+    rows = []
+    for points in points_list:
+        cells = int(round((points / 1.0) ** 0.5))  # 2·c·(c//2) ≈ c² triangles
+        for ranks in (1, 2):
+            pair = {}
+            for batch in (False, True):
+                cmd = [sys.executable, __file__, "--worker", "part", "--cells", str(cells)] + (["--batch"] if batch else [])
+                if ranks > 1:
+                    cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(ranks), *cmd]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                pair[batch] = json.loads(proc.stdout.strip().splitlines()[-1])
+            a, b = pair[False], pair[True]
+            row = {"points": a["points"], "ranks": ranks, "per_point": a, "batched": b,
+                   "ratio": a["wall_s"] / b["wall_s"],
+                   "reaction_rel_diff": abs(a["reaction"] - b["reaction"]) / abs(a["reaction"])}
+            rows.append(row)
+            for name, r in (("per-point", a), ("batched", b)):
+                print(f"part {r['points']:6d} points, {ranks} rank(s), {name:9s}: {r['wall_s']:7.1f} s per step "
+                      f"({1e4 * r['wall_s'] / r['points']:7.0f} s per 10^4 points), macro its {r['macro_iterations']}, "
+                      f"shortcut {r['shortcut_points']}, plastic {r['plastic_points']}, RVE solves {r['solves']}, "
+                      f"busy per rank {[round(x, 1) for x in r['busy_s_per_rank']]} s, "
+                      f"{r['bytes_per_point'] / 1024:.1f} KiB/point")
+            print(f"part {a['points']:6d} points, {ranks} rank(s): batched/per-point speed-up {row['ratio']:.2f}x, "
+                  f"same reaction to {row['reaction_rel_diff']:.1e}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", help="write the numbers as JSON")
-    parser.add_argument("--worker", choices=["step"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["step", "part"], help=argparse.SUPPRESS)
+    parser.add_argument("--batch", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--part", action="store_true", help="also run item 5 (the issue-15 part)")
+    parser.add_argument("--part-only", action="store_true", help="run item 5 only")
+    parser.add_argument("--part-points", default="1024", help="comma list of macro point counts for item 5")
     parser.add_argument("--cells", type=int, default=12)
     parser.add_argument("--mode", default="bending")
     parser.add_argument("--cyclic", action="store_true", help=argparse.SUPPRESS)
@@ -187,6 +251,16 @@ def main() -> None:
         wall, n, _ = fe2_step_time(args.cells, args.mode, args.cyclic)
         if MPI.COMM_WORLD.rank == 0:
             print(json.dumps({"wall": wall, "points": n}))
+        return
+    if args.worker == "part":
+        result = part_step(args.cells, args.batch)
+        if MPI.COMM_WORLD.rank == 0:
+            print(json.dumps(result))
+        return
+    if args.part_only:
+        rows = run_part([int(p) for p in args.part_points.split(",")])
+        if args.json:
+            Path(args.json).write_text(json.dumps({"part": rows}, indent=2))
         return
 
     out = {}
@@ -235,6 +309,8 @@ def main() -> None:
         growth.append({"points": n, "wall_s": wall, "us_per_point": 1e6 * wall / n})
         print(f"FE2 step, {n:6d} points: {wall:7.2f} s, {1e6 * wall / n:8.1f} us per point")
     out["growth"] = growth
+    if args.part:
+        out["part"] = run_part([int(p) for p in args.part_points.split(",")])
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 

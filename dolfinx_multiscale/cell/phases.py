@@ -59,8 +59,9 @@ class PhaseLaws:
         self.is_linear = all(m.is_linear for m in self.materials.values())
         self.spd_tangent = all(m.spd_tangent for m in self.materials.values())
         self.varying_tangent = any(m.varying_tangent for m in self.materials.values())
-        # the history keys of each phase, "<tag>:<key>"
-        self._keys = {t: [(f"{t}:{k}", k) for k in m.initial_state(0)] for t, m in self.materials.items()}
+        # the history keys of each phase, "<tag>:<key>" (only the laws' history_keys when given)
+        self._keys = {t: [(f"{t}:{k}", k) for k in getattr(m, "history_keys", m.initial_state(0))]
+                      for t, m in self.materials.items()}
 
     def initial_state(self) -> dict[str, npt.NDArray]:
         """The virgin history of every phase, flat (``"<tag>:<key>"``)."""

@@ -119,6 +119,8 @@ class FE2Material(LocalMaterial):
         sigma33: plane strain (2-D): the upscaled out-of-plane stress ``⟨σ33⟩`` of the
             last update, per point ``(N,)``.
         solves: number of RVE solves done by this rank (all updates).
+        busy_s: seconds this rank spent in point updates (all updates): the work to
+            balance over the ranks.
         step_energy: after each commit of an inelastic RVE (``{}`` before), per point ``(N,)``: the macro
             work ``Σ_{n+1}:ΔE``, the micro work ``⟨σ_{n+1}:Δε⟩`` (equal by Hill–Mandel),
             ``delta_psi`` and the intrinsic ``dissipation`` ``⟨D⟩ ≥ 0`` of the step.
@@ -134,6 +136,7 @@ class FE2Material(LocalMaterial):
             raise ValueError(f"RVE is {rve.dim}-D but the macro mesh is {self.dim}-D")
         self.rve = rve
         self.solves = 0
+        self.busy_s = 0.0
         N = self.n_points
         self.micro_iterations = np.zeros(N, dtype=np.int64)
         self.sigma33 = np.zeros(N)
@@ -157,12 +160,14 @@ class FE2Material(LocalMaterial):
                                       f"{strain[i].tolist()}: {exc}", exc.E, exc.residuals) from exc
         N = len(strain)
         self.solves += N
+        self.busy_s += time.perf_counter() - t0
         trial = self.trial_state
         if self.dim == 2 and "sigma33" in trial:
             self.sigma33 = trial["sigma33"].copy()
         if "newton_iterations" in trial:
             self.micro_iterations = trial["newton_iterations"].astype(np.int64)
-            _log.info("    FE2 update: %d RVE solves on this rank, %d micro Newton iterations, %.2f s", N,
+            _log.info("    FE2 update: %d points on this rank (%d by the elastic shortcut), %d micro Newton "
+                      "iterations, %.2f s", N, int(trial["elastic_shortcut"].sum()),
                       int(self.micro_iterations.sum()), time.perf_counter() - t0)
         return sigma, tangent
 

@@ -113,6 +113,8 @@ class J2Plasticity:
     """
 
     is_linear = False
+    #: the history (``"sigma"``, ``"sigma33"`` of a new state are outputs)
+    history_keys = ("eps_p", "p")
     varying_tangent = True
     spd_tangent = True
     kinematics = SMALL_STRAIN

@@ -49,7 +49,10 @@ class Material(Protocol):
 
     Materials that are not linear also give ``free_energy(strain, state) -> (N,)`` (the
     stored energy density) and ``dissipation(state_old, state_new) -> (N,)`` (the energy
-    dissipated per unit volume over the increment, ``≥ 0``: Clausius–Duhem).
+    dissipated per unit volume over the increment, ``≥ 0``: Clausius–Duhem). A law whose
+    new state carries outputs besides its history (e.g. the stress) may name the history
+    in ``history_keys`` (what ``update``, ``free_energy`` and ``dissipation`` read): an RVE
+    then stores only those keys for each of its micro points.
     """
 
     kinematics: Kinematics

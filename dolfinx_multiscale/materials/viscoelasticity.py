@@ -180,6 +180,9 @@ class GeneralizedMaxwell:
     """
 
     is_linear = False
+    #: the history (``"sigma"``, ``"sigma33"`` of a new state are outputs; ``"dt"`` is
+    #: read by :meth:`dissipation`)
+    history_keys = ("eps", "alpha", "dt")
     varying_tangent = False
     spd_tangent = True
     kinematics = SMALL_STRAIN
