@@ -153,7 +153,7 @@ class RVE:
 
     # -- one point ------------------------------------------------------------------
     def solve(self, E: npt.ArrayLike, tangent: bool = True, warm_start: bool = False,
-              approximate_tangent: bool = False):
+              approximate_tangent: bool = False, initial_guess: dict | None = None):
         """Downscale ``E``, solve the cell problem from the committed state, upscale.
 
         Args:
@@ -171,6 +171,11 @@ class RVE:
                 iterations (mixed control in :func:`~dolfinx_multiscale.studies.loading.load_path`),
                 not for a macro Newton (FE²). A solve that needed no Newton iteration
                 gives the exact tangent either way.
+            initial_guess: a state (``"E"``, ``"w"``) to start the micro Newton from
+                instead of the committed state, e.g. the same point's solution in the
+                previous macro iteration; the Newton then takes at least one iteration
+                and converges tighter (:meth:`~dolfinx_multiscale.cell.newton.MicroNewton.iterate`).
+                The history is integrated from the committed state either way.
 
         The micro Newton starts from a first-order predictor (:meth:`MicroNewton.predict`).
 
@@ -199,12 +204,16 @@ class RVE:
             return C_init @ E, (C_init.copy() if tangent else None)
 
         warm = warm_start and self.response is not None
-        start_E, start_w = (self.response.E, self.response.w) if warm else (self._committed["E"], self._committed["w"])
-        start_W = self.response.W if warm else self._committed_W
+        if initial_guess is not None:
+            start_E, start_w, start_W = initial_guess["E"], initial_guess["w"], None
+        elif warm:
+            start_E, start_w, start_W = self.response.E, self.response.w, self.response.W
+        else:
+            start_E, start_w, start_W = self._committed["E"], self._committed["w"], self._committed_W
         self._newton.predict(start_w, E - start_E, start_W, W_init, D_init)
         try:
             _, D, self.newton_iterations, self.residuals = self._newton.iterate(
-                E, lambda w: self._evaluate(E, w, need_tangent=True))
+                E, lambda w: self._evaluate(E, w, need_tangent=True), from_guess=initial_guess is not None)
         except RVEConvergenceError as exc:
             self.newton_iterations, self.residuals = len(exc.residuals) - 1, exc.residuals
             raise
@@ -292,7 +301,8 @@ class RVE:
             return {}
         return repeat({**self._virgin, **{k: np.zeros(()) for k in _POINT_RECORD}}, n_points)
 
-    def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None):
+    def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
+               guess: dict | None = None):
         """The homogenized response at ``N`` points, each from its own committed state.
 
         A linear RVE answers all points at once (``Σ = C_eff E``). Otherwise the points
@@ -307,6 +317,11 @@ class RVE:
             need_tangent: also compute the consistent tangents.
             out: a spare state shaped like ``state`` to fill and return (no new
                 allocation: fresh memory costs more than the copy itself).
+            guess: the points' states from an earlier evaluation of this increment (the
+                previous macro Newton iteration): with ``batch``, a point's micro Newton
+                starts from its guess (``"E"``, ``"w"``) instead of the committed state
+                (:meth:`solve`'s ``initial_guess``); the history is integrated from the
+                committed state either way.
 
         Returns:
             ``(Σ (N, n), C (N, n, n) | None, new_state)``; a linear 2-D elasticity RVE's
@@ -347,8 +362,9 @@ class RVE:
             remaining = np.flatnonzero(~accepted)
         for i in remaining:
             self.committed_state = committed = take(state, i)
+            start = take(guess, i) if self.batch and guess is not None else None
             try:
-                sigma[i], C = self.solve(strain[i], tangent=need_tangent)
+                sigma[i], C = self.solve(strain[i], tangent=need_tangent, initial_guess=start)
             except RVEConvergenceError as exc:
                 exc.point = int(i)
                 raise exc

@@ -203,8 +203,12 @@ class LocalMaterial(QuadratureMaterial):
         self._spare = None  # a state buffer no longer in use (the one committed before)
 
     def _respond(self, strain):
-        out = self.trial_state if self.trial_state is not self.state else self._spare
-        sigma, tangent, self.trial_state = self.material.update(strain, self.state, True, out=out)
+        # a trial of this step (previous Newton iteration): a guess for iterative laws and
+        # the buffer of the new trial; else the spare buffer
+        same_step = self.trial_state is not self.state
+        out = self.trial_state if same_step else self._spare
+        sigma, tangent, self.trial_state = self.material.update(strain, self.state, True, out=out,
+                                                                guess=self.trial_state if same_step else None)
         return sigma, np.ascontiguousarray(tangent)
 
     def commit(self) -> None:

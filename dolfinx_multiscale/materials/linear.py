@@ -50,14 +50,14 @@ class _LinearMaterial:
         """No history: an empty dict."""
         return {}
 
-    def update(self, eps, state, need_tangent: bool = True, out=None):
+    def update(self, eps, state, need_tangent: bool = True, out=None, guess=None):
         """``σ = D ε`` at every point.
 
         Args:
             eps: generalized strain, shape ``(N, n)``.
             state: ignored (no history).
             need_tangent: return the tangent ``(N, n, n)`` (a broadcast view) or ``None``.
-            out: ignored (the protocol's spare state).
+            out, guess: ignored (the protocol's spare state and initial guess).
 
         Returns:
             ``(sigma (N, n), tangent (N, n, n) | None, extra)``; ``extra`` holds

@@ -209,7 +209,8 @@ class J2Plasticity:
         return _SQ32 * _norm(eta) - (self.sy0 + self.H * p)
 
     def update(
-        self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None
+        self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
+        guess: dict | None = None
     ) -> tuple[_Array, _Array | None, dict[str, _Array]]:
         """Backward-Euler return mapping at ``N`` points at once.
 
@@ -221,7 +222,7 @@ class J2Plasticity:
                 :meth:`initial_state` or a previous :meth:`update`): ``"eps_p"``
                 ``(N, 6)``, ``"p"`` ``(N,)``. It is not modified; other keys are ignored.
             need_tangent: compute the consistent tangent (else ``None`` is returned).
-            out: ignored (the protocol's spare state; new arrays are returned).
+            out, guess: ignored (the protocol's spare state and initial guess).
 
         Returns:
             ``(sigma, tangent, trial)``:

@@ -64,7 +64,7 @@ class Material(Protocol):
         """The virgin history of ``n_points`` points (``{}`` for a law without one)."""
 
     def update(self, strain: npt.ArrayLike, state: State, need_tangent: bool = True,
-               out: State | None = None
+               out: State | None = None, guess: State | None = None
                ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, State]:
         """Stress, tangent and new history at ``N`` points.
 
@@ -75,6 +75,10 @@ class Material(Protocol):
             out: a spare state with the arrays of ``state`` (not ``state`` itself) that
                 the law may fill and return as the new state instead of allocating one
                 (large histories: the RVE's); laws that build new arrays ignore it.
+            guess: the new state of the same points from an earlier evaluation of the
+                same increment (e.g. the previous macro Newton iteration), which an
+                iterative law (the RVE) may start from; the answer does not depend on it
+                beyond round-off. Closed-form laws ignore it.
 
         Returns:
             ``(stress (N, n), tangent (N, n, n) | None, new_state)``.

@@ -342,7 +342,8 @@ class GeneralizedMaxwell:
         return out
 
     # ------------------------------------------------------------ constitutive
-    def update(self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None):
+    def update(self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
+               guess: dict | None = None):
         """Exact exponential step from the committed ``state`` to the strain ``eps``.
 
         ``α_{n+1} = e^{−Δt/τ} α_n + g Δε``, ``σ = C_∞ ε + Σ C_i α_i`` with ``Δt`` =
@@ -354,7 +355,7 @@ class GeneralizedMaxwell:
             state: the committed state at the start of the step (from
                 :meth:`initial_state` or a previous update); not modified.
             need_tangent: compute the consistent tangent (else ``None``).
-            out: ignored (the protocol's spare state; new arrays are returned).
+            out, guess: ignored (the protocol's spare state and initial guess).
 
         Returns:
             ``(sigma, tangent, trial)``: the stress ``(N, n)`` (in-plane part in 2-D),
