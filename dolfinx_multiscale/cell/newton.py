@@ -82,11 +82,13 @@ class MicroNewton:
             evaluate: ``evaluate(w_array) -> (sigma, D)``: the point stresses and
                 tangents for the fluctuation dofs, written into the quadrature Functions.
             from_guess: ``disc.w`` is a close guess (the previous macro iteration's
-                solution): take at least one iteration and converge to ``GUESS_TIGHTENING``
-                times the tolerance. An answer accepted just below the tolerance near its
-                guess would lag behind small changes of ``E`` and put a floor under the
-                macro Newton's residual; from close by, the extra accuracy costs no
-                extra iteration (quadratic convergence).
+                solution): take at least one iteration and, once below the tolerance,
+                one polishing step towards ``GUESS_TIGHTENING`` times it unless already
+                there (kept only if it lowers the residual: round-off never fails the
+                solve). An answer accepted just below the tolerance near its guess would
+                lag behind small changes of ``E`` and put a floor under the macro
+                Newton's residual; from close by, quadratic convergence makes the extra
+                accuracy cheap.
 
         Returns:
             ``(sigma (N, n), D (N, n, n), iterations, residuals)`` at the solution
@@ -107,19 +109,24 @@ class MicroNewton:
         w0 = w.x.petsc_vec.copy()
         sigma, D, r_red, res, scale = residual_norm()
         residuals = [res]
-        converged = False
+        converged = polishing = False
         for it in range(self.max_iterations + 1):
-            tol = max(self.rtol * (GUESS_TIGHTENING if from_guess else 1.0), 1e-14) * scale
-            converged = res <= tol and (it >= 1 or not from_guess)
+            tol = max(self.rtol, 1e-14) * scale
+            tight = max(self.rtol * GUESS_TIGHTENING, 1e-14) * scale if from_guess else tol
+            converged = res <= tol
+            # from a guess: at least one iteration, and one polishing step past tol if
+            # the answer is not yet below the tight tolerance
+            done = converged and (not from_guess or polishing or (it >= 1 and res <= tight))
             _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, scale)
-            if converged or it == self.max_iterations or not np.isfinite(res):
+            if done or it == self.max_iterations or not np.isfinite(res):
                 break
+            polishing = converged
             operator.factorize(D)
             # inexact Newton (iterative solvers only), Eisenstat–Walker forcing term
             # 0.9 (r_k / r_{k-1})²: the correction is only as accurate as the last
             # contraction suggests Newton can use, and no more than needed to land at 0.1 tol
             contraction = res / residuals[-2] if len(residuals) > 1 else 1.0
-            forcing = min(self.forcing, max(0.9 * contraction**2, 0.1 * tol / res))
+            forcing = min(self.forcing, max(0.9 * contraction**2, 0.1 * tight / res))
             dw = operator.solve_correction(r_red, self._dw, rtol=forcing)
             w0.array[:] = w.x.petsc_vec.array_r
             alpha = 1.0
@@ -130,6 +137,10 @@ class MicroNewton:
                 if res_try < res or not np.isfinite(res):
                     break
                 alpha /= 2.0
+            if polishing and not res_try < res:  # at round-off already: keep the converged iterate
+                w.x.petsc_vec.array[:] = w0.array_r
+                w.x.scatter_forward()
+                sigma, D, r_red, res_try, scale = residual_norm()
             res = res_try
             residuals.append(res)
         if not converged:
