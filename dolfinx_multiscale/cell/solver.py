@@ -51,7 +51,7 @@ class SolverPolicy:
         newton_forcing: largest relative tolerance of an iterative solve of a micro
             Newton correction (the inexact-Newton forcing term); direct solvers ignore it.
         approximate_tangent_rtol: relative tolerance of iterative unit-load solves for
-            ``tangent="approximate"`` (that tangent is already ~1e-5 off). 2-D J2 path,
+            ``approximate_tangent=True`` (that tangent is already ~1e-5 off). 2-D J2 path,
             Krylov iterations of these solves at 1e-5 / 1e-6 / 1e-8: 739 / 953 / 1 380.
         native_factor_size: serial systems up to this many unknowns use PETSc's own
             sparse factorization (nested dissection), which has less per-call overhead
