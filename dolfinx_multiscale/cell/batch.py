@@ -14,9 +14,12 @@ strain increment that leaves every micro point elastic has the exact solution
 ``w = w_n + Σ_k ΔE_k W_k`` (``W_k`` the elastic unit fluctuations: one factorization for
 all points). :meth:`BatchedCell.elastic_candidates` evaluates that candidate for many
 points at once — strains, one vectorised call of each phase's law over all their micro
-points, residuals — and accepts a point when the micro Newton would have accepted it
-without an iteration: its projected residual is below ``max(rtol, 1e-14) ‖r‖`` and every
-micro tangent is the elastic one (so its macro tangent is ``C_eff``). The other points
+points, residuals — and accepts a point when the micro Newton would have accepted it:
+every micro tangent is the elastic one (so its macro tangent is ``C_eff``) and its
+projected residual is below ``max(rtol, 1e-14) ‖r‖``. A point that is elastic but inherits
+a committed residual above the new tolerance (e.g. when unloading shrinks ``‖r‖``) gets
+the micro Newton's one iteration with the elastic operator, batched (one sparse LU of the
+elastic ``K̃`` for the cell's lifetime, all right-hand sides at once). The other points
 (yielding somewhere) go to the micro Newton one by one.
 """
 
@@ -62,9 +65,14 @@ class BatchedCell:
         laws: its phase laws.
         P: the boundary condition's prolongation (PETSc AIJ, ``(n_dofs, n_reduced)``).
         constraints: the reduced average-strain constraint vectors (SUBC) or ``[]``.
+        W_elastic: the elastic unit fluctuations (full-space PETSc vectors, one per
+            component of the macro strain).
+        D_elastic: the elastic micro tangents ``(N, n, n)``.
+        rtol: the micro Newton's relative tolerance.
     """
 
-    def __init__(self, discretisation: CellDiscretisation, laws: PhaseLaws, P, constraints: list):
+    def __init__(self, discretisation: CellDiscretisation, laws: PhaseLaws, P, constraints: list,
+                 W_elastic: list, D_elastic: npt.NDArray[np.float64], rtol: float):
         if discretisation.comm.size != 1:
             raise ValueError("batched evaluation needs a cell on MPI.COMM_SELF")
         self.disc, self.laws = discretisation, laws
@@ -75,12 +83,14 @@ class BatchedCell:
         self.Pt = sp.csr_matrix((values, indices, indptr), shape=P.getSize()).T.tocsr()
         self._b = np.column_stack([b.array_r for b in constraints]) if constraints else None
         self._elastic_lu = None  # (LU of the elastic K̃, K̃⁻¹ b, (bᵀ K̃⁻¹ b)⁻¹), built on first use
+        self.W_elastic = np.column_stack([Wk.array_r for Wk in W_elastic])  # (n_dofs, n)
+        self.D_elastic, self.rtol = D_elastic, rtol
 
-    def _elastic_solve(self, rhs: npt.NDArray[np.float64], D_elastic: npt.NDArray[np.float64]):
+    def _elastic_solve(self, rhs: npt.NDArray[np.float64]):
         """``δ`` with ``K̃_el δ + b λ = rhs``, ``bᵀ δ = 0`` for the columns of ``rhs``."""
         if self._elastic_lu is None:
             N, n = self.disc.n_points, self.n
-            weighted = self.disc.weights[:, None, None] * D_elastic
+            weighted = self.disc.weights[:, None, None] * self.D_elastic
             D = sp.bsr_matrix((weighted, np.arange(N), np.arange(N + 1)), shape=(N * n, N * n))
             K = (self.Pt @ (self.B.T @ (D @ self.B)) @ self.Pt.T).tocsc()
             lu = scipy.sparse.linalg.splu(K)
@@ -112,16 +122,12 @@ class BatchedCell:
             projected = reduced - b @ np.linalg.solve(b.T @ b, b.T @ reduced)
         return reduced, np.linalg.norm(projected, axis=0), np.linalg.norm(r, axis=0)
 
-    def elastic_candidates(self, strain, state: dict, W_elastic: npt.NDArray[np.float64],
-                           D_elastic: npt.NDArray[np.float64], rtol: float):
+    def elastic_candidates(self, strain, state: dict):
         """The elastic-shortcut solution of ``M`` macro points, where it is exact.
 
         Args:
             strain: macro strains ``(M, n)``.
             state: the points' committed RVE states (``"E"``, ``"w"``, micro history).
-            W_elastic: the elastic unit fluctuations as columns ``(n_dofs, n)``.
-            D_elastic: the elastic micro tangents ``(N, n, n)``.
-            rtol: the micro Newton's relative tolerance.
 
         Returns:
             ``(accepted (M,) bool, records)``: ``records`` holds, for the accepted points
@@ -137,24 +143,24 @@ class BatchedCell:
             rows = slice(start, start + CHUNK)
             committed = {k: v[rows] for k, v in state.items()}
             E = strain[rows]
-            w = committed["w"] + (E - committed["E"]) @ W_elastic.T
+            w = committed["w"] + (E - committed["E"]) @ self.W_elastic.T
             eps = self.strains(E, w)
-            sigma, elastic, history, sigma33 = laws.update_many(eps, committed, D_elastic)
+            sigma, elastic, history, sigma33 = laws.update_many(eps, committed, self.D_elastic)
             reduced, res, scale = self.residuals(sigma)
-            tol = max(rtol, 1e-14) * scale
+            tol = max(self.rtol, 1e-14) * scale
             ok = elastic & (res <= tol)
             iterations = np.zeros(len(E))
             fix = np.flatnonzero(elastic & ~ok & np.isfinite(res))
             if fix.size:  # one Newton iteration with the elastic operator, batched
-                w[fix] += (self.Pt.T @ self._elastic_solve(-reduced[:, fix], D_elastic)).T
+                w[fix] += (self.Pt.T @ self._elastic_solve(-reduced[:, fix])).T
                 eps[fix] = self.strains(E[fix], w[fix])
                 sub = {k: v[fix] for k, v in committed.items()}
-                s_fix, e_fix, h_fix, s33_fix = laws.update_many(eps[fix], sub, D_elastic)
+                s_fix, e_fix, h_fix, s33_fix = laws.update_many(eps[fix], sub, self.D_elastic)
                 _, r_fix, scale_fix = self.residuals(s_fix)
                 sigma[fix], sigma33[fix] = s_fix, s33_fix
                 for k, v in h_fix.items():
                     history[k][fix] = v
-                ok[fix] = e_fix & (r_fix <= max(rtol, 1e-14) * scale_fix)
+                ok[fix] = e_fix & (r_fix <= max(self.rtol, 1e-14) * scale_fix)
                 iterations[fix] = 1
             accepted[rows] = ok
             if not ok.any():

@@ -199,7 +199,7 @@ class RVE:
             for Ek, Wk in zip(E, W_init):
                 x.axpy(float(Ek), Wk)
             self.w.x.scatter_forward()
-            self._evaluate(E, self.w.x.array.copy(), need_tangent=False)
+            self._evaluate(E, self.w.x.array, need_tangent=False)
             self.newton_iterations = 1  # one linear solve: one (exact) Newton step
             return C_init @ E, (C_init.copy() if tangent else None)
 
@@ -348,12 +348,11 @@ class RVE:
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
         remaining = range(N)
         if self.batch and N:
-            C_init, W_init, D_init = self._initial_tangent()
+            C_init, W_init, D_init = self._initial_tangent()  # cached: the same in every update
             if self._batched is None:
                 self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
-                                            self.operator.solver.b)
-            W = np.column_stack([Wk.array_r for Wk in W_init])
-            accepted, records = self._batched.elastic_candidates(strain, state, W, D_init, self._newton.rtol)
+                                            self.operator.solver.b, W_init, D_init, self._newton.rtol)
+            accepted, records = self._batched.elastic_candidates(strain, state)
             if accepted.any():
                 sigma[accepted] = records["Sigma"]
                 if need_tangent:

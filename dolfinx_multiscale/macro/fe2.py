@@ -140,7 +140,6 @@ class FE2Material(LocalMaterial):
         N = self.n_points
         self.micro_iterations = np.zeros(N, dtype=np.int64)
         self.sigma33 = np.zeros(N)
-        self.stress_committed = np.zeros((N, self.n))
         self.strain_committed = np.zeros((N, self.n))
         self.step_energy: dict[str, npt.NDArray[np.float64]] = {}
         if rve.is_linear:  # set up C_eff (one factorization) and Σ33 now, not in the first update
@@ -190,7 +189,6 @@ class FE2Material(LocalMaterial):
             "delta_psi": new["free_energy"] - old["free_energy"],
             "dissipation": new["step_dissipation"].copy(),
         }
-        self.stress_committed = self.stress_values.copy()
         self.strain_committed = self.strain.copy()
 
     def rve_at(self, i: int):
