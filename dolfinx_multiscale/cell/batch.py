@@ -65,14 +65,14 @@ class BatchedCell:
         laws: its phase laws.
         P: the boundary condition's prolongation (PETSc AIJ, ``(n_dofs, n_reduced)``).
         constraints: the reduced average-strain constraint vectors (SUBC) or ``[]``.
-        W_elastic: the elastic unit fluctuations (full-space PETSc vectors, one per
-            component of the macro strain).
+        W_elastic: the elastic unit fluctuations ``(n, n_dofs)`` (full space, one row
+            per component of the macro strain).
         D_elastic: the elastic micro tangents ``(N, n, n)``.
         rtol: the micro Newton's relative tolerance.
     """
 
     def __init__(self, discretisation: CellDiscretisation, laws: PhaseLaws, P, constraints: list,
-                 W_elastic: list, D_elastic: npt.NDArray[np.float64], rtol: float):
+                 W_elastic: npt.NDArray[np.float64], D_elastic: npt.NDArray[np.float64], rtol: float):
         if discretisation.comm.size != 1:
             raise ValueError("batched evaluation needs a cell on MPI.COMM_SELF")
         self.disc, self.laws = discretisation, laws
@@ -83,7 +83,7 @@ class BatchedCell:
         self.Pt = sp.csr_matrix((values, indices, indptr), shape=P.getSize()).T.tocsr()
         self._b = np.column_stack([b.array_r for b in constraints]) if constraints else None
         self._elastic_lu = None  # (LU of the elastic K̃, K̃⁻¹ b, (bᵀ K̃⁻¹ b)⁻¹), built on first use
-        self.W_elastic = np.column_stack([Wk.array_r for Wk in W_elastic])  # (n_dofs, n)
+        self.W_elastic = W_elastic
         self.D_elastic, self.rtol = D_elastic, rtol
 
     def _elastic_solve(self, rhs: npt.NDArray[np.float64]):
@@ -143,7 +143,7 @@ class BatchedCell:
             rows = slice(start, start + CHUNK)
             committed = {k: v[rows] for k, v in state.items()}
             E = strain[rows]
-            w = committed["w"] + (E - committed["E"]) @ self.W_elastic.T
+            w = committed["w"] + (E - committed["E"]) @ self.W_elastic
             eps = self.strains(E, w)
             sigma, elastic, history, sigma33 = laws.update_many(eps, committed, self.D_elastic)
             reduced, res, scale = self.residuals(sigma)

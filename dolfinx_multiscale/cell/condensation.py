@@ -50,7 +50,6 @@ class CondensedOperator:
         self._reduced: dict[int, list[PETSc.Vec]] = {}  # unit loads per form, reduced
         self._W_reduced: list[PETSc.Vec] | None = None  # the last reduced unit fluctuations
         self.work = solver.P.createVecRight()  # reduced work vector (e.g. a correction)
-        self._rhs = solver.P.createVecRight()
         if average_constraint:
             solver.set_constraints(disc.unit_vectors(disc.average_form, [disc.create_vector()
                                                                          for _ in range(disc.n)]))
@@ -75,7 +74,7 @@ class CondensedOperator:
         return out
 
     def tangent(self, D: npt.NDArray[np.float64], rtol: float | None = None
-                ) -> tuple[npt.NDArray[np.float64], list[PETSc.Vec]]:
+                ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``C = ⟨D⟩ + |Y|⁻¹ Gᵀ W`` with the current factorization.
 
         Iterative solvers start each ``W_k`` from the previous condensation's (the unit
@@ -83,7 +82,8 @@ class CondensedOperator:
         (default: the KSP's own).
 
         Returns:
-            ``(C (n, n), [P W_k])``: the tangent and the full-space unit fluctuations.
+            ``(C (n, n), W (n, n_owned))``: the tangent and the full-space unit
+            fluctuations ``P W_k`` (owned dofs, row ``k``).
         """
         disc = self.disc
         F = self.restricted_unit_loads(disc.load)
@@ -94,26 +94,14 @@ class CondensedOperator:
             self._W_reduced = [self.work.duplicate() for _ in range(disc.n)]
             for wk in self._W_reduced:
                 wk.set(0.0)
-        W_full = []
+        full = self._full[0]
+        W = np.empty((disc.n, full.getLocalSize()))
         for k, f in enumerate(F):  # W_k = −K̃⁻¹ F_k
             wk = self.solver.solve(f, self._W_reduced[k], rtol=rtol, initial_guess=True)
             C[:, k] -= np.array([g.dot(wk) for g in G]) / disc.volume
-            full = self._full[0].duplicate()
             self.solver.P.mult(wk, full)
-            full.scale(-1.0)
-            W_full.append(full)
-        return C, W_full
-
-    def solve_load(self, dE: npt.NDArray[np.float64], out: PETSc.Vec, rtol: float | None = None) -> PETSc.Vec:
-        """The fluctuation increment ``P K̃⁻¹ (−Pᵀ F dE)`` of a macro strain increment
-        ``dE`` with the current operator and point tangents, into ``out`` (full space)."""
-        disc = self.disc
-        disc.Ebar.value[:] = dE
-        r = self.solver.restrict(disc.assemble_vector(disc.load, self._full[0]), self._rhs)
-        disc.Ebar.value[:] = 0.0
-        r.scale(-1.0)
-        self.solver.P.mult(self.solver.solve(r, self.work, rtol=rtol), out)
-        return out
+            W[k] = full.array_r
+        return C, -W
 
     def solve_correction(self, r_reduced: PETSc.Vec, out: PETSc.Vec, rtol: float | None = None) -> PETSc.Vec:
         """The Newton correction ``P K̃⁻¹ (−r̃)`` of a reduced residual, into ``out``

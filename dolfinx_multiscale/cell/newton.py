@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from petsc4py import PETSc
-
 import numpy as np
 import numpy.typing as npt
 
@@ -53,23 +51,19 @@ class MicroNewton:
         self._dw = discretisation.create_vector()
 
     def predict(self, w_start: npt.NDArray[np.float64], dE: npt.NDArray[np.float64],
-                W: list[PETSc.Vec] | None, W_elastic: list[PETSc.Vec], D_elastic: npt.NDArray[np.float64]) -> None:
-        """Set ``disc.w`` to the first-order predictor from a start state.
+                W: npt.NDArray) -> None:
+        """Set ``disc.w`` to the first-order predictor ``w_0 + Σ_k dE_k W_k``.
 
-        ``w ≈ w_0 + Σ_k dE_k W_k`` with the start state's unit fluctuations ``W`` if it
-        has them (it was solved with a tangent), else one solve ``K̃ δ = −Pᵀ F dE`` with
-        the current operator and its point tangents, or the elastic unit fluctuations
-        while the operator is the elastic one. An increment that stays elastic
-        everywhere is then exact.
+        Args:
+            w_start: the start state's fluctuation dofs (local, with ghosts).
+            dE: the macro strain increment from the start state ``(n,)``.
+            W: the start state's unit fluctuations ``(n, n_owned)`` (the elastic ones if
+                it was not solved with a tangent). An increment that stays elastic
+                everywhere is then exact; a plastic one is one Newton step in ``E``.
         """
         w = self.disc.w
         w.x.array[:] = w_start
-        factorized = self.operator.factorized_D
-        if W is None and factorized is not None and not np.array_equal(factorized, D_elastic):
-            w.x.petsc_vec.axpy(1.0, self.operator.solve_load(dE, self._dw, rtol=self.forcing))
-        else:
-            for dEk, Wk in zip(dE, W or W_elastic):
-                w.x.petsc_vec.axpy(float(dEk), Wk)
+        w.x.array[: W.shape[1]] += dE @ W
         w.x.scatter_forward()
 
     def iterate(self, E: npt.NDArray[np.float64],
@@ -81,18 +75,21 @@ class MicroNewton:
             E: the macro strain ``(n,)`` (for the error message).
             evaluate: ``evaluate(w_array) -> (sigma, D)``: the point stresses and
                 tangents for the fluctuation dofs, written into the quadrature Functions.
-            from_guess: ``disc.w`` is a close guess (the previous macro iteration's
-                solution): take at least one iteration and, once below the tolerance,
-                one polishing step towards ``GUESS_TIGHTENING`` times it unless already
-                there (kept only if it lowers the residual: round-off never fails the
-                solve). An answer accepted just below the tolerance near its guess would
-                lag behind small changes of ``E`` and put a floor under the macro
-                Newton's residual; from close by, quadratic convergence makes the extra
-                accuracy cheap.
+            from_guess: ``disc.w`` is a close guess (predicted from the previous macro
+                iteration's solution): it is accepted as it is only below
+                ``GUESS_TIGHTENING`` times the tolerance, and an iterate that converged
+                above that gets one polishing step with the factorization it already has
+                (kept only if it lowers the residual: round-off never fails the solve).
+                An answer accepted just below the tolerance near its guess would lag
+                behind small changes of ``E`` and put a floor under the macro Newton's
+                residual; from close by, the extra accuracy is one solve.
 
         Returns:
-            ``(sigma (N, n), D (N, n, n), iterations, residuals)`` at the solution
-            (``disc.w`` holds it).
+            ``(sigma (N, n), D (N, n, n), iterations, residuals, factorized_at)`` at the
+            solution (``disc.w`` holds it); ``factorized_at`` is the relative residual
+            (over ``‖r‖``) of the iterate whose tangents the operator was last factorized
+            with in this solve, ``None`` if it was not (the condensed tangent with that
+            factorization is off by about that much: :meth:`RVE.solve` reuses it when small).
 
         Raises:
             RVEConvergenceError: no convergence within ``max_iterations``.
@@ -110,18 +107,20 @@ class MicroNewton:
         sigma, D, r_red, res, scale = residual_norm()
         residuals = [res]
         converged = polishing = False
+        factorized_at = None
         for it in range(self.max_iterations + 1):
             tol = max(self.rtol, 1e-14) * scale
             tight = max(self.rtol * GUESS_TIGHTENING, 1e-14) * scale if from_guess else tol
             converged = res <= tol
-            # from a guess: at least one iteration, and one polishing step past tol if
-            # the answer is not yet below the tight tolerance
-            done = converged and (not from_guess or polishing or (it >= 1 and res <= tight))
+            # from a guess: one polishing step past tol unless already below the tight tolerance
+            done = converged and (polishing or res <= tight)
             _log.debug("RVE Newton %d: |r| = %.3e (scale %.3e)", it, res, scale)
             if done or it == self.max_iterations or not np.isfinite(res):
                 break
             polishing = converged
-            operator.factorize(D)
+            if not polishing or factorized_at is None:
+                operator.factorize(D)
+                factorized_at = res / scale
             # inexact Newton (iterative solvers only), Eisenstat–Walker forcing term
             # 0.9 (r_k / r_{k-1})²: the correction is only as accurate as the last
             # contraction suggests Newton can use, and no more than needed to land at 0.1 tol
@@ -147,4 +146,4 @@ class MicroNewton:
             raise RVEConvergenceError(
                 f"RVE Newton did not converge in {it} iterations at "
                 f"E = {E.tolist()}; residuals {[f'{x:.2e}' for x in residuals]}", E, residuals)
-        return sigma, D, it, residuals
+        return sigma, D, it, residuals, factorized_at

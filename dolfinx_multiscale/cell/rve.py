@@ -41,7 +41,10 @@ __all__ = ["RVE"]
 #: per-point results of :meth:`RVE.update` kept in the state next to ``"E"``, ``"w"`` and
 #: the micro history
 _POINT_RECORD = ("elastic_shortcut", "free_energy", "micro_work", "newton_iterations", "sigma33",
-                 "step_dissipation")
+                 "step_dissipation", "tangent_kind")
+#: ``"tangent_kind"`` of a point state: no tangent known, the elastic one (its unit
+#: fluctuations are not stored per point), or the stored unit fluctuations ``"W"``
+NO_TANGENT, ELASTIC_TANGENT, STORED_TANGENT = 0, 1, 2
 
 
 class RVE:
@@ -121,6 +124,7 @@ class RVE:
         self._newton = MicroNewton(disc, self.operator, rtol, max_iterations, line_search_cuts,
                                    policy.newton_forcing)
         self._approximate_rtol = policy.approximate_tangent_rtol
+        self._reuse_rtol = policy.tangent_reuse_rtol
 
         # the virgin state of one point (never modified in place: solves make new arrays)
         self._virgin = {"E": np.zeros(self.n), "w": np.zeros_like(self.w.x.array), **laws.initial_state()}
@@ -153,7 +157,8 @@ class RVE:
 
     # -- one point ------------------------------------------------------------------
     def solve(self, E: npt.ArrayLike, tangent: bool = True, warm_start: bool = False,
-              approximate_tangent: bool = False, initial_guess: dict | None = None):
+              approximate_tangent: bool = False, initial_guess: dict | None = None,
+              tangent_reuse_rtol: float = 0.0):
         """Downscale ``E``, solve the cell problem from the committed state, upscale.
 
         Args:
@@ -163,21 +168,30 @@ class RVE:
             warm_start: start the micro Newton from the last (uncommitted) solve of this
                 step instead of the committed state, e.g. in an outer iteration on
                 ``E`` (mixed control); the answer is the same, the iterations fewer.
-            approximate_tangent: condense the tangent with the factorization of the last
-                Newton iteration, i.e. the tangent at the second-to-last iterate, which
-                differs from the exact one by about the size of the last Newton
-                correction (relative ~1e-5 for ``rtol = 1e-10`` at quadratic
-                convergence) and costs no factorization; enough for predictors and outer
+            approximate_tangent: always condense the tangent with the factorization of
+                the last Newton iteration (however far from the solution it started) and
+                solve its unit loads to ``SolverPolicy.approximate_tangent_rtol`` with an
+                iterative solver; costs no factorization; enough for predictors and outer
                 iterations (mixed control in :func:`~dolfinx_multiscale.studies.loading.load_path`),
                 not for a macro Newton (FE²). A solve that needed no Newton iteration
                 gives the exact tangent either way.
-            initial_guess: a state (``"E"``, ``"w"``) to start the micro Newton from
-                instead of the committed state, e.g. the same point's solution in the
-                previous macro iteration; the Newton then takes at least one iteration
-                and converges tighter (:meth:`~dolfinx_multiscale.cell.newton.MicroNewton.iterate`).
-                The history is integrated from the committed state either way.
+            initial_guess: a state (``"E"``, ``"w"``, optionally its unit fluctuations
+                ``"W"`` ``(n, n_owned)`` with ``"tangent_kind"``, see :meth:`initial_state`)
+                to start the micro Newton from instead of the committed state, e.g. the
+                same point's solution in the previous macro iteration. The prediction from
+                it is accepted only below ``GUESS_TIGHTENING`` times the tolerance; else
+                the Newton converges tighter
+                (:meth:`~dolfinx_multiscale.cell.newton.MicroNewton.iterate`). The history
+                is integrated from the committed state either way.
 
-        The micro Newton starts from a first-order predictor (:meth:`MicroNewton.predict`).
+            tangent_reuse_rtol: condense the tangent with the factorization of the last
+                Newton iteration when that iteration started within this relative
+                residual of the solution (the tangent is then off by about as much; FE²
+                uses ``SolverPolicy.tangent_reuse_rtol``), else factorize once more at
+                the solution; 0: always the exact tangent.
+
+        The micro Newton starts from the first-order predictor ``w_0 + Σ_k ΔE_k W_k``
+        with the start state's unit fluctuations (:meth:`MicroNewton.predict`).
 
         Returns:
             ``(Σ, C)``: the macro stress ``Σ = ⟨σ⟩`` ``(n,)`` and the tangent
@@ -194,25 +208,24 @@ class RVE:
             raise ValueError(f"E must have {self.n} components (Mandel, docs/conventions.md); got {E.shape}")
         C_init, W_init, D_init = self._initial_tangent()
         if self.is_linear:
-            x = self.w.x.petsc_vec
-            x.set(0.0)
-            for Ek, Wk in zip(E, W_init):
-                x.axpy(float(Ek), Wk)
+            self.w.x.array[:] = 0.0
+            self.w.x.array[: W_init.shape[1]] = E @ W_init
             self.w.x.scatter_forward()
             self._evaluate(E, self.w.x.array, need_tangent=False)
             self.newton_iterations = 1  # one linear solve: one (exact) Newton step
             return C_init @ E, (C_init.copy() if tangent else None)
 
-        warm = warm_start and self.response is not None
         if initial_guess is not None:
-            start_E, start_w, start_W = initial_guess["E"], initial_guess["w"], None
-        elif warm:
-            start_E, start_w, start_W = self.response.E, self.response.w, self.response.W
+            start = initial_guess
+            start_W = {ELASTIC_TANGENT: W_init, STORED_TANGENT: start.get("W")}.get(
+                int(start.get("tangent_kind", NO_TANGENT)))
+        elif warm_start and self.response is not None:
+            start, start_W = self.response.state(), self.response.W
         else:
-            start_E, start_w, start_W = self._committed["E"], self._committed["w"], self._committed_W
-        self._newton.predict(start_w, E - start_E, start_W, W_init, D_init)
+            start, start_W = self._committed, self._committed_W
+        self._newton.predict(start["w"], E - start["E"], W_init if start_W is None else start_W)
         try:
-            _, D, self.newton_iterations, self.residuals = self._newton.iterate(
+            _, D, self.newton_iterations, self.residuals, factorized_at = self._newton.iterate(
                 E, lambda w: self._evaluate(E, w, need_tangent=True), from_guess=initial_guess is not None)
         except RVEConvergenceError as exc:
             self.newton_iterations, self.residuals = len(exc.residuals) - 1, exc.residuals
@@ -222,7 +235,8 @@ class RVE:
             if np.array_equal(D, D_init):  # same point tangents: same K, F and condensation
                 C, self.response.W = C_init.copy(), W_init
             else:
-                if not approximate_tangent or self.newton_iterations == 0:
+                reuse = factorized_at is not None and (approximate_tangent or factorized_at <= tangent_reuse_rtol)
+                if not reuse:
                     self.operator.factorize(D)
                 C, self.response.W = self.operator.tangent(D, self._approximate_rtol if approximate_tangent else None)
         return self.response.average_stress(), C
@@ -266,13 +280,14 @@ class RVE:
         """The committed state of this one point: macro strain ``"E"`` ``(n,)``,
         fluctuation dofs ``"w"`` and the micro history (``"<tag>:<key>"``). Assign a
         state saved earlier (or one point of :meth:`update`'s states) to restart from
-        it; keys other than these are ignored."""
+        it; its unit fluctuations ``"W"`` (with ``"tangent_kind"`` ``STORED_TANGENT``)
+        serve the predictor, other keys are ignored."""
         return self._committed
 
     @committed_state.setter
     def committed_state(self, state: dict) -> None:
         self._committed = state
-        self._committed_W = None
+        self._committed_W = state["W"] if state.get("tangent_kind", NO_TANGENT) == STORED_TANGENT else None
         self.response = None
 
     def effective_tensor(self) -> npt.NDArray[np.float64]:
@@ -291,15 +306,23 @@ class RVE:
 
         Returns:
             ``{}`` for a linear RVE (no history); else ``"E"`` ``(N, n)``, ``"w"``
-            ``(N, n_local_dofs)``, the micro history ``"<tag>:<key>"`` ``(N, ...)`` and the
-            per-point results of the last update (``"free_energy"`` ``⟨ψ⟩``,
-            ``"step_dissipation"`` ``⟨D⟩``, ``"micro_work"``, ``"sigma33"`` ``⟨σ33⟩``,
-            ``"newton_iterations"``, ``"elastic_shortcut"``: 1 where the batched elastic
-            shortcut solved the point), each ``(N,)``.
+            ``(N, n_local_dofs)``, the micro history ``"<tag>:<key>"`` ``(N, ...)``, the
+            unit fluctuations ``"W"`` ``(N, n, n_owned)`` of the last update's tangent
+            (float32, float64 for SUBC: they only predict the next solve), valid where ``"tangent_kind"``
+            is ``STORED_TANGENT`` (``ELASTIC_TANGENT``: the elastic ones, not copied;
+            ``NO_TANGENT``: none computed), and the per-point results of the last
+            update (``"free_energy"`` ``⟨ψ⟩``, ``"step_dissipation"`` ``⟨D⟩``,
+            ``"micro_work"``, ``"sigma33"`` ``⟨σ33⟩``, ``"newton_iterations"``,
+            ``"elastic_shortcut"``: 1 where the batched elastic shortcut solved the
+            point), each ``(N,)``.
         """
         if self.is_linear:
             return {}
-        return repeat({**self._virgin, **{k: np.zeros(()) for k in _POINT_RECORD}}, n_points)
+        # float32 rounding keeps periodic images equal and boundary zeros zero, not SUBC's
+        # ⟨B(w)⟩ = 0, which the Newton iterates must satisfy exactly
+        dtype = np.float64 if self.constraint.average_constraint else np.float32
+        record = {k: np.zeros(()) for k in _POINT_RECORD} | {"tangent_kind": np.array(float(ELASTIC_TANGENT))}
+        return repeat({**self._virgin, "W": self._initial_tangent()[1].astype(dtype), **record}, n_points)
 
     def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
                guess: dict | None = None):
@@ -347,8 +370,8 @@ class RVE:
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
         remaining = range(N)
+        C_init, W_init, D_init = self._initial_tangent()  # cached: the same in every update
         if self.batch and N:
-            C_init, W_init, D_init = self._initial_tangent()  # cached: the same in every update
             if self._batched is None:
                 self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
                                             self.operator.solver.b, W_init, D_init, self._newton.rtol)
@@ -357,20 +380,28 @@ class RVE:
                 sigma[accepted] = records["Sigma"]
                 if need_tangent:
                     tangent[accepted] = C_init
-                put(new, accepted, {**records, "elastic_shortcut": np.ones(int(accepted.sum()))})
+                ones = np.ones(int(accepted.sum()))
+                put({k: v for k, v in new.items() if k != "W"}, accepted,  # elastic: C_init, W_init
+                    {**records, "elastic_shortcut": ones, "tangent_kind": ELASTIC_TANGENT * ones})
             remaining = np.flatnonzero(~accepted)
         for i in remaining:
             self.committed_state = committed = take(state, i)
             start = take(guess, i) if self.batch and guess is not None else None
             try:
-                sigma[i], C = self.solve(strain[i], tangent=need_tangent, initial_guess=start)
+                sigma[i], C = self.solve(strain[i], tangent=need_tangent, initial_guess=start,
+                                         tangent_reuse_rtol=self._reuse_rtol)
             except RVEConvergenceError as exc:
                 exc.point = int(i)
                 raise exc
             if need_tangent:
                 tangent[i] = C
             r = self.response
-            put(new, i, {**r.state(), "elastic_shortcut": 0.0, "free_energy": r.free_energy(),
+            kind = NO_TANGENT if r.W is None else ELASTIC_TANGENT if r.W is W_init else STORED_TANGENT
+            if kind == STORED_TANGENT and "W" in new:
+                new["W"][i] = r.W
+            put({k: v for k, v in new.items() if k != "W"}, i, {
+                **r.state(), "tangent_kind": kind,
+                "elastic_shortcut": 0.0, "free_energy": r.free_energy(),
                          "micro_work": r.incremental_work(committed), "newton_iterations": self.newton_iterations,
                          "sigma33": r.average_sigma33(), "step_dissipation": r.dissipation(committed)})
         return sigma, tangent, new

@@ -172,6 +172,8 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
         One dict per step: ``step``, ``E`` and ``Sigma`` (Mandel ``(n,)`` lists),
         ``Sigma33`` (2-D elasticity: ``⟨σ33⟩``), ``p_mean`` (``⟨p⟩``),
         ``newton_iterations`` (micro iterations of the step, cuts included), ``cuts``,
+        ``substeps`` (the fractions of the step at which sub-steps were committed, the
+        last 1.0),
         ``hill_mandel_residual``, ``dissipation`` (``⟨D⟩`` of the step, energy per unit
         cell volume) and ``free_energy`` (``⟨ψ⟩`` at the end of the step).
 
@@ -191,7 +193,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
     t0 = time.perf_counter()
     for number, step in enumerate(steps, start=1):
         E_begin, S_begin = E_n.copy(), Sigma_n.copy()
-        totals = {"iterations": 0, "dissipation": 0.0}
+        totals = {"iterations": 0, "dissipation": 0.0, "substeps": []}
 
         def attempt(a, step=step, E_begin=E_begin, S_begin=S_begin):
             sub = LoadStep(E_begin + a * (step.strain - E_begin), S_begin + a * (step.stress - S_begin),
@@ -203,6 +205,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
             E_n, Sigma_n, C_n, its = result
             totals["iterations"] += its
             totals["dissipation"] += rve.step_dissipation()
+            totals["substeps"].append(a)
             rve.commit()
 
         def failure(exc, a, number=number, step=step):
@@ -216,6 +219,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
         record = {
             "step": number, "E": E_n.tolist(), "Sigma": Sigma_n.tolist(),
             "p_mean": rve.mean_plastic_strain(), "newton_iterations": iterations, "cuts": cuts,
+            "substeps": totals["substeps"],
             "hill_mandel_residual": rve.hill_mandel_residual(), "dissipation": dissipation,
             "free_energy": rve.free_energy(),
         }
