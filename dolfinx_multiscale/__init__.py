@@ -19,10 +19,12 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
 
 from . import cell, errors, geometry, kinematics, macro, materials, studies, tensors, viz
 from .cell import RVE, kubc, periodic, subc
+from .stability import Ellipticity, acoustic_tensor, ellipticity
 from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
 from .geometry import Microstructure, microstructures, read_msh
 from .macro import FE2Material, LocalMaterial, NewtonSolver, incremental_solve
-from .materials import Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material
+from .materials import (Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material, NeoHookean,
+                        SaintVenantKirchhoff)
 from .studies import calibration, loading, references, scale_separation, uq, verification
 from .studies.loading import load_path
 
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Conductivity",
+    "Ellipticity",
     "FE2Material",
     "GeneralizedMaxwell",
     "J2Plasticity",
@@ -42,13 +45,17 @@ __all__ = [
     "MacroConvergenceError",
     "Material",
     "Microstructure",
+    "NeoHookean",
     "NewtonSolver",
     "NotPeriodicError",
     "RVE",
     "RVEConvergenceError",
+    "SaintVenantKirchhoff",
     "__version__",
+    "acoustic_tensor",
     "calibration",
     "cell",
+    "ellipticity",
     "errors",
     "geometry",
     "homogenization",

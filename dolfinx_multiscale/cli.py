@@ -7,6 +7,9 @@ Subcommands::
         --phase 2:E=10,nu=0.3 --json out.json [--png fields.png]
     dolfinx-multiscale rve-path MESH.msh --phase 1:model=j2,E=1,nu=0.3,sy0=0.005,H=0.05 \\
         --phase 2:E=10,nu=0.3 --strain 11=0.02 --stress 22=0 --steps 10 --unload --json out.json
+    dolfinx-multiscale rve-path MESH.msh --kinematics finite --phase 1:model=neo-hookean,E=1,nu=0.3 \
+        --phase 2:model=neo-hookean,E=10,nu=0.3 --F 11=0.7 --P 22=0 --P 12=0 --P 21=0 \
+        --steps 10 --json out.json [--png curve.png]
     dolfinx-multiscale rve-size --sizes 1,4,9 --seeds 5 --vf 0.3 --phase 1:E=1,nu=0.3 \\
         --phase 2:E=10,nu=0.3 [--tolerance 0.05] --json out.json [--png bracket.png]
 
@@ -71,15 +74,27 @@ def parse_phase(text: str) -> tuple[int, dict[str, float]]:
 
 
 def make_material(tag: int, params: dict, physics: str, plane_stress: bool = False):
-    """Build the material of one ``--phase``; clear errors for unknown or bad keys."""
-    from .kinematics import CONDUCTION, kinematics
-    from .materials import Conductivity, J2Plasticity, LinearElastic
+    """Build the material of one ``--phase``; clear errors for unknown or bad keys.
 
-    conduction = kinematics(physics) is CONDUCTION
+    ``physics`` ``"elasticity"`` (``model=elastic`` or ``j2``), ``"conduction"`` (``k``)
+    or ``"finite"`` (``model=neo-hookean`` or ``svk``, with ``E`` and ``nu``)."""
+    from .kinematics import CONDUCTION, FINITE_STRAIN, kinematics
+    from .materials import Conductivity, J2Plasticity, LinearElastic, NeoHookean, SaintVenantKirchhoff
+
+    kin = kinematics(physics)
+    conduction = kin is CONDUCTION
     params = dict(params)
-    model = params.pop("model", "conduction" if conduction else "elastic")
+    model = params.pop("model", "conduction" if conduction else None if kin is FINITE_STRAIN else "elastic")
     keys = set(params)
     try:
+        if kin is FINITE_STRAIN:
+            laws = {"neo-hookean": NeoHookean, "svk": SaintVenantKirchhoff}
+            if model not in laws:
+                raise CLIError(f"phase {tag}: --kinematics finite needs model=neo-hookean or model=svk; "
+                               f"got {'no model' if model is None else f'model={model}'}")
+            if keys != {"E", "nu"}:
+                raise CLIError(f"phase {tag}: model={model} needs exactly E and nu; got {sorted(keys)}")
+            return laws[model](**params)
         if conduction:
             if model != "conduction" or keys != _CONDUCTION_KEYS:
                 raise CLIError(f"phase {tag}: conduction needs exactly k=VALUE; got {sorted(keys) or model}")
@@ -101,7 +116,8 @@ def make_material(tag: int, params: dict, physics: str, plane_stress: bool = Fal
             if plane_stress:
                 raise CLIError("--plane-stress is not available for model=j2 (plane strain only)")
             return J2Plasticity(**params)
-        raise CLIError(f"phase {tag}: unknown model={model!r}; accepted: elastic, j2")
+        raise CLIError(f"phase {tag}: unknown model={model!r}; accepted: elastic, j2 "
+                       "(and neo-hookean, svk with --kinematics finite)")
     except (ValueError, TypeError) as exc:
         if isinstance(exc, CLIError):
             raise
@@ -212,15 +228,23 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
     }
 
 
-def _path_from_args(args) -> dict:
-    """The JSON path of ``--path`` or of ``--strain/--stress/--steps/--unload``."""
+def _path_from_args(args, dim: int) -> dict:
+    """The JSON path of ``--path`` or of ``--strain/--stress/--steps/--unload`` (finite
+    strain: ``--F/--P``)."""
     from .studies.loading import ramp
 
-    if (args.path is None) == (args.strain is None):
-        raise CLIError("give either --path PATH.json or --strain COMPONENT=VALUE (with --steps)")
+    finite = args.kinematics == "finite"
+    strain_opt, stress_opt = ("--F", "--P") if finite else ("--strain", "--stress")
+    strain, stress = (args.F, args.P) if finite else (args.strain, args.stress)
+    other_strain, other_stress = (args.strain, args.stress) if finite else (args.F, args.P)
+    if other_strain or other_stress:
+        raise CLIError(f"{'--strain/--stress' if finite else '--F/--P'} do not go with --kinematics "
+                       f"{args.kinematics}; use {strain_opt}/{stress_opt}")
+    if (args.path is None) == (strain is None):
+        raise CLIError(f"give either --path PATH.json or {strain_opt} COMPONENT=VALUE (with --steps)")
     if args.path is not None:
-        if args.stress or args.unload or args.steps is not None:
-            raise CLIError("--stress, --steps and --unload go with --strain, not with --path")
+        if stress or args.unload or args.steps is not None:
+            raise CLIError(f"{stress_opt}, --steps and --unload go with {strain_opt}, not with --path")
         try:
             return json.loads(Path(args.path).read_text())
         except FileNotFoundError:
@@ -241,8 +265,8 @@ def _path_from_args(args) -> dict:
         return out
 
     try:
-        return ramp(pairs(args.strain, "--strain"), pairs(args.stress, "--stress"),
-                    10 if args.steps is None else args.steps, args.unload)
+        return ramp(pairs(strain, strain_opt), pairs(stress or [], stress_opt),
+                    10 if args.steps is None else args.steps, args.unload, args.kinematics_object, dim)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
@@ -253,16 +277,20 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
     from .geometry.microstructures import read_msh
     from .cell.rve import RVE
 
+    from .kinematics import FINITE_STRAIN, SMALL_STRAIN
+
     _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
-    materials = _materials(args.phase, "elasticity", False)
-    path = _path_from_args(args)
+    finite = args.kinematics == "finite"
+    args.kinematics_object = FINITE_STRAIN if finite else SMALL_STRAIN
+    materials = _materials(args.phase, args.kinematics_object.name, False)
     if not Path(args.mesh).is_file():
         raise CLIError(f"mesh file {args.mesh!r} does not exist")
     t0 = time.perf_counter()
     try:
         micro = read_msh(args.mesh, comm=comm)
-        steps = parse_path(path, micro.dim)
+        path = _path_from_args(args, micro.dim)
+        steps = parse_path(path, micro.dim, args.kinematics_object)
         rve = RVE(micro, materials, bc=args.bc, degree=args.degree, petsc_options_prefix="rve_path_")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -285,9 +313,17 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
     if png is not None and comm.rank == 0:
         from .viz import plot_load_path
 
-        plot_load_path(records, png, labels=_order(rve))
-    return {"mesh": str(args.mesh), "notation": "mandel", "order": _order(rve), "dim": rve.dim,
-            "bc": args.bc, "n_dofs": rve.n_dofs, "n_ranks": comm.size, "wall_s": wall,
+        plot_load_path(records, png, labels=_order(rve), finite=finite)
+    if finite:
+        keys = ("step", "F", "P", "P33", "newton_iterations", "cuts", "hill_mandel_residual", "ellipticity",
+                "loss_of_ellipticity")
+        lost = [r["step"] for r in records if r["loss_of_ellipticity"]]
+        return {"mesh": str(args.mesh), "kinematics": "finite", "dim": rve.dim, "bc": args.bc,
+                "n_dofs": rve.n_dofs, "n_ranks": comm.size, "wall_s": wall,
+                "loss_of_ellipticity_step": lost[0] if lost else None, "field_pictures": snapshots,
+                "steps": [{k: r[k] for k in keys if k in r} for r in records]}
+    return {"mesh": str(args.mesh), "kinematics": "small", "notation": "mandel", "order": _order(rve),
+            "dim": rve.dim, "bc": args.bc, "n_dofs": rve.n_dofs, "n_ranks": comm.size, "wall_s": wall,
             "field_pictures": snapshots, "steps": records}
 
 
@@ -388,9 +424,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--phase", action="append", default=[],
                    help="TAG:model=j2,E=..,nu=..,sy0=..,H=..[,Hk=..] | TAG:E=..,nu=.. (repeat)")
     r.add_argument("--degree", type=int, default=1, help="Lagrange degree of the fluctuation")
-    r.add_argument("--path", help='JSON {"steps": [{"strain": {"11": 0.002}, "stress": {"22": 0}}, ...]}')
+    r.add_argument("--kinematics", default="small", choices=("small", "finite"),
+                   help="small strain (Mandel ε, σ) or finite strain (F, first Piola–Kirchhoff P)")
+    r.add_argument("--path", help='JSON {"steps": [{"strain": {"11": 0.002}, "stress": {"22": 0}}, ...]} '
+                                  '(finite: {"steps": [{"F": {"11": 1.05, "12": 0.02}, "P": {"22": 0}}, ...]})')
     r.add_argument("--strain", action="append", help="prescribed strain at the end, e.g. 11=0.02")
     r.add_argument("--stress", action="append", default=[], help="prescribed stress, e.g. 22=0")
+    r.add_argument("--F", action="append", dest="F",
+                   help="finite strain: prescribed deformation gradient component at the end, e.g. 11=1.5")
+    r.add_argument("--P", action="append", default=[], dest="P",
+                   help="finite strain: prescribed first Piola–Kirchhoff component, e.g. 22=0 (12 and 21 distinct)")
     r.add_argument("--steps", type=int, help="number of equal steps (default 10)")
     r.add_argument("--unload", action="store_true", help="then the same number of steps back to 0")
     r.add_argument("--json", help="output JSON")

@@ -11,8 +11,12 @@ physics names.
   as a Mandel vector (``n = 3`` in 2-D plane strain, 6 in 3-D; ``docs/conventions.md``).
 * :data:`CONDUCTION` — a scalar potential ``θ`` (temperature, concentration, pressure),
   generalized strain ``∇θ`` (``n = d``) and flux ``j = K ∇θ``.
-
-Finite strain (``F``, ``P``) will be a third object with the same attributes.
+* :data:`FINITE_STRAIN` — total Lagrangian finite strain: displacement ``u`` ``(d,)``,
+  generalized strain the displacement gradient ``H = Grad u = F − I`` flattened row-major
+  (``n = d²``: ``[H11, H12, H21, H22]`` in 2-D plane strain with ``F33 = 1``), stress the
+  first Piola–Kirchhoff ``P`` in the same order, tangent ``A = ∂P/∂F`` ``(d², d²)``
+  (not symmetric-reduced). ``H = 0`` is the undeformed state, as ``ε = 0`` is for small
+  strain, so the cell problem ``F = I + H̄ + Grad w`` is written like the others.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import ufl
 
 from .tensors import SQRT2, from_mandel, mandel_index_pairs, mandel_size, tensor_component_index
 
-__all__ = ["CONDUCTION", "Conduction", "KINEMATICS", "Kinematics", "SMALL_STRAIN", "SmallStrain", "kinematics", "mandel_strain", "mandel_to_tensor"]
+__all__ = ["CONDUCTION", "Conduction", "FINITE_STRAIN", "FiniteStrain", "KINEMATICS", "Kinematics", "SMALL_STRAIN",
+           "SmallStrain", "kinematics", "mandel_strain", "mandel_to_tensor"]
 
 
 def mandel_strain(u: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
@@ -49,14 +54,26 @@ class Kinematics:
 
     Attributes:
         name: the physics name used by the command line and in JSON (``"elasticity"``,
-            ``"conduction"``).
-        tensor_name: the symbol of the effective tensor (``"C"``, ``"K"``).
-        has_out_of_plane_stress: 2-D plane strain has a ``σ33`` to report.
+            ``"conduction"``, ``"finite"``).
+        tensor_name: the symbol of the effective tensor (``"C"``, ``"K"``, ``"A"``).
+        has_out_of_plane_stress: 2-D plane strain has a ``σ33`` (``P33``) to report.
+        affine_elastic_range: the response is affine in the macro strain while no point
+            yields (small strain), so the batched elastic shortcut of FE² applies.
+        control_names: the keys of the prescribed strain-like and stress-like
+            components in a load path (``("strain", "stress")``, ``("F", "P")``).
     """
 
     name: str
     tensor_name: str
     has_out_of_plane_stress: bool = False
+    affine_elastic_range: bool = False
+    control_names: tuple[str, str] = ("strain", "stress")
+
+    def reference(self, dim: int) -> npt.NDArray[np.float64]:
+        """The value of the prescribed strain-like quantity at rest, as a vector: a load
+        path gives ``reference + E`` (0 for small strain and conduction, the identity
+        ``F = I`` at finite strain)."""
+        return np.zeros(self.size(dim))
 
     def size(self, dim: int) -> int:  # pragma: no cover - abstract
         """Number ``n`` of components of the generalized strain in ``dim`` dimensions."""
@@ -86,6 +103,10 @@ class Kinematics:
         """A generalized strain vector ``(n,)`` in tensor form (``(d, d)`` or ``(d,)``)."""
         raise NotImplementedError
 
+    def stress_tensor(self, v: ufl.core.expr.Expr) -> ufl.core.expr.Expr:  # pragma: no cover - abstract
+        """The UFL stress (flux) of a generalized stress vector, in tensor form."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<kinematics {self.name!r}>"
 
@@ -96,6 +117,7 @@ class SmallStrain(Kinematics):
     name = "elasticity"
     tensor_name = "C"
     has_out_of_plane_stress = True
+    affine_elastic_range = True
 
     def size(self, dim: int) -> int:
         return mandel_size(dim)
@@ -116,6 +138,10 @@ class SmallStrain(Kinematics):
 
     def as_tensor(self, E):
         return from_mandel(E)
+
+    def stress_tensor(self, v: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+        """The UFL stress tensor of a generalized stress vector (a Mandel vector)."""
+        return mandel_to_tensor(v)
 
 
 class Conduction(Kinematics):
@@ -145,15 +171,62 @@ class Conduction(Kinematics):
     def as_tensor(self, E):
         return np.asarray(E, dtype=float)
 
+    def stress_tensor(self, v):
+        return v
+
+
+class FiniteStrain(Kinematics):
+    """Total Lagrangian finite strain: ``H = Grad u = F − I`` and ``P``, row-major ``(d²,)``."""
+
+    name = "finite"
+    tensor_name = "A"
+    has_out_of_plane_stress = True
+    control_names = ("F", "P")
+
+    def reference(self, dim: int) -> npt.NDArray[np.float64]:
+        return np.eye(dim).ravel()
+
+    def size(self, dim: int) -> int:
+        return dim * dim
+
+    def field_shape(self, dim: int) -> tuple[int, ...]:
+        return (dim,)
+
+    def strain(self, u):
+        g = ufl.grad(u)
+        d = u.ufl_shape[0]
+        return ufl.as_vector([g[i, j] for i in range(d) for j in range(d)])
+
+    def component_keys(self, dim: int) -> list[str]:
+        return [f"{i + 1}{j + 1}" for i in range(dim) for j in range(dim)]
+
+    def component(self, key: str, dim: int) -> tuple[int, float]:
+        keys = self.component_keys(dim)
+        if key not in keys:
+            raise ValueError(f"tensor component must be one of {', '.join(keys)} in {dim}-D; got {key!r}")
+        return keys.index(key), 1.0
+
+    def as_tensor(self, E):
+        """The ``(d, d)`` tensor of a row-major ``(d²,)`` vector (``H`` or ``P``)."""
+        E = np.asarray(E, dtype=float)
+        d = int(round(np.sqrt(E.shape[-1])))
+        return E.reshape(E.shape[:-1] + (d, d))
+
+    def stress_tensor(self, v: ufl.core.expr.Expr) -> ufl.core.expr.Expr:
+        """The UFL ``P`` ``(d, d)`` of a row-major vector of ``d²`` components."""
+        d = int(round(np.sqrt(v.ufl_shape[0])))
+        return ufl.as_matrix([[v[i * d + j] for j in range(d)] for i in range(d)])
+
 
 SMALL_STRAIN = SmallStrain()
 CONDUCTION = Conduction()
+FINITE_STRAIN = FiniteStrain()
 #: the kinematics by physics name
-KINEMATICS = {k.name: k for k in (SMALL_STRAIN, CONDUCTION)}
+KINEMATICS = {k.name: k for k in (SMALL_STRAIN, CONDUCTION, FINITE_STRAIN)}
 
 
 def kinematics(name: str) -> Kinematics:
-    """The kinematics of a physics name (``"elasticity"`` or ``"conduction"``)."""
+    """The kinematics of a physics name (``"elasticity"``, ``"conduction"`` or ``"finite"``)."""
     try:
         return KINEMATICS[name]
     except KeyError:

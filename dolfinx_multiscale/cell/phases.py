@@ -154,7 +154,7 @@ class PhaseLaws:
         M = next(iter(old.values())).shape[0] if old else 0
         values = np.zeros((M, self.n_points))
         for tag, mat in self.materials.items():
-            if not mat.is_linear:
+            if self._keys[tag]:  # laws without history (linear, hyperelastic) dissipate nothing
                 idx = self.phase_points[tag]
                 values[:, idx] = mat.dissipation(self._stacked_phase_state(old, tag),
                                                  self._stacked_phase_state(new, tag)).reshape(M, idx.size)
@@ -170,10 +170,10 @@ class PhaseLaws:
 
     def dissipation(self, old: dict, new: dict) -> npt.NDArray[np.float64]:
         """Energy dissipated per unit volume from history ``old`` to ``new``, ``(N,)``
-        (0 in linear phases)."""
+        (0 in phases without history: linear and hyperelastic)."""
         values = np.zeros(self.n_points)
         for tag, mat in self.materials.items():
-            if not mat.is_linear:
+            if self._keys[tag]:
                 values[self.phase_points[tag]] = mat.dissipation(self.phase_state(old, tag),
                                                                  self.phase_state(new, tag))
         return values

@@ -21,7 +21,8 @@ from petsc4py import PETSc
 import numpy as np
 import numpy.typing as npt
 
-from ..tensors import von_mises
+from ..kinematics import FINITE_STRAIN
+from ..tensors import to_mandel, von_mises
 from .discretisation import CellDiscretisation
 from .phases import PhaseLaws
 
@@ -102,16 +103,22 @@ class CellResponse:
         """Cell averages of the point fields, for output.
 
         Returns:
-            ``"strain"`` and ``"stress"`` ``(n_cells, n)`` (Mandel / gradient, flux) and,
-            for elasticity, ``"von_mises"`` ``(n_cells,)`` (2-D: with the materials'
-            ``σ33`` — plane strain — where they provide it, else ``σ33 = 0``) and, for
-            inelastic cells, ``"p"`` (equivalent plastic strain, 0 in elastic phases).
+            ``"strain"`` and ``"stress"`` ``(n_cells, n)`` (Mandel / gradient, flux /
+            ``H`` and ``P``) and, for elasticity, ``"von_mises"`` ``(n_cells,)`` (2-D: with
+            the materials' ``σ33`` — plane strain — where they provide it, else
+            ``σ33 = 0``; finite strain: of the Cauchy stress ``P Fᵀ / J``) and, for
+            cells with plasticity, ``"p"`` (equivalent plastic strain, 0 in elastic phases).
             Rows cover the local cells (owned first, then ghosts).
         """
         disc = self.disc
         out = {"strain": disc.cell_average(self.eps), "stress": disc.cell_average(self.sigma)}
-        if disc.kinematics.has_out_of_plane_stress:
+        if disc.kinematics is FINITE_STRAIN:  # the Cauchy stress σ = P Fᵀ / J
+            F = np.eye(disc.dim) + disc.kinematics.as_tensor(self.eps)
+            J = np.linalg.det(F)
+            cauchy = to_mandel(np.einsum("pij,pkj->pik", disc.kinematics.as_tensor(self.sigma), F) / J[:, None, None])
+            out["von_mises"] = disc.cell_average(von_mises(cauchy, self.sigma33 / J))
+        elif disc.kinematics.has_out_of_plane_stress:
             out["von_mises"] = disc.cell_average(von_mises(self.sigma, self.sigma33))
-        if not self.laws.is_linear:
+        if any(key.endswith(":p") for key in self.history):
             out["p"] = disc.cell_average(self.laws.point_values(self.history, "p"))
         return out

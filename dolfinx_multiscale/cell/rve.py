@@ -76,8 +76,8 @@ class RVE:
         solver_policy: the :class:`~dolfinx_multiscale.cell.solver.SolverPolicy`
             (default ``SolverPolicy()``).
         batch: in :meth:`update` (FE²), evaluate the elastic shortcut of all points at
-            once (:mod:`.batch`; serial cells) and solve only the others one by one;
-            ``False``: every point by the micro Newton. Same answers to round-off.
+            once (:mod:`.batch`; serial small-strain cells) and solve only the others one
+            by one; ``False``: every point by the micro Newton. Same answers to round-off.
 
     The generalized strain/stress have ``n`` components: Mandel for elasticity (``n = 3``
     in 2-D plane strain, 6 in 3-D, ``docs/conventions.md``) and ``n = d`` for conduction.
@@ -132,7 +132,7 @@ class RVE:
         self._committed_W = None  # unit fluctuations of the committed state, if solved with a tangent
         self._initial = None  # (C, unit fluctuations W, point tangents D) at the virgin state
         self._linear = None  # linear RVE: (C_eff, the Σ33 row or None)
-        self.batch = batch and self.comm.size == 1 and not self.is_linear
+        self.batch = batch and self.comm.size == 1 and not self.is_linear and self.kinematics.affine_elastic_range
         self._batched: BatchedCell | None = None  # built at the first batched update
         self.response: CellResponse | None = None
         self.eps = self.sigma = self.sigma33 = None

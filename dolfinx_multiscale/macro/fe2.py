@@ -35,7 +35,6 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import RVEConvergenceError
-from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import take
 from .quadrature import LocalMaterial
 
@@ -129,8 +128,8 @@ class FE2Material(LocalMaterial):
     def __init__(self, rve, mesh, quadrature_degree: int = 1, subdomain=None):
         if rve.comm.size != 1:
             raise ValueError("the RVE prototype must live on MPI.COMM_SELF: each rank solves its own points")
-        if rve.kinematics is not SMALL_STRAIN:
-            raise ValueError(f"FE2Material needs an elasticity RVE; got {rve.physics!r}")
+        if rve.kinematics.field_shape(rve.dim) != (rve.dim,):
+            raise ValueError(f"FE2Material needs an elasticity RVE (small or finite strain); got {rve.physics!r}")
         super().__init__(rve, mesh, quadrature_degree, subdomain)
         if rve.dim != self.dim:
             raise ValueError(f"RVE is {rve.dim}-D but the macro mesh is {self.dim}-D")

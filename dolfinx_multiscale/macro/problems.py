@@ -1,8 +1,9 @@
 """Ready-made macro problems for FE² studies, tests and benchmarks.
 
-:class:`Beam` is a small-strain 2-D (plane strain) or 3-D block, clamped at ``x = 0``,
-whose end ``x = L`` gets a prescribed displacement: axial (``"tension"``) or transverse
-(``"bending"``, a non-uniform strain field). Its material is any
+:class:`Beam` is a 2-D (plane strain) or 3-D block, clamped at ``x = 0``, whose end
+``x = L`` gets a prescribed displacement: axial (``"tension"``) or transverse
+(``"bending"``, a non-uniform strain field). With a finite-strain material it is solved
+in total Lagrangian form, ``∫ P : Grad v dX = 0`` (e.g. a plate stretched by 30 %). Its material is any
 :class:`~dolfinx_multiscale.macro.quadrature.QuadratureMaterial` built by a factory, so the
 same problem runs single-scale and FE² and the two can be compared. It is also a
 compact example of the user-facing pattern: ``stress(u)`` in a UFL residual,
@@ -23,6 +24,7 @@ import dolfinx.fem as fem
 import dolfinx.mesh
 import ufl
 
+from ..kinematics import FINITE_STRAIN
 from .newton import NewtonSolver, incremental_solve
 
 __all__ = ["Beam", "cantilever_bcs"]
@@ -68,7 +70,7 @@ class Beam:
     """A clamped block with a prescribed end displacement.
 
     Args:
-        material_factory: ``factory(mesh) -> QuadratureMaterial``.
+        material_factory: ``factory(mesh) -> QuadratureMaterial`` (small or finite strain).
         dim: 2 (plane strain, ``L × H``) or 3 (``L × H × H``).
         cells: number of cells along ``x`` (``max(1, cells // 2)`` across).
         mode: ``"bending"`` (end displaced in ``y``) or ``"tension"`` (in ``x``).
@@ -104,7 +106,8 @@ class Beam:
             raise ValueError(f"degree {degree} displacements need a material with quadrature_degree >= "
                              f"{needed}; the factory made one with {self.material.quadrature_degree}")
         v, du = ufl.TestFunction(V), ufl.TrialFunction(V)
-        eps = lambda w: ufl.sym(ufl.grad(w))  # noqa: E731
+        # the work-conjugate test gradient: ε(v) = sym ∇v, or Grad v at finite strain (P)
+        eps = ufl.grad if self.material.kinematics is FINITE_STRAIN else (lambda w: ufl.sym(ufl.grad(w)))
         self.F = ufl.inner(self.material.stress(u), eps(v)) * self.material.dx
         self.J = self.material.derivative(self.F, u, du)
         self.end_displacement = fem.Constant(mesh, 0.0)
@@ -135,8 +138,9 @@ class Beam:
         return history
 
     def reaction(self) -> float:
-        """End reaction ``∫ σ : ε(φ) dx`` with ``φ`` = 1 on the loaded component at the
-        end (the discrete nodal force sum), on all ranks."""
+        """End reaction ``∫ σ : ε(φ) dx`` (finite strain: ``∫ P : Grad φ dX``, a force in
+        the reference configuration) with ``φ`` = 1 on the loaded component at the end
+        (the discrete nodal force sum), on all ranks."""
         return self.mesh.comm.allreduce(fem.assemble_scalar(self._reaction), op=MPI.SUM)
 
     def displacement_norm(self) -> float:

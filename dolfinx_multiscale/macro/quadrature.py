@@ -1,12 +1,16 @@
 """Quadrature-space constitutive operators for any DOLFINx macro model.
 
 A :class:`QuadratureMaterial` owns, on the macro mesh, quadrature-space Functions for the
-stress and the tangent (Mandel, ``docs/conventions.md``). It gives UFL operands, so a
-user writes the macro residual like any DOLFINx model::
+stress and the tangent in the vector form of its kinematics (small strain: Mandel,
+``docs/conventions.md``; finite strain: ``P`` and ``A = ∂P/∂F`` row-major). It gives UFL
+operands, so a user writes the macro residual like any DOLFINx model::
 
     sigma = material.stress(u)                       # (d, d) UFL tensor
     F = ufl.inner(sigma, eps(v)) * material.dx - ufl.inner(t, v) * ds(2)
     J = material.derivative(F, u, ufl.TrialFunction(V))
+
+or, at finite strain (total Lagrangian), ``P = material.stress(u)`` and
+``F = ufl.inner(P, ufl.grad(v)) * material.dx - ...``.
 
 ``material.dx`` carries the quadrature degree, so FFCx integrates with the points where
 the stress lives. Before each residual assembly the stress and tangent at every point
@@ -34,9 +38,8 @@ import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
 
-from ..kinematics import SMALL_STRAIN, mandel_strain, mandel_to_tensor
+from ..kinematics import SMALL_STRAIN, Kinematics
 from ..quadrature_fields import QuadratureFields
-from ..tensors import mandel_size
 
 __all__ = ["LocalMaterial", "QuadratureMaterial", "derivative"]
 
@@ -44,17 +47,18 @@ __all__ = ["LocalMaterial", "QuadratureMaterial", "derivative"]
 def derivative(F: ufl.Form, u: fem.Function, du, materials) -> ufl.Form:
     """Jacobian ``∂F/∂u [du]`` of a form containing the stresses of ``materials``.
 
-    Every material's stress Function is replaced by ``σ_q + C_q·ε_M(u)`` (same value of
-    the derivative: ``C_q ε_M(du)``) before differentiating once, so each material
-    contributes its consistent tangent and every other term of ``F`` is differentiated
-    as usual.
+    Every material's stress Function is replaced by ``σ_q + C_q·ε(u)`` (``ε`` the
+    generalized strain of its kinematics: the Mandel strain, or ``Grad u`` at finite
+    strain; same value of the derivative: ``C_q ε(du)``) before differentiating once, so
+    each material contributes its consistent tangent and every other term of ``F`` is
+    differentiated as usual.
     """
-    linearised = {m.sigma_q: m.sigma_q + ufl.dot(m.tangent_q, mandel_strain(u)) for m in materials}
+    linearised = {m.sigma_q: m.sigma_q + ufl.dot(m.tangent_q, m.kinematics.strain(u)) for m in materials}
     return ufl.derivative(ufl.replace(F, linearised), u, du)
 
 
 class QuadratureMaterial:
-    """Stress and tangent of a small-strain material at the macro quadrature points.
+    """Stress and tangent of a material at the macro quadrature points.
 
     Args:
         mesh: the macro mesh (2-D plane strain or 3-D).
@@ -62,12 +66,18 @@ class QuadratureMaterial:
             P2); use :attr:`dx` (or the same degree in your own measure's metadata).
         subdomain: optional ``(cell_tags, tag)``: the material lives only on those cells
             (use ``material.dx(tag)`` in the form, and other materials elsewhere).
+        kinematics: :data:`~dolfinx_multiscale.kinematics.SMALL_STRAIN` (Mandel strain
+            and stress, ``n = 3`` / 6) or :data:`~dolfinx_multiscale.kinematics.FINITE_STRAIN`
+            (``H = Grad u`` and ``P`` row-major, ``n = d²``).
     """
 
-    def __init__(self, mesh, quadrature_degree: int = 1, subdomain=None):
+    def __init__(self, mesh, quadrature_degree: int = 1, subdomain=None, kinematics: Kinematics = SMALL_STRAIN):
         self.mesh = mesh
         self.dim = d = mesh.geometry.dim
-        self.n = n = mandel_size(d)
+        if kinematics.field_shape(d) != (d,):
+            raise ValueError(f"a macro material needs displacement kinematics; got {kinematics.name!r}")
+        self.kinematics = kinematics
+        self.n = n = kinematics.size(d)
         self.quadrature_degree = q = int(quadrature_degree)
         imap = mesh.topology.index_map(d)
         if subdomain is None:
@@ -94,15 +104,16 @@ class QuadratureMaterial:
 
     # -- UFL operands -----------------------------------------------------------------
     def stress(self, u: fem.Function) -> ufl.core.expr.Expr:
-        """The stress as a symmetric ``(d, d)`` UFL tensor, for the displacement ``u``.
+        """The stress as a ``(d, d)`` UFL tensor for the displacement ``u``: symmetric
+        ``σ`` at small strain, the first Piola–Kirchhoff ``P`` at finite strain.
 
-        The strain ``ε(u)`` is evaluated at the points by :meth:`update`.
+        The strain (``ε(u)`` or ``Grad u``) is evaluated at the points by :meth:`update`.
         """
         if self.u is not None and self.u is not u:
             raise ValueError("this material is already bound to another displacement Function")
         self.u = u
-        self._strain_expr = fem.Expression(mandel_strain(u), self.fields.points)
-        return mandel_to_tensor(self.sigma_q)
+        self._strain_expr = fem.Expression(self.kinematics.strain(u), self.fields.points)
+        return self.kinematics.stress_tensor(self.sigma_q)
 
     def derivative(self, F: ufl.Form, u: fem.Function, du) -> ufl.Form:
         """Jacobian ``∂F/∂u [du]`` of a form that contains :meth:`stress`; see
@@ -111,7 +122,8 @@ class QuadratureMaterial:
 
     # -- point updates ----------------------------------------------------------------
     def evaluate_strain(self) -> npt.NDArray[np.float64]:
-        """Macro strain (Mandel) at the owned points from the current ``u``, ``(N, n)``."""
+        """Macro strain (Mandel, or ``Grad u`` row-major) at the owned points from the
+        current ``u``, ``(N, n)``."""
         if self._strain_expr is None:
             raise RuntimeError("call material.stress(u) first (it binds the displacement)")
         return self._strain_expr.eval(self.mesh, self.cells).reshape(-1, self.n)
@@ -176,9 +188,9 @@ class LocalMaterial(QuadratureMaterial):
     """The quadrature material of a law: its ``update`` applied at every point at once.
 
     Args:
-        material: any :class:`~dolfinx_multiscale.materials.Material` with small-strain
-            kinematics (``LinearElastic``, ``J2Plasticity``, ``GeneralizedMaxwell``, an
-            ``RVE`` ...).
+        material: any :class:`~dolfinx_multiscale.materials.Material` with small- or
+            finite-strain kinematics (``LinearElastic``, ``J2Plasticity``,
+            ``GeneralizedMaxwell``, ``NeoHookean``, an ``RVE`` ...).
         mesh, quadrature_degree, subdomain: see :class:`QuadratureMaterial`.
 
     Attributes:
@@ -194,9 +206,7 @@ class LocalMaterial(QuadratureMaterial):
     """
 
     def __init__(self, material, mesh, quadrature_degree: int = 1, subdomain=None):
-        if material.kinematics is not SMALL_STRAIN:
-            raise ValueError(f"a macro material needs small-strain kinematics; got {material.kinematics.name!r}")
-        super().__init__(mesh, quadrature_degree, subdomain)
+        super().__init__(mesh, quadrature_degree, subdomain, material.kinematics)
         self.material = material
         self.state = material.initial_state(self.n_points)
         self.trial_state = self.state

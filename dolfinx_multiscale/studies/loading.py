@@ -7,7 +7,17 @@ macro strain or the macro stress; a component named in neither keeps the strain 
     {"steps": [{"strain": {"11": 0.002}, "stress": {"22": 0.0, "12": 0.0}}, ...]}
 
 uses tensor components (``ε12``, not the engineering ``γ12 = 2ε12``), converted to
-Mandel notation internally (``E_M[12] = √2 ε12``).
+Mandel notation internally (``E_M[12] = √2 ε12``). At finite strain
+(:data:`~dolfinx_multiscale.kinematics.FINITE_STRAIN`) a step prescribes components of
+the deformation gradient ``F̄`` or of the first Piola–Kirchhoff stress ``P̄`` (all ``d²``
+of them, ``"12"`` and ``"21"`` distinct; a component named in neither keeps its ``F̄``,
+the identity at the start)::
+
+    {"steps": [{"F": {"11": 1.05, "12": 0.02}, "P": {"22": 0.0}}, ...]}
+
+and every record also holds ``F``, ``P`` (``d × d`` nested lists, ``F[i][j] = F_ij``),
+``P33`` (2-D) and the macroscopic ellipticity indicator
+(:func:`~dolfinx_multiscale.stability.ellipticity` of the exact ``Ā = ∂P̄/∂F̄``).
 
 Stress-controlled components are found by an outer Newton on the RVE response with the
 condensed tangent: ``ΔE_s = C_ss⁻¹ (Σ̂_s − Σ_s(E))``. The tangent is the RVE's
@@ -29,8 +39,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ..stability import ellipticity
 from ..errors import LoadPathError, RVEConvergenceError
-from ..kinematics import Kinematics, kinematics
+from ..kinematics import FINITE_STRAIN, Kinematics, kinematics
 from ..macro.stepping import cut_and_retry
 
 __all__ = ["LoadStep", "load_path", "parse_path", "ramp"]
@@ -60,10 +71,11 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
     Args:
         data: ``{"steps": [...]}`` or the list of steps itself; each step a dict with
             optional ``"strain"`` and ``"stress"`` dicts keyed by tensor components
-            (``"11"``, ``"22"``, ``"12"``; 3-D adds ``"33"``, ``"23"``, ``"13"``).
+            (``"11"``, ``"22"``, ``"12"``; 3-D adds ``"33"``, ``"23"``, ``"13"``); at
+            finite strain ``"F"`` and ``"P"`` with all ``d²`` components.
         dim: 2 or 3.
-        physics: ``"elasticity"`` or ``"conduction"`` (keys ``"1"``, ``"2"``, ``"3"``), or
-            its :class:`~dolfinx_multiscale.kinematics.Kinematics`.
+        physics: ``"elasticity"``, ``"conduction"`` (keys ``"1"``, ``"2"``, ``"3"``) or
+            ``"finite"``, or its :class:`~dolfinx_multiscale.kinematics.Kinematics`.
 
     Raises:
         ValueError: a malformed step (unknown key or component, a non-number, a
@@ -74,15 +86,18 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
         raise ValueError('a path must be {"steps": [...]} with at least one step')
     kin = physics if isinstance(physics, Kinematics) else kinematics(physics)
     n = kin.size(dim)
+    strain_key, stress_key = kin.control_names
+    reference = kin.reference(dim)
     strain = np.zeros(n)
     out = []
     for number, step in enumerate(steps, start=1):
-        if not isinstance(step, dict) or not set(step) <= {"strain", "stress"} or not step:
-            raise ValueError(f"step {number}: must be an object with 'strain' and/or 'stress'; got {step!r}")
+        if not isinstance(step, dict) or not set(step) <= {strain_key, stress_key} or not step:
+            raise ValueError(f"step {number}: must be an object with '{strain_key}' and/or '{stress_key}'; "
+                             f"got {step!r}")
         stress = np.zeros(n)
         mask = np.zeros(n, dtype=bool)
         seen: dict[int, str] = {}
-        for kind in ("strain", "stress"):
+        for kind in (strain_key, stress_key):
             comps = step.get(kind, {})
             if not isinstance(comps, dict):
                 raise ValueError(f"step {number}: '{kind}' must map components to numbers; got {comps!r}")
@@ -97,8 +112,8 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
                 seen[k] = kind
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
                     raise ValueError(f"step {number}: {kind} {key} must be a finite number; got {value!r}")
-                if kind == "strain":
-                    strain[k] = scale * value
+                if kind == strain_key:
+                    strain[k] = scale * value - reference[k]
                 else:
                     stress[k] = scale * value
                     mask[k] = True
@@ -107,21 +122,39 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
 
 
 def ramp(strain: dict[str, float], stress: dict[str, float] | None = None, steps: int = 10,
-         unload: bool = False) -> dict:
-    """The JSON form of a proportional ramp: ``steps`` equal steps from 0 to ``strain``
-    (stress components held at their values), then, with ``unload``, ``steps`` back to 0.
+         unload: bool = False, physics: str | Kinematics = "elasticity", dim: int = 2) -> dict:
+    """The JSON form of a proportional ramp: ``steps`` equal steps from rest to ``strain``
+    (stress components held at their values), then, with ``unload``, ``steps`` back.
 
     ``ramp({"11": 0.02}, {"22": 0.0}, 10, unload=True)`` is a uniaxial-stress
-    load–unload test.
+    load–unload test. At finite strain (``physics="finite"``, ``dim`` needed for the
+    rest values) the ramp is linear in ``F̄`` from the identity: ``ramp({"11": 0.7},
+    {"22": 0.0, "12": 0.0, "21": 0.0}, physics="finite")`` is uniaxial compression to
+    ``F11 = 0.7``.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1; got {steps!r}")
+    kin = physics if isinstance(physics, Kinematics) else kinematics(physics)
+    strain_key, stress_key = kin.control_names
+    rest = {key: float(kin.reference(dim)[kin.component(key, dim)[0]]) for key in strain}
     stress = dict(stress or {})
     factors = [k / steps for k in range(1, steps + 1)]
     if unload:
         factors += [k / steps for k in range(steps - 1, -1, -1)]
-    return {"steps": [{"strain": {c: f * v for c, v in strain.items()}, "stress": dict(stress)}
-                      for f in factors]}
+    return {"steps": [{strain_key: {c: rest[c] + f * (v - rest[c]) for c, v in strain.items()},
+                       stress_key: dict(stress)} for f in factors]}
+
+
+def _finite_strain_record(rve, H, P) -> dict:
+    """The finite-strain entries of a step record at the committed state ``H̄``, ``P̄``."""
+    d = rve.dim
+    _, A = rve.solve(H)  # the committed state again: no Newton iteration, the exact tangent
+    indicator = ellipticity(A)
+    record = {"F": (np.eye(d) + H.reshape(d, d)).tolist(), "P": P.reshape(d, d).tolist(),
+              "ellipticity": {"min": float(indicator.minimum), "n": indicator.normal.tolist()}}
+    if d == 2:
+        record["P33"] = rve.average_sigma33()
+    return record
 
 
 def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max_iterations: int):
@@ -175,7 +208,12 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
         ``substeps`` (the fractions of the step at which sub-steps were committed, the
         last 1.0),
         ``hill_mandel_residual``, ``dissipation`` (``⟨D⟩`` of the step, energy per unit
-        cell volume) and ``free_energy`` (``⟨ψ⟩`` at the end of the step).
+        cell volume) and ``free_energy`` (``⟨ψ⟩`` at the end of the step). At finite
+        strain ``E`` is ``H̄ = F̄ − I`` and ``Sigma`` is ``P̄`` (row-major), and a record
+        also holds ``F``, ``P`` (``d × d`` nested lists), ``P33`` (2-D, instead of
+        ``Sigma33``), ``ellipticity`` (``{"min": λ, "n": [...]}``, from the exact
+        tangent at the converged step) and ``loss_of_ellipticity`` (true on the first
+        step where the indicator is ≤ 0 after being positive; a warning is logged).
 
     Raises:
         LoadPathError: a step failed after ``max_cuts`` halvings (names the step and E).
@@ -190,6 +228,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
     else:
         Sigma_n, C_n = np.zeros(rve.n), None
     results = []
+    elliptic = True  # finite strain: strongly elliptic until the indicator first drops to ≤ 0
     t0 = time.perf_counter()
     for number, step in enumerate(steps, start=1):
         E_begin, S_begin = E_n.copy(), Sigma_n.copy()
@@ -209,10 +248,12 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
             rve.commit()
 
         def failure(exc, a, number=number, step=step):
+            strain_key, stress_key = rve.kinematics.control_names
             return LoadPathError(
-                f"load step {number} failed after {max_cuts} step cuts (target strain "
-                f"{step.strain.tolist()}, stress {step.stress.tolist()} on the components "
-                f"{np.flatnonzero(step.stress_controlled).tolist()}, Mandel): {exc}")
+                f"load step {number} failed after {max_cuts} step cuts (target {strain_key} "
+                f"{(step.strain + rve.kinematics.reference(rve.dim)).tolist()}, {stress_key} "
+                f"{step.stress.tolist()} on the components {np.flatnonzero(step.stress_controlled).tolist()}, "
+                f"vector order {rve.kinematics.component_keys(rve.dim)}): {exc}")
 
         cuts = cut_and_retry(attempt, accept, max_cuts, failure, label=f"step {number}")
         iterations, dissipation = totals["iterations"], totals["dissipation"]
@@ -223,13 +264,24 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
             "hill_mandel_residual": rve.hill_mandel_residual(), "dissipation": dissipation,
             "free_energy": rve.free_energy(),
         }
-        if rve.kinematics.has_out_of_plane_stress and rve.dim == 2:
+        if rve.kinematics is FINITE_STRAIN:
+            elliptic_before = elliptic
+            record.update(_finite_strain_record(rve, E_n, Sigma_n))
+            elliptic = record["ellipticity"]["min"] > 0
+            record["loss_of_ellipticity"] = elliptic_before and not elliptic
+            if record["loss_of_ellipticity"]:
+                _log.warning("step %d: loss of macroscopic ellipticity (min eigenvalue of the acoustic "
+                             "tensor %.3e at n = %s)", number, record["ellipticity"]["min"],
+                             np.round(record["ellipticity"]["n"], 6).tolist())
+        elif rve.kinematics.has_out_of_plane_stress and rve.dim == 2:
             record["Sigma33"] = rve.average_sigma33()
         results.append(record)
         if on_step is not None:
             on_step(record, rve)
         if progress:
-            _log.info("step %d/%d: E = %s, Sigma = %s, <p> = %.3e, %d micro iterations, %.2f s",
-                      number, len(steps), np.round(E_n, 6).tolist(), np.round(Sigma_n, 6).tolist(),
-                      record["p_mean"], iterations, time.perf_counter() - t0)
+            strain_key, stress_key = ("E", "Sigma") if "F" not in record else ("F", "P")
+            _log.info("step %d/%d: %s = %s, %s = %s, <p> = %.3e, %d micro iterations, %.2f s",
+                      number, len(steps), strain_key, np.round(record[strain_key], 6).tolist(), stress_key,
+                      np.round(record[stress_key], 6).tolist(), record["p_mean"], iterations,
+                      time.perf_counter() - t0)
     return results

@@ -48,36 +48,58 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
 
 
 def plot_load_path(records: list[dict], path: str | Path, components: list[int] | None = None,
-                   labels: list[str] | None = None) -> Path:
+                   labels: list[str] | None = None, finite: bool = False) -> Path:
     """Stress–strain curves of a load path (:func:`~dolfinx_multiscale.studies.loading.load_path`
     records) as a PNG.
 
     One panel per component: ``Σ_k`` against ``E_k`` (Mandel components, so shear
     panels show ``√2 σ12`` against ``√2 ε12``), with the origin prepended; loading and
-    unloading appear as one polyline with markers. Call it on one rank.
+    unloading appear as one polyline with markers. At finite strain (``finite``): ``P_ij``
+    against ``F_ij`` from the undeformed state, and one more panel with the ellipticity
+    indicator of every step (its first sign change marked). Call it on one rank.
 
     Args:
         records: the list returned by :func:`~dolfinx_multiscale.studies.loading.load_path`.
         path: output PNG.
-        components: Mandel indices to plot (default: the components whose strain and
+        components: vector indices to plot (default: the components whose strain and
             stress both change along the path, i.e. not the stress-free ones).
         labels: component names for the axes (default ``"k"``).
+        finite: the records are finite-strain ones (``E`` = ``F − I``, ``Sigma`` = ``P``).
     """
     plt = pyplot()
-    E = np.vstack([np.zeros(len(records[0]["E"]))] + [r["E"] for r in records])
+    n = len(records[0]["E"])
+    rest = np.eye(int(round(np.sqrt(n)))).ravel() if finite else np.zeros(n)
+    E = rest + np.vstack([np.zeros(n)] + [r["E"] for r in records])
     S = np.vstack([np.zeros(len(records[0]["Sigma"]))] + [r["Sigma"] for r in records])
     if components is None:
         noise = 1e-8 * np.abs(S).max()
         components = [k for k in range(E.shape[1]) if np.ptp(E[:, k]) > 0 and np.ptp(S[:, k]) > noise] or [0]
     labels = labels or [str(k) for k in range(E.shape[1])]
-    fig, axes = plt.subplots(1, len(components), figsize=(4.5 * len(components), 4), squeeze=False)
+    panels = len(components) + int(finite)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4), squeeze=False)
+    strain_name, stress_name, notation = ("F", "P", "") if finite else ("E", "Σ", " (Mandel)")
     for ax, k in zip(axes[0], components):
         ax.plot(E[:, k], S[:, k], "o-", ms=3)
-        ax.set_xlabel(f"E[{labels[k]}] (Mandel)")
-        ax.set_ylabel(f"Σ[{labels[k]}] (Mandel)")
+        ax.set_xlabel(f"{strain_name}[{labels[k]}]{notation}")
+        ax.set_ylabel(f"{stress_name}[{labels[k]}]{notation}")
         ax.grid(True, alpha=0.3)
-    p_mean = [r.get("p_mean", 0.0) for r in records]
-    fig.suptitle(f"RVE load path: {len(records)} steps, final <p> = {p_mean[-1]:.3e}")
+    if finite:
+        ax = axes[0][-1]
+        steps = [r["step"] for r in records]
+        indicator = [r["ellipticity"]["min"] for r in records]
+        ax.plot(steps, indicator, "o-", ms=3)
+        ax.axhline(0.0, color="k", lw=0.8)
+        lost = [r["step"] for r in records if r.get("loss_of_ellipticity")]
+        if lost:
+            ax.axvline(lost[0], color="r", ls="--", label=f"loss of ellipticity, step {lost[0]}")
+            ax.legend()
+        ax.set_xlabel("step")
+        ax.set_ylabel("min_n λ_min(Q(n))")
+        ax.grid(True, alpha=0.3)
+        fig.suptitle(f"RVE load path (finite strain): {len(records)} steps")
+    else:
+        p_mean = [r.get("p_mean", 0.0) for r in records]
+        fig.suptitle(f"RVE load path: {len(records)} steps, final <p> = {p_mean[-1]:.3e}")
     return save_figure(fig, path)
 
 

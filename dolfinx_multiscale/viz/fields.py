@@ -25,6 +25,8 @@ import numpy.typing as npt
 
 import dolfinx.plot
 
+from ..kinematics import FINITE_STRAIN
+
 __all__ = ["plot_macro", "plot_microstructure", "plot_rve", "plot_scale_separation_fields"]
 
 #: VTK's off-screen render windows that need no X server, in order of preference, with
@@ -92,7 +94,8 @@ def _gathered_grid(V, point_data: dict, cell_data: dict):
 
 
 def _render(panels, path: str | Path, title: str) -> Path | None:
-    """Render ``[(grid, scalars, label, warp_vector | None), ...]`` side by side."""
+    """Render ``[(grid, scalars, label, warp | None), ...]`` side by side; ``warp`` is a
+    vector array name (drawn exaggerated to 10 % of the cell) or ``(name, factor)``."""
     import pyvista
 
     _select_offscreen_window()
@@ -101,7 +104,9 @@ def _render(panels, path: str | Path, title: str) -> Path | None:
     for k, (grid, scalars, label, warp) in enumerate(panels):
         plotter.subplot(0, k)
         shown = grid
-        if warp is not None:
+        if isinstance(warp, tuple):
+            shown = grid.warp_by_vector(warp[0], factor=warp[1])
+        elif warp is not None:
             shown = grid.warp_by_vector(warp, factor=0.1 / max(np.abs(grid[warp]).max(), 1e-300))
         if grid.GetCellType(0) in (10, 24):  # tetrahedra: show a clipped view
             shown = shown.clip(normal="y", origin=grid.center)
@@ -146,8 +151,9 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
     """Write a PNG of the fields of the last :meth:`RVE.solve`.
 
     Elasticity: phases, the von Mises stress on the deformed shape (fluctuation plus
-    macro strain, exaggerated) and the fluctuation magnitude (the equivalent plastic
-    strain instead for an inelastic RVE). Conduction: phases, the
+    macro strain, exaggerated; true scale at finite strain, with the Cauchy stress) and
+    the fluctuation magnitude (the equivalent plastic strain instead for an inelastic
+    RVE). Conduction: phases, the
     flux magnitude ``|j|`` and the temperature fluctuation ``w``. Collective; rank 0
     writes the file.
 
@@ -177,7 +183,8 @@ def plot_rve(rve, path: str | Path, title: str = "") -> Path | None:
             cell_data["p"] = cells["p"]
             third = (None, "p", "equivalent plastic strain p")
         grid = _gathered_grid(V1, {"u": pad, "|w|": np.linalg.norm(wv, axis=1)}, cell_data)
-        panels = lambda g: [(g, "phase", "phase", None), (g, "von Mises", "von Mises", "u"),  # noqa: E731
+        warp = ("u", 1.0) if rve.kinematics is FINITE_STRAIN else "u"
+        panels = lambda g: [(g, "phase", "phase", None), (g, "von Mises", "von Mises", warp),  # noqa: E731
                             (g, third[1], third[2], None)]
     else:
         grid = _gathered_grid(V1, {"w": w1.x.array}, {"phase": tags,

@@ -1,0 +1,44 @@
+"""Finite strain on 2 ranks: a cell distributed over the ranks gives the rank-one laminate,
+and FE² at finite strain (each rank its own cells) gives the serial answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mpi4py import MPI
+
+import numpy as np
+
+import dolfinx_multiscale as dm
+from dolfinx_multiscale.macro.fe2 import FE2Material
+from dolfinx_multiscale.macro.problems import Beam
+from dolfinx_multiscale.macro.quadrature import LocalMaterial
+from dolfinx_multiscale.studies.loading import load_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_finite_strain import SOFT, STIFF, laminate_P  # noqa: E402  (the serial tests' reference)
+
+
+def test_distributed_laminate_cell_equals_rank_one_laminate():
+    world = MPI.COMM_WORLD
+    assert world.size == 2
+    micro = dm.microstructures.laminate([0.4, 0.6], direction=1, dim=2, h=0.2, comm=world)
+    rve = dm.RVE(micro, {1: SOFT, 2: STIFF})
+    records = load_path(rve, {"steps": [{"F": {"11": 1.2, "12": 0.15, "21": -0.05, "22": 0.9}}]}, progress=False)
+    F = np.array(records[-1]["F"])
+    P_ref = laminate_P((SOFT, STIFF), [0.4, 0.6], 1, F)
+    assert np.abs(np.array(records[-1]["P"]) - P_ref).max() <= 1e-8 * np.abs(P_ref).max()
+    assert records[-1]["ellipticity"]["min"] > 0
+
+
+def test_fe2_finite_strain_on_two_ranks_equals_serial():
+    world = MPI.COMM_WORLD
+    cell = dm.microstructures.circular_inclusion(0.2, h=0.25, comm=MPI.COMM_SELF)
+    loads = [0.3, 0.6]
+    fe2 = Beam(lambda m: FE2Material(dm.RVE(cell, {1: SOFT, 2: SOFT}), m), mode="tension", cells=4, comm=world)
+    serial = Beam(lambda m: LocalMaterial(SOFT, m), mode="tension", cells=4, comm=MPI.COMM_SELF)
+    r_fe2 = [h["reaction"] for h in fe2.run(loads)]
+    r_serial = [h["reaction"] for h in serial.run(loads)]
+    assert np.allclose(r_fe2, r_serial, rtol=1e-9, atol=0)
+    assert abs(fe2.displacement_norm() - serial.displacement_norm()) <= 1e-9 * serial.displacement_norm()
