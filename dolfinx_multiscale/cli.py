@@ -307,7 +307,7 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
 
     try:
         records = load_path(rve, steps, on_step=on_step)
-    except LoadPathError as exc:
+    except (LoadPathError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     wall = time.perf_counter() - t0
     if png is not None and comm.rank == 0:

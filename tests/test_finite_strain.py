@@ -190,6 +190,11 @@ def test_laminate_3d_mixed_control():
     F_ref, P_ref = laminate_uniaxial(laws, fractions, 2, 1.15, 3, fixed=(7,))
     assert F[2, 1] == 0.0
     assert max(abs(P[int(k[0]) - 1, int(k[1]) - 1]) for k in free) <= 1e-10 * abs(P[0, 0])
+    # all eight other P̄ components free: the rotation about e1 is undetermined, said clearly
+    rve.committed_state = rve.initial_state(1) and {k: v[0] for k, v in rve.initial_state(1).items()}
+    with pytest.raises(ValueError, match="prescribe one skew F component"):
+        load_path(rve, ramp({"11": 1.15}, dict.fromkeys((*free, "32"), 0.0), steps=2, physics="finite", dim=3),
+                  progress=False)
     assert np.abs(F - F_ref).max() <= 1e-8 and abs(P[0, 0] - P_ref[0, 0]) <= 1e-8 * abs(P_ref[0, 0])
 
 

@@ -157,6 +157,20 @@ def _finite_strain_record(rve, H, P) -> dict:
     return record
 
 
+def _check_determined(rve, C, s) -> None:
+    """Raise if the stress-controlled components leave the strain undetermined at the
+    solution (``C_ss`` singular to working precision: any strain along its null vector
+    satisfies the prescribed stresses), e.g. at finite strain a rigid rotation about the
+    axis of a uniaxial ``P̄``, which leaves ``P̄`` unchanged."""
+    if np.linalg.cond(C[np.ix_(s, s)]) > 1e12:
+        keys = [key for key, c in zip(rve.kinematics.component_keys(rve.dim), s) if c]
+        strain_key, stress_key = rve.kinematics.control_names
+        hint = (f"; a rigid rotation leaves {stress_key} unchanged: prescribe one skew {strain_key} component "
+                "(e.g. F32 for uniaxial P11 in 3-D)") if rve.kinematics is FINITE_STRAIN else ""
+        raise ValueError(f"mixed control is singular: the {stress_key} components {keys} do not determine the "
+                         f"{strain_key} components{hint}")
+
+
 def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max_iterations: int):
     """Solve one (sub)step from the committed state ``(E_n, Σ_n, C_n)``.
 
@@ -180,6 +194,7 @@ def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max
         gap = step.stress[s] - Sigma[s]
         scale = max(np.linalg.norm(Sigma), np.linalg.norm(C) * np.linalg.norm(E), 1e-300)
         if np.abs(gap).max() <= stress_rtol * scale:
+            _check_determined(rve, C, s)
             return E, Sigma, C, micro_iterations
         E = E.copy()
         E[s] += np.linalg.solve(C[np.ix_(s, s)], gap)
@@ -217,6 +232,8 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
 
     Raises:
         LoadPathError: a step failed after ``max_cuts`` halvings (names the step and E).
+        ValueError: the stress-controlled components do not determine the strain (the
+            condensed ``C_ss`` is singular).
     """
     if isinstance(path, (list, tuple)) and path and all(isinstance(p, LoadStep) for p in path):
         steps = list(path)

@@ -42,3 +42,31 @@ def test_fe2_finite_strain_on_two_ranks_equals_serial():
     r_serial = [h["reaction"] for h in serial.run(loads)]
     assert np.allclose(r_fe2, r_serial, rtol=1e-9, atol=0)
     assert abs(fe2.displacement_norm() - serial.displacement_norm()) <= 1e-9 * serial.displacement_norm()
+
+
+def test_cli_rve_path_finite_on_two_ranks(tmp_path):
+    """``rve-path --kinematics finite`` unchanged under mpiexec: one JSON, written once, with
+    the serial numbers."""
+    import json
+
+    from dolfinx_multiscale.cli import main
+
+    world = MPI.COMM_WORLD
+    folder = Path(world.bcast(str(tmp_path) if world.rank == 0 else None))
+    out = folder / "finite.json"
+    mesh = Path(__file__).resolve().parents[2] / "meshes" / "square_circle.msh"
+    args = ["rve-path", str(mesh), "--kinematics", "finite", "--phase", "1:model=neo-hookean,E=1,nu=0.3",
+            "--phase", "2:model=svk,E=10,nu=0.3", "--F", "11=1.2", "--P", "22=0", "--P", "12=0", "--P", "21=0",
+            "--steps", "2", "--json", str(out)]
+    assert main(args) == 0
+    world.barrier()
+    data = json.loads(out.read_text())
+    assert data["n_ranks"] == 2 and data["kinematics"] == "finite"
+    micro = dm.read_msh(str(mesh), comm=MPI.COMM_SELF)
+    rve = dm.RVE(micro, {1: SOFT, 2: dm.SaintVenantKirchhoff(E=10.0, nu=0.3)})
+    from dolfinx_multiscale.studies.loading import ramp
+
+    serial = load_path(rve, ramp({"11": 1.2}, {"22": 0.0, "12": 0.0, "21": 0.0}, steps=2, physics="finite", dim=2),
+                       progress=False)
+    assert np.abs(np.array(data["steps"][-1]["P"]) - np.array(serial[-1]["P"])).max() <= 1e-9
+    assert abs(data["steps"][-1]["ellipticity"]["min"] - serial[-1]["ellipticity"]["min"]) <= 1e-8
