@@ -19,14 +19,15 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
 
 from . import cell, errors, geometry, kinematics, macro, materials, studies, tensors, viz
 from .cell import RVE, kubc, periodic, subc
-from .stability import Ellipticity, acoustic_tensor, ellipticity
 from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
 from .geometry import Microstructure, microstructures, read_msh
 from .macro import FE2Material, LocalMaterial, NewtonSolver, incremental_solve
 from .materials import (Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material, NeoHookean,
                         SaintVenantKirchhoff)
-from .studies import calibration, loading, references, scale_separation, uq, verification
+from .stability import Ellipticity, acoustic_tensor, ellipticity
+from .studies import calibration, loading, reduction, references, scale_separation, uq, verification
 from .studies.loading import load_path
+from .studies.reduction import ReducedRVE
 
 #: the former name of :mod:`.studies.references` (analytic bounds and laminates)
 homogenization = references
@@ -50,6 +51,7 @@ __all__ = [
     "NotPeriodicError",
     "RVE",
     "RVEConvergenceError",
+    "ReducedRVE",
     "SaintVenantKirchhoff",
     "__version__",
     "acoustic_tensor",
@@ -69,6 +71,7 @@ __all__ = [
     "microstructures",
     "periodic",
     "read_msh",
+    "reduction",
     "references",
     "scale_separation",
     "studies",

@@ -216,7 +216,7 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
         plot_rve(rve, png, title=f"{args.bc}: response to a unit E[0]")
     key = rve.kinematics.tensor_name
     return {
-        "mesh": str(args.mesh), "bc": args.bc, "physics": rve.physics, "dim": rve.dim,
+        "mesh": str(args.mesh), "bc": args.bc, "physics": rve.kinematics.name, "dim": rve.dim,
         "degree": args.degree, "plane_stress": bool(args.plane_stress), "notation": "mandel",
         "order": _order(rve), key: C.tolist(),
         "volume_fractions": {str(k): v for k, v in micro.volume_fractions.items()},

@@ -86,8 +86,10 @@ class BatchedCell:
         self.W_elastic = W_elastic
         self.D_elastic, self.rtol = D_elastic, rtol
 
-    def _elastic_solve(self, rhs: npt.NDArray[np.float64]):
-        """``δ`` with ``K̃_el δ + b λ = rhs``, ``bᵀ δ = 0`` for the columns of ``rhs``."""
+    def elastic_solve(self, rhs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``δ`` with ``K̃_el δ + b λ = rhs``, ``bᵀ δ = 0`` for the columns of ``rhs``
+        ``(n_reduced, M)`` (reduced unknowns; one sparse LU of the elastic ``K̃`` for the
+        cell's lifetime)."""
         if self._elastic_lu is None:
             N, n = self.disc.n_points, self.n
             weighted = self.disc.weights[:, None, None] * self.D_elastic
@@ -136,7 +138,7 @@ class BatchedCell:
             ``"newton_iterations"``: 0, or 1 after an elastic correction) and ``"Sigma"``
             ``(K, n)``.
         """
-        disc, laws = self.disc, self.laws
+        laws = self.laws
         accepted = np.zeros(len(strain), dtype=bool)
         parts: list[dict] = []
         for start in range(0, len(strain), CHUNK):
@@ -152,7 +154,7 @@ class BatchedCell:
             iterations = np.zeros(len(E))
             fix = np.flatnonzero(elastic & ~ok & np.isfinite(res))
             if fix.size:  # one Newton iteration with the elastic operator, batched
-                w[fix] += (self.Pt.T @ self._elastic_solve(-reduced[:, fix])).T
+                w[fix] += (self.Pt.T @ self.elastic_solve(-reduced[:, fix])).T
                 eps[fix] = self.strains(E[fix], w[fix])
                 sub = {k: v[fix] for k, v in committed.items()}
                 s_fix, e_fix, h_fix, s33_fix = laws.update_many(eps[fix], sub, self.D_elastic)
@@ -165,19 +167,40 @@ class BatchedCell:
             accepted[rows] = ok
             if not ok.any():
                 continue
-            old = {k: v[ok] for k, v in committed.items()}
-            new = {k: v[ok] for k, v in history.items()}
-            eps_ok, sigma_ok = eps[ok], sigma[ok]
-            eps_n = self.strains(old["E"], old["w"])
-            average = lambda f: f @ disc.weights / disc.volume  # noqa: E731  (M, N) → (M,)
-            parts.append({
-                "E": E[ok], "w": w[ok], **new,
-                "Sigma": np.einsum("mpi,p->mi", sigma_ok, disc.weights) / disc.volume,
-                "free_energy": average(laws.free_energy_many(eps_ok, new)),
-                "micro_work": average(np.einsum("mpi,mpi->mp", sigma_ok, eps_ok - eps_n)),
-                "sigma33": average(sigma33[ok]),
-                "step_dissipation": average(laws.dissipation_many(old, new)),
-                "newton_iterations": iterations[ok],
-            })
-        records = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-        return accepted, records
+            parts.append(self.point_records({k: v[ok] for k, v in committed.items()}, E[ok], w[ok], eps[ok],
+                                            sigma[ok], {k: v[ok] for k, v in history.items()}, sigma33[ok],
+                                            iterations[ok]))
+        return accepted, self.concatenate(parts)
+
+    @staticmethod
+    def concatenate(parts: list[dict]) -> dict:
+        """One record dict from the record dicts of consecutive chunks (``{}`` if none)."""
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+    def point_records(self, old: dict, E, w, eps, sigma, history: dict, sigma33, iterations) -> dict:
+        """The new state entries and results of ``M`` solved macro points.
+
+        Args:
+            old: their committed states (arrays ``(M, ...)``).
+            E, w: macro strains ``(M, n)`` and fluctuation dofs ``(M, n_dofs)``.
+            eps, sigma: point strains and stresses ``(M, N, n)``; ``history`` the new
+                micro history ``(M, n_phase, ...)``; ``sigma33`` ``(M, N)``.
+            iterations: Newton iterations per point ``(M,)``.
+
+        Returns:
+            ``"E"``, ``"w"``, the history, ``"Sigma"`` ``(M, n)``, ``"free_energy"``,
+            ``"micro_work"``, ``"sigma33"``, ``"step_dissipation"`` and
+            ``"newton_iterations"`` (each ``(M,)``).
+        """
+        disc, laws = self.disc, self.laws
+        eps_n = self.strains(old["E"], old["w"])
+        average = lambda f: f @ disc.weights / disc.volume  # noqa: E731  (M, N) → (M,)
+        return {
+            "E": E, "w": w, **history,
+            "Sigma": np.einsum("mpi,p->mi", sigma, disc.weights) / disc.volume,
+            "free_energy": average(laws.free_energy_many(eps, history)),
+            "micro_work": average(np.einsum("mpi,mpi->mp", sigma, eps - eps_n)),
+            "sigma33": average(sigma33),
+            "step_dissipation": average(laws.dissipation_many(old, history)),
+            "newton_iterations": iterations,
+        }

@@ -109,6 +109,19 @@ class PhaseLaws:
         one history of ``M · n_phase`` points."""
         return {key: state[flat].reshape((-1,) + state[flat].shape[2:]) for flat, key in self._keys[tag]}
 
+    def _phase_updates(self, eps: npt.NDArray[np.float64], committed: dict, tangent_of):
+        """Each phase's law on its points of ``M`` cells: yields ``(tag, idx, sigma (M,
+        n_phase, n), tangent (M, n_phase, n, n) | None, sigma33 | None, trial)``;
+        ``tangent_of(material)`` says whether to compute that phase's tangents."""
+        M, N, n = eps.shape
+        for tag, mat in self.materials.items():
+            idx = self.phase_points[tag]
+            need = tangent_of(mat)
+            s, t, new = mat.update(eps[:, idx].reshape(-1, n), self._stacked_phase_state(committed, tag), need)
+            s33 = new["sigma33"].reshape(M, idx.size) if "sigma33" in new else None
+            trial = {flat: new[key].reshape((M, idx.size) + new[key].shape[1:]) for flat, key in self._keys[tag]}
+            yield tag, idx, s.reshape(M, idx.size, n), (t.reshape(M, idx.size, n, n) if need else None), s33, trial
+
     def update_many(self, eps: npt.NDArray[np.float64], committed: dict, D_elastic: npt.NDArray[np.float64]):
         """:meth:`update` for ``M`` cells at once (one law call per phase for all of them).
 
@@ -127,17 +140,36 @@ class PhaseLaws:
         sigma33 = np.zeros((M, N))
         same = np.ones(M, dtype=bool)
         trial = {}
-        for tag, mat in self.materials.items():
-            idx = self.phase_points[tag]
-            s, t, new = mat.update(eps[:, idx].reshape(-1, n), self._stacked_phase_state(committed, tag),
-                                   not mat.is_linear)
-            sigma[:, idx] = s.reshape(M, idx.size, n)
-            if "sigma33" in new:
-                sigma33[:, idx] = new["sigma33"].reshape(M, idx.size)
-            if not mat.is_linear:
-                same &= (t.reshape(M, idx.size, n, n) == D_elastic[idx]).all(axis=(1, 2, 3))
-            trial.update({flat: new[key].reshape((M, idx.size) + new[key].shape[1:]) for flat, key in self._keys[tag]})
+        for _, idx, s, t, s33, new in self._phase_updates(eps, committed, lambda mat: not mat.is_linear):
+            sigma[:, idx] = s
+            if s33 is not None:
+                sigma33[:, idx] = s33
+            if t is not None:
+                same &= (t == D_elastic[idx]).all(axis=(1, 2, 3))
+            trial.update(new)
         return sigma, same, trial, sigma33
+
+    def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict):
+        """:meth:`update` with tangents for ``M`` cells at once.
+
+        Args:
+            eps: strains ``(M, N, n)``.
+            committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
+
+        Returns:
+            ``(sigma (M, N, n), D (M, N, n, n), trial, sigma33 (M, N))``.
+        """
+        M, N, n = eps.shape
+        sigma = np.empty((M, N, n))
+        D = np.empty((M, N, n, n))
+        sigma33 = np.zeros((M, N))
+        trial = {}
+        for _, idx, s, t, s33, new in self._phase_updates(eps, committed, lambda mat: True):
+            sigma[:, idx], D[:, idx] = s, t
+            if s33 is not None:
+                sigma33[:, idx] = s33
+            trial.update(new)
+        return sigma, D, trial, sigma33
 
     def free_energy_many(self, eps: npt.NDArray[np.float64], state: dict) -> npt.NDArray[np.float64]:
         """:meth:`free_energy` of ``M`` cells: strains ``(M, N, n)`` → ``(M, N)``."""

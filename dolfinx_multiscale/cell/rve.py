@@ -141,14 +141,19 @@ class RVE:
 
     # -- properties -----------------------------------------------------------------
     @property
-    def physics(self) -> str:
-        """The physics name of the cell problem, ``"elasticity"`` or ``"conduction"``."""
-        return self.kinematics.name
-
-    @property
     def n_dofs(self) -> int:
         """Global number of finite element dofs of the fluctuation field."""
         return self.discretisation.n_dofs
+
+    @property
+    def batched_cell(self) -> BatchedCell:
+        """The cell's linear maps acting on many macro points at once (:mod:`.batch`;
+        serial cells), built at first use."""
+        if self._batched is None:
+            _, W_init, D_init = self.initial_tangent()
+            self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
+                                        self.operator.solver.b, W_init, D_init, self._newton.rtol)
+        return self._batched
 
     @property
     def linear_solver(self) -> ReducedSolver:
@@ -206,7 +211,7 @@ class RVE:
         E = np.asarray(E, dtype=float).reshape(-1)
         if E.shape != (self.n,):
             raise ValueError(f"E must have {self.n} components (Mandel, docs/conventions.md); got {E.shape}")
-        C_init, W_init, D_init = self._initial_tangent()
+        C_init, W_init, D_init = self.initial_tangent()
         if self.is_linear:
             self.w.x.array[:] = 0.0
             self.w.x.array[: W_init.shape[1]] = E @ W_init
@@ -252,9 +257,11 @@ class RVE:
         self.eps, self.sigma, self.sigma33 = eps, sigma, sigma33
         return sigma, D
 
-    def _initial_tangent(self):
-        """``(C, W, D)`` at the virgin state: condensed tangent, unit fluctuations and
-        point tangents. Computed once (one factorization) and cached."""
+    def initial_tangent(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(C, W, D)`` at the virgin state: the condensed tangent ``(n, n)``, the unit
+        fluctuations ``(n, n_owned)`` (row ``k``: the fluctuation of ``E = e_k``) and the
+        point tangents ``(N, n, n)``. Computed once (one factorization) and cached; do not
+        modify the arrays."""
         if self._initial is None:
             saved = self._committed
             self._committed = self._virgin
@@ -298,7 +305,7 @@ class RVE:
             effective conductivity ``(d, d)``; by static condensation, one factorization
             in the RVE's lifetime (cached).
         """
-        return self._initial_tangent()[0].copy()
+        return self.initial_tangent()[0].copy()
 
     # -- the material protocol: many points --------------------------------------------
     def initial_state(self, n_points: int) -> dict:
@@ -322,7 +329,7 @@ class RVE:
         # ⟨B(w)⟩ = 0, which the Newton iterates must satisfy exactly
         dtype = np.float64 if self.constraint.average_constraint else np.float32
         record = {k: np.zeros(()) for k in _POINT_RECORD} | {"tangent_kind": np.array(float(ELASTIC_TANGENT))}
-        return repeat({**self._virgin, "W": self._initial_tangent()[1].astype(dtype), **record}, n_points)
+        return repeat({**self._virgin, "W": self.initial_tangent()[1].astype(dtype), **record}, n_points)
 
     def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
                guess: dict | None = None):
@@ -370,12 +377,9 @@ class RVE:
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
         remaining = range(N)
-        C_init, W_init, D_init = self._initial_tangent()  # cached: the same in every update
+        C_init, W_init, _ = self.initial_tangent()  # cached: the same in every update
         if self.batch and N:
-            if self._batched is None:
-                self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
-                                            self.operator.solver.b, W_init, D_init, self._newton.rtol)
-            accepted, records = self._batched.elastic_candidates(strain, state)
+            accepted, records = self.batched_cell.elastic_candidates(strain, state)
             if accepted.any():
                 sigma[accepted] = records["Sigma"]
                 if need_tangent:

@@ -105,8 +105,9 @@ class FE2Material(LocalMaterial):
     and :meth:`update` solves each point from its committed state.
 
     Args:
-        rve: the :class:`~dolfinx_multiscale.cell.rve.RVE` workspace; its mesh must live
-            on ``MPI.COMM_SELF`` (every rank owns one workspace). Every point starts from
+        rve: the :class:`~dolfinx_multiscale.cell.rve.RVE` workspace (or a
+            :class:`~dolfinx_multiscale.studies.reduction.ReducedRVE` of one); its mesh must
+            live on ``MPI.COMM_SELF`` (every rank owns one workspace). Every point starts from
             the RVE's virgin state.
         mesh: the macro mesh (same dimension as the RVE; 2-D is plane strain).
         quadrature_degree: 1 for P1 macro displacements, 2 for P2.
@@ -129,7 +130,7 @@ class FE2Material(LocalMaterial):
         if rve.comm.size != 1:
             raise ValueError("the RVE prototype must live on MPI.COMM_SELF: each rank solves its own points")
         if rve.kinematics.field_shape(rve.dim) != (rve.dim,):
-            raise ValueError(f"FE2Material needs an elasticity RVE (small or finite strain); got {rve.physics!r}")
+            raise ValueError(f"FE2Material needs an elasticity RVE (small or finite strain); got {rve.kinematics.name!r}")
         super().__init__(rve, mesh, quadrature_degree, subdomain)
         if rve.dim != self.dim:
             raise ValueError(f"RVE is {rve.dim}-D but the macro mesh is {self.dim}-D")
@@ -164,10 +165,23 @@ class FE2Material(LocalMaterial):
             self.sigma33 = trial["sigma33"].copy()
         if "newton_iterations" in trial:
             self.micro_iterations = trial["newton_iterations"].astype(np.int64)
-            _log.info("    FE2 update: %d points on this rank (%d by the elastic shortcut), %d micro Newton "
-                      "iterations, %.2f s", N, int(trial["elastic_shortcut"].sum()),
+            reduced = ""
+            if self.stats is not None:  # a reduced RVE: its model and its fallbacks
+                last = self.stats["last"]
+                reduced = (f", {last['reduced']} by the reduced model, {last['fallback']} fell back to the full RVE "
+                           f"(largest indicator {last['max_indicator']:.2e})")
+            _log.info("    FE2 update: %d points on this rank (%d by the elastic shortcut%s), %d micro Newton "
+                      "iterations, %.2f s", N, int(trial["elastic_shortcut"].sum()), reduced,
                       int(self.micro_iterations.sum()), time.perf_counter() - t0)
         return sigma, tangent
+
+    @property
+    def stats(self) -> dict | None:
+        """The law's counters when it is a reduced RVE
+        (:class:`~dolfinx_multiscale.studies.reduction.ReducedRVE`: shortcut, reduced and
+        fallback points, the largest error indicator; cumulative and ``"last"`` update),
+        else ``None``."""
+        return getattr(self.rve, "stats", None)
 
     def _point_coordinates(self, i: int) -> npt.NDArray[np.float64]:
         import dolfinx.mesh

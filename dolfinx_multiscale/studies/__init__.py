@@ -1,8 +1,9 @@
 """Studies built on the cell problem and FE² (compute only; pictures live in
 :mod:`~dolfinx_multiscale.viz`): load paths / virtual tests (:mod:`.loading`), analytic
 references — bounds, exact laminates — (:mod:`.references`), verification, scale
-separation, calibration and uncertainty quantification."""
+separation, calibration, uncertainty quantification and reduced-order RVEs with error
+control (:mod:`.reduction`)."""
 
-from . import calibration, loading, references, scale_separation, uq, verification
+from . import calibration, loading, reduction, references, scale_separation, uq, verification
 
-__all__ = ["calibration", "loading", "references", "scale_separation", "uq", "verification"]
+__all__ = ["calibration", "loading", "reduction", "references", "scale_separation", "uq", "verification"]

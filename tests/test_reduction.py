@@ -1,0 +1,142 @@
+"""Reduced-order RVEs with error control, against the full RVE."""
+
+from __future__ import annotations
+
+from mpi4py import MPI
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import dolfinx_multiscale as dm
+from dolfinx_multiscale.macro.fe2 import FE2Material
+from dolfinx_multiscale.macro.problems import Beam
+from dolfinx_multiscale.studies.loading import load_path
+from dolfinx_multiscale.studies.reduction import _random_paths, _steps
+
+J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05)
+FIBRE = dm.LinearElastic(E=10.0, nu=0.25)
+PATH = [np.array([0.004, -0.001, 0.001]) * k for k in (1, 2, 3, 4, 5, 3, 1, -1)]  # load, unload, reverse
+
+
+@pytest.fixture(scope="module")
+def cell():
+    return dm.microstructures.circular_inclusion(0.3, h=0.15, comm=MPI.COMM_SELF)
+
+
+def full_path(cell, path, materials=None):
+    rve = dm.RVE(cell, materials or {1: J2, 2: FIBRE})
+    return np.array([r["Sigma"] for r in load_path(rve, _steps(path, 3), progress=False)])
+
+
+def reduced_path(model, path):
+    model.committed_state = {}
+    out = []
+    for E in path:
+        out.append(model.solve(E, tangent=False)[0])
+        model.commit()
+    return np.array(out)
+
+
+def test_full_basis_equals_the_full_rve(cell):
+    """The whole constrained space as the basis: the Galerkin problem is the full one, so
+    the reduced model (no shortcut, no fallback) gives the full Σ to 1e-10 along a J2
+    load–unload–reverse path."""
+    rve = dm.RVE(cell, {1: J2, 2: FIBRE})
+    indptr, indices, values = rve.constraint.P.getValuesCSR()
+    P = sp.csr_matrix((values, indices, indptr), shape=rve.constraint.P.getSize()).toarray()
+    model = dm.ReducedRVE(rve, P, tolerance=1.0)
+    model.shortcut = model.fallback = False
+    reference = full_path(cell, PATH)
+    assert np.abs(reduced_path(model, PATH) - reference).max() <= 1e-10 * np.abs(reference).max()
+    assert model.stats["reduced"] == len(PATH) and model.stats["fallback"] == 0
+
+
+def test_linear_micro_is_exact_with_the_elastic_modes(cell):
+    """A micro model that never yields: training keeps only the d(d+1)/2 = 3 elastic modes,
+    and the reduced model alone (no shortcut) is exact to 1e-10 with its indicator ~0."""
+    never = {1: dm.J2Plasticity(E=1.0, nu=0.3, sy0=1e6), 2: FIBRE}
+    model = dm.ReducedRVE.train(dm.RVE(cell, never), tolerance=1e-3, strain_amplitude=0.02, paths=2, steps=3,
+                                validation_paths=1)
+    assert model.modes == 3
+    model.shortcut = False
+    reference = full_path(cell, PATH, never)
+    assert np.abs(reduced_path(model, PATH) - reference).max() <= 1e-10 * np.abs(reference).max()
+    assert model.stats["reduced"] == len(PATH) and model.stats["max_indicator"] <= 1e-8
+
+
+@pytest.fixture(scope="module")
+def trained(cell):
+    return dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), tolerance=1e-3, strain_amplitude=0.02, paths=8,
+                               steps=4, validation_paths=4, seed=0)
+
+
+def test_indicator_bounds_the_error_off_training(cell, trained):
+    """On random paths used neither for training nor for the safety factor, the true
+    relative error of Σ is at most safety × η on ≥ 95 % of the steps."""
+    model = trained
+    model.fallback = False
+    ok = total = 0
+    try:
+        for path in _random_paths(3, 0.02, 4, 4, seed=7):
+            reference = full_path(cell, path)
+            model.committed_state = {}
+            for E, ref in zip(path, reference):
+                Sigma, _ = model.solve(E, tangent=False)
+                model.commit()
+                error = np.linalg.norm(Sigma - ref) / np.linalg.norm(ref)
+                eta = float(model.committed_state["indicator"])
+                if model.committed_state["reduced"] == 1 and error > 1e-12:
+                    total += 1
+                    ok += error <= model.safety * eta
+    finally:
+        model.fallback = True
+    assert total >= 20 and ok >= 0.95 * total
+    assert model.info["samples"] > 0 and model.info["training_s"] > 0 and model.safety >= 1
+
+
+def test_far_path_falls_back_and_stays_within_tolerance(cell):
+    """Trained up to |E| = 0.004, driven to |E| ≈ 0.03: points fall back to the full RVE
+    and every step's Σ is within the tolerance of the full RVE's."""
+    rve = dm.RVE(cell, {1: J2, 2: FIBRE})
+    model = dm.ReducedRVE.train(rve, tolerance=1e-3, strain_amplitude=0.004, paths=4, steps=3, validation_paths=2)
+    path = [np.array([0.006, -0.002, 0.004]) * k for k in range(1, 6)]
+    reference = full_path(cell, path)
+    errors = np.linalg.norm(reduced_path(model, path) - reference, axis=1) / np.linalg.norm(reference, axis=1)
+    assert model.stats["fallback"] >= 1
+    assert errors.max() <= model.tolerance
+
+
+def test_fe2_with_reduced_rve_and_save_load(cell, trained, tmp_path):
+    """Plastic load–unload bending: FE² with the reduced RVE gives the exact FE² reactions to
+    3 × tolerance without step cuts; a saved and loaded model gives identical numbers."""
+    loads = [0.02, 0.04, 0.0]
+    exact = Beam(lambda m: FE2Material(dm.RVE(cell, {1: J2, 2: FIBRE}), m), cells=4)
+    r_exact = np.array([h["reaction"] for h in exact.run(loads)])
+    runs = {}
+    path = trained.save(tmp_path / "reduced.npz")
+    for name in ("trained", "loaded"):
+        model = trained if name == "trained" else dm.ReducedRVE.load(path, dm.RVE(cell, {1: J2, 2: FIBRE}))
+        beam = Beam(lambda m: FE2Material(model, m), cells=4)
+        history = beam.run(loads)
+        assert all(h["cuts"] == 0 for h in history)
+        runs[name] = (np.array([h["reaction"] for h in history]), beam.u.x.array.copy())
+        assert beam.material.stats["reduced"] + beam.material.stats["fallback"] > 0
+    r_red = runs["trained"][0]
+    assert np.abs(r_red - r_exact).max() <= 3 * trained.tolerance * np.abs(r_exact).max()
+    assert np.array_equal(runs["trained"][0], runs["loaded"][0]) and np.array_equal(runs["trained"][1], runs["loaded"][1])
+
+
+def test_bad_input(cell, trained, tmp_path):
+    rve = dm.RVE(cell, {1: J2, 2: FIBRE})
+    with pytest.raises(ValueError, match="strain_amplitude"):
+        dm.ReducedRVE.train(rve)
+    with pytest.raises(ValueError, match="basis must have shape"):
+        dm.ReducedRVE(rve, np.ones((3, 2)), 1e-3)
+    with pytest.raises(ValueError, match="tolerance"):
+        dm.ReducedRVE(rve, np.ones((rve.w.x.array.size, 1)), -1.0)
+    with pytest.raises(ValueError, match="linear"):
+        dm.ReducedRVE(dm.RVE(cell, {1: FIBRE, 2: FIBRE}), np.ones((rve.w.x.array.size, 1)), 1e-3)
+    other = dm.RVE(dm.microstructures.circular_inclusion(0.3, h=0.1, comm=MPI.COMM_SELF), {1: J2, 2: FIBRE})
+    with pytest.raises(ValueError, match="trained on a cell with"):
+        dm.ReducedRVE.load(trained.save(tmp_path / "m.npz"), other)
