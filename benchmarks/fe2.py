@@ -26,6 +26,9 @@ Printed, all measured in this one run:
    partition), with the batched elastic shortcut (``RVE(batch=True)``) and without it
    (every point by the micro Newton): time per step and per 10⁴ points, points solved by
    the shortcut and by the Newton, micro iterations, memory per point, and the ratio.
+6. ``--reduced-only``: the same step, serial, with exact FE² and with a reduced RVE
+   (issue 17) trained in the run: online time, training time, modes, fallback fraction
+   and the reaction difference.
 """
 
 from __future__ import annotations
@@ -206,6 +209,39 @@ def part_step(cells: int, batch: bool) -> dict:
             "reaction": history[-1]["reaction"]}
 
 
+def run_reduced(points: int, tolerance: float = 1e-3, amplitude: float = 0.03) -> dict:
+    """Item 6: the part's bending step (serial) with exact FE² and with a reduced RVE
+    (:class:`~dolfinx_multiscale.studies.reduction.ReducedRVE`, trained here)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
+    t0 = time.perf_counter()
+    model = dm.ReducedRVE.train(dm.RVE(micro, {1: J2, 2: FIBRE}), tolerance=tolerance, strain_amplitude=amplitude,
+                                paths=8, steps=4, validation_paths=4)
+    training = time.perf_counter() - t0
+    cells = int(round(points ** 0.5))
+    out = {"points": None, "training_s": training, "modes": model.modes, "samples": model.info["samples"],
+           "safety": model.safety}
+    for name, law in (("exact", dm.RVE(micro, {1: J2, 2: FIBRE})), ("reduced", model)):
+        beam = Beam(lambda m: FE2Material(law, m), cells=cells, length=2.0, mode="bending")
+        beam.material.update()
+        t0 = time.perf_counter()
+        history = beam.run([0.02 * 2.0])
+        out["points"] = beam.material.n_points
+        out[name] = {"wall_s": time.perf_counter() - t0, "reaction": history[-1]["reaction"],
+                     "cuts": history[-1]["cuts"]}
+    stats = model.stats
+    out["fallback_fraction"] = stats["fallback"] / max(stats["reduced"] + stats["fallback"], 1)
+    out["online_speedup"] = out["exact"]["wall_s"] / out["reduced"]["wall_s"]
+    out["speedup_with_training"] = out["exact"]["wall_s"] / (out["reduced"]["wall_s"] + training)
+    out["reaction_rel_diff"] = abs(out["reduced"]["reaction"] - out["exact"]["reaction"]) / abs(out["exact"]["reaction"])
+    print(f"reduced RVE, part, {out['points']} points (serial): exact {out['exact']['wall_s']:.1f} s, reduced "
+          f"{out['reduced']['wall_s']:.1f} s online + {training:.1f} s training ({model.modes} modes, "
+          f"{model.info['samples']} snapshots, safety {model.safety:.2f}); online speed-up "
+          f"{out['online_speedup']:.2f}x, with training {out['speedup_with_training']:.2f}x; "
+          f"{100 * out['fallback_fraction']:.0f} % of the non-elastic point updates fell back; "
+          f"reactions differ by {out['reaction_rel_diff']:.1e} (tolerance {tolerance:g})")
+    return out
+
+
 def run_part(points_list: list[int]) -> list[dict]:
     """Item 5 for each number of points, on 1 and 2 ranks, without and with the shortcut."""
     rows = []
@@ -243,6 +279,8 @@ def main() -> None:
     parser.add_argument("--part", action="store_true", help="also run item 5 (the issue-15 part)")
     parser.add_argument("--part-only", action="store_true", help="run item 5 only")
     parser.add_argument("--part-points", default="1024", help="comma list of macro point counts for item 5")
+    parser.add_argument("--reduced-only", action="store_true",
+                        help="run item 6 only (exact vs reduced RVE, first --part-points count, serial)")
     parser.add_argument("--cells", type=int, default=12)
     parser.add_argument("--mode", default="bending")
     parser.add_argument("--cyclic", action="store_true", help=argparse.SUPPRESS)
@@ -261,6 +299,11 @@ def main() -> None:
         rows = run_part([int(p) for p in args.part_points.split(",")])
         if args.json:
             Path(args.json).write_text(json.dumps({"part": rows}, indent=2))
+        return
+    if args.reduced_only:
+        result = run_reduced(int(args.part_points.split(",")[0]))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"reduced": result}, indent=2))
         return
 
     out = {}
