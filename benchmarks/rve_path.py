@@ -55,9 +55,16 @@ How each code is set up:
 fedoo in 3-D takes hours (continuum tangent, Python constitutive update, one MUMPS LU of
 ~80 k dofs per iteration): its codes run only on 2-D cases unless ``--fedoo-3d``.
 
+``--kinematics finite`` (issue 16) runs ours at finite strain next to ours at small
+strain on the same cells: neo-Hookean phases (same ``E``, ``ν``), ``F11`` from 1 to
+``1 + 10·strain`` (1.2) and back in 2 × ``steps`` steps, other ``F̄`` components at the
+identity's; it prints the time per Newton iteration of both and their ratio, and what
+fedoo can do with this problem (``FEDOO_FINITE``).
+
 Run from the repository root::
 
     .venv/bin/python benchmarks/rve_path.py                       # 2d-8k with all codes, 3d-27k ours
+    .venv/bin/python benchmarks/rve_path.py --kinematics finite   # finite vs small strain, ours
     .venv/bin/python benchmarks/rve_path.py --cases 2d-8k --repeat 3 --json path.json
     .venv/bin/python benchmarks/rve_path.py --cases 2d-8k --path stress
 
@@ -85,8 +92,16 @@ MATRIX = {"E": 1.0, "nu": 0.3, "sy0": 0.005, "H": 0.05}
 INCLUSION = {"E": 10.0, "nu": 0.3}
 DEFAULT_CASES = ("2d-8k", "3d-27k")
 CODES = ("ours", "ours-np2", "fedoo", "fedoo-default")
-#: ours on 2 MPI ranks (one RVE distributed; the target compares the serial run)
-OURS_RANKS = {"ours": 1, "ours-np2": 2}
+#: ours on 2 MPI ranks (one RVE distributed; the target compares the serial run); ours at
+#: finite strain (``--kinematics finite``: neo-Hookean phases, F11 1 → 1 + 10·strain → 1)
+OURS_RANKS = {"ours": 1, "ours-np2": 2, "ours-finite": 1}
+#: what fedoo can do with the finite-strain problem (checked with fedoo 1.1.0 on this stack)
+FEDOO_FINITE = ("fedoo 1.1.0 solves periodic finite-strain cells (PeriodicBC('finite_strain'), "
+                "StressEquilibrium(nlgeom='TL'), global DU_ij dofs whose reactions are |Y| P̄_ij), but "
+                "without simcoon (not on this machine's registry) its only elastic law is ElasticIsotrop, "
+                "which at finite strain is a Hencky material (Kirchhoff τ = λ tr(ln V) I + 2μ ln V: a "
+                "homogeneous cell at F = diag(1.1, 1, 1) gives σ11 = (λ+2μ) ln 1.1 / 1.1 to 1e-5), not "
+                "neo-Hookean or Saint Venant–Kirchhoff; the P̄ of the same problem cannot be compared")
 FEDOO_CODES = ("fedoo", "fedoo-default")
 TOLERANCE = 1e-8  # max |ΔΣ| / max|Σ| expected of a peer solving the same problem (reported)
 TARGET_SPEEDUP = 15.0  # ours vs fedoo on 2-D (reported, not asserted)
@@ -101,7 +116,7 @@ FEDOO_OTHER_DOFS = {2: ("E_yy", "E_xy"), 3: ("E_yy", "E_zz", "E_xy", "E_xz", "E_
 # ======================================================================================
 # Workers: one code, one mesh, in a fresh process (heavy imports inside the functions).
 # ======================================================================================
-def _worker_ours(path: str, args: argparse.Namespace) -> dict:
+def _worker_ours(path: str, args: argparse.Namespace, finite: bool = False) -> dict:
     import numpy as np  # noqa: F401
     import scipy.sparse  # noqa: F401
     import scipy.spatial  # noqa: F401
@@ -119,11 +134,18 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
     micro = dm.read_msh(path, comm=comm)
     t_read = time.perf_counter() - t0
     dim = micro.mesh.geometry.dim
-    rve = dm.RVE(micro, {1: dm.J2Plasticity(**MATRIX), 2: dm.LinearElastic(**INCLUSION)},
-                 bc="periodic", rtol=args.rtol)
+    if finite:
+        materials = {1: dm.NeoHookean(MATRIX["E"], MATRIX["nu"]), 2: dm.NeoHookean(**INCLUSION)}
+    else:
+        materials = {1: dm.J2Plasticity(**MATRIX), 2: dm.LinearElastic(**INCLUSION)}
+    rve = dm.RVE(micro, materials, bc="periodic", rtol=args.rtol)
     t_setup = time.perf_counter() - t0
     stress = {c: 0.0 for c in STRESS_FREE[dim]} if args.path == "stress" else None
-    load = ramp({"11": args.strain}, stress, steps=1 if warmup else args.steps, unload=not warmup)
+    if finite:
+        load = ramp({"11": 1.0 + 10 * args.strain}, None, steps=1 if warmup else args.steps, unload=not warmup,
+                    physics="finite", dim=dim)
+    else:
+        load = ramp({"11": args.strain}, stress, steps=1 if warmup else args.steps, unload=not warmup)
     records = load_path(rve, load, progress=False)
     comm.Barrier()
     elapsed = time.perf_counter() - t0
@@ -141,7 +163,7 @@ def _worker_ours(path: str, args: argparse.Namespace) -> dict:
         solver, factorizations = "package default (PETSc)", None
     return {"time": elapsed, "t_read": t_read, "t_setup": t_setup,
             "E": [r["E"] for r in records], "Sigma": [r["Sigma"] for r in records],
-            "Sigma33": [r.get("Sigma33") for r in records],
+            "Sigma33": [r.get("P33" if finite else "Sigma33") for r in records],
             "p_mean": [r["p_mean"] for r in records],
             "newton_per_step": [r["newton_iterations"] for r in records],
             "newton": int(sum(r["newton_iterations"] for r in records)),
@@ -267,7 +289,7 @@ def run_worker(args: argparse.Namespace) -> None:
     code, path = args.worker
     sys.argv = sys.argv[:1]  # fedoo hands sys.argv to petsc4py.init
     if code in OURS_RANKS:
-        result = _worker_ours(path, args)
+        result = _worker_ours(path, args, finite=(code == "ours-finite"))
         from mpi4py import MPI
 
         if MPI.COMM_WORLD.rank > 0:
@@ -333,13 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", nargs=2, metavar=("CODE", "MESH"), help=argparse.SUPPRESS)
     p.add_argument("--warmup-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--kinematics", default="small", choices=["small", "finite"],
+                   help="finite: ours at finite strain (neo-Hookean) next to ours at small strain (J2), "
+                        "time per Newton iteration compared; fedoo's status printed")
     args = p.parse_args(argv)
+    if args.kinematics == "finite" and not args.worker:
+        args.codes = "ours,ours-finite"
 
     if args.worker:
         run_worker(args)
         return 0
 
-    cases, codes = parse_cases_and_codes(p, args, CODES)
+    cases, codes = parse_cases_and_codes(p, args, CODES + ("ours-finite",))
     if args.repeat < 1 or args.steps < 1:
         p.error("--repeat and --steps must be >= 1")
     skipped = {}
@@ -393,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
                 e = case["codes"][code]
                 if code == "ours" or "time" not in e:
                     continue
-                e.update(compare(ours, e))
+                if code != "ours-finite":  # another problem: no Σ comparison
+                    e.update(compare(ours, e))
                 e["ratio"] = e["time"] / ours["time"]
                 e["same_mesh"] = e["nodes"] == ours["nodes"]
         report["cases"][name] = case
@@ -418,8 +446,14 @@ def main(argv: list[str] | None = None) -> int:
         ours = case["codes"].get("ours", {})
         if "newton_per_step" in ours:
             print(f"{name} ours Newton iterations per step: {ours['newton_per_step']}")
+        finite = case["codes"].get("ours-finite", {})
+        if "time" in finite and "time" in ours:
+            per = {k: case["codes"][k]["time"] / max(case["codes"][k]["newton"], 1) for k in ("ours", "ours-finite")}
+            case["finite_per_iteration_ratio"] = per["ours-finite"] / per["ours"]
+            print(f"{name}: time per Newton iteration, finite strain (neo-Hookean) {per['ours-finite']:.3f} s, "
+                  f"small strain (J2) {per['ours']:.3f} s, ratio {case['finite_per_iteration_ratio']:.2f}")
         for code, e in case["codes"].items():
-            if code == "ours" or "time" not in e:
+            if code in ("ours", "ours-finite") or "time" not in e:
                 continue
             print(f"{name} {code} Newton iterations per step: {e['newton_per_step']}")
             extra = (f", σ33 {e['max_rel_diff_sigma33']:.1e}" if "max_rel_diff_sigma33" in e else "")
@@ -443,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
           "factor.: matrix factorizations (fedoo: linear solves, one LU each; ours with CG + GAMG: preconditioner "
           "setups); peak: VmHWM of the worker "
           "(Δ = above its level after imports)")
+    if args.kinematics == "finite":
+        report["fedoo_finite"] = FEDOO_FINITE
+        print(f"fedoo: {FEDOO_FINITE}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")

@@ -69,10 +69,12 @@ class BatchedCell:
             per component of the macro strain).
         D_elastic: the elastic micro tangents ``(N, n, n)``.
         rtol: the micro Newton's relative tolerance.
+        force_floor: the floor of the residual scale (:mod:`.newton`).
     """
 
     def __init__(self, discretisation: CellDiscretisation, laws: PhaseLaws, P, constraints: list,
-                 W_elastic: npt.NDArray[np.float64], D_elastic: npt.NDArray[np.float64], rtol: float):
+                 W_elastic: npt.NDArray[np.float64], D_elastic: npt.NDArray[np.float64], rtol: float,
+                 force_floor: float = 0.0):
         if discretisation.comm.size != 1:
             raise ValueError("batched evaluation needs a cell on MPI.COMM_SELF")
         self.disc, self.laws = discretisation, laws
@@ -84,7 +86,7 @@ class BatchedCell:
         self._b = np.column_stack([b.array_r for b in constraints]) if constraints else None
         self._elastic_lu = None  # (LU of the elastic K̃, K̃⁻¹ b, (bᵀ K̃⁻¹ b)⁻¹), built on first use
         self.W_elastic = W_elastic
-        self.D_elastic, self.rtol = D_elastic, rtol
+        self.D_elastic, self.rtol, self.force_floor = D_elastic, rtol, force_floor
 
     def elastic_solve(self, rhs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """``δ`` with ``K̃_el δ + b λ = rhs``, ``bᵀ δ = 0`` for the columns of ``rhs``
@@ -113,16 +115,16 @@ class BatchedCell:
         return E[:, None, :] + (self.B @ w.T).T.reshape(len(E), -1, self.n)
 
     def residuals(self, sigma: npt.NDArray[np.float64]) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
-        """``(Pᵀ r (n_reduced, M), ‖Pᵀ r‖ projected, ‖r‖)`` per macro point for point
-        stresses ``(M, N, n)`` (the projection removes the multipliers' part of SUBC, as
-        the micro Newton does)."""
+        """``(Pᵀ r (n_reduced, M), ‖Pᵀ r‖ projected, max(‖r‖, force floor))`` per macro
+        point for point stresses ``(M, N, n)`` (the projection removes the multipliers'
+        part of SUBC, as the micro Newton does)."""
         r = self.BtW @ sigma.reshape(len(sigma), -1).T  # (n_dofs, M)
         reduced = self.Pt @ r
         projected = reduced
         if self._b is not None:
             b = self._b
             projected = reduced - b @ np.linalg.solve(b.T @ b, b.T @ reduced)
-        return reduced, np.linalg.norm(projected, axis=0), np.linalg.norm(r, axis=0)
+        return reduced, np.linalg.norm(projected, axis=0), np.maximum(np.linalg.norm(r, axis=0), self.force_floor)
 
     def elastic_candidates(self, strain, state: dict):
         """The elastic-shortcut solution of ``M`` macro points, where it is exact.

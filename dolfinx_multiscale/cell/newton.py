@@ -6,7 +6,10 @@ backtracking line search on ``‖r̃‖`` (the full step is tried first, so the 
 regime is untouched) and, with an iterative linear solver, inexact corrections: each is
 solved to the Eisenstat–Walker tolerance ``0.9 (r_k/r_{k−1})²``, at most
 ``SolverPolicy.newton_forcing`` and tight enough to land at ``0.1 tol``. Converged when
-``‖r̃‖ ≤ max(rtol, 1e-14) ‖r‖`` (``r`` the unconstrained internal-force vector).
+``‖r̃‖ ≤ max(rtol, 1e-14) max(‖r‖, f₀)`` (``r`` the unconstrained internal-force vector,
+``f₀`` the force floor: that of a macro strain of ``FORCE_FLOOR_STRAIN`` in the elastic
+cell, so that a stress-free solution, e.g. a hyperelastic cell back at ``F̄ = I``, is
+reached to a meaningful absolute accuracy instead of a relative one of zero).
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from ..errors import RVEConvergenceError
 from .condensation import CondensedOperator
 from .discretisation import CellDiscretisation
 
-__all__ = ["MicroNewton"]
+__all__ = ["FORCE_FLOOR_STRAIN", "MicroNewton"]
 
 _log = logging.getLogger(__name__)
 #: tolerance factor of a Newton started from a close guess (see :meth:`MicroNewton.iterate`)
 GUESS_TIGHTENING = 1e-3
+#: the macro strain whose elastic internal force is the floor of the residual scale
+FORCE_FLOOR_STRAIN = 1e-3
 
 
 class MicroNewton:
@@ -46,6 +51,7 @@ class MicroNewton:
         self.disc, self.operator = discretisation, operator
         self.rtol, self.max_iterations = rtol, max_iterations
         self.line_search_cuts, self.forcing = line_search_cuts, forcing
+        self.force_floor = 0.0  # f₀ of the module docstring, set by the RVE once it knows its elastic loads
         self._r = discretisation.create_vector()
         self._r_reduced = operator.solver.P.createVecRight()
         self._dw = discretisation.create_vector()
@@ -101,7 +107,7 @@ class MicroNewton:
             sigma, D = evaluate(w.x.array)
             r = disc.assemble_vector(disc.residual, self._r)
             r_red = solver.restrict(r, self._r_reduced)
-            return sigma, D, r_red, solver.projected_norm(r_red), r.norm()
+            return sigma, D, r_red, solver.projected_norm(r_red), max(r.norm(), self.force_floor)
 
         w0 = w.x.petsc_vec.copy()
         sigma, D, r_red, res, scale = residual_norm()

@@ -47,7 +47,8 @@ class PhaseLaws:
 
     Attributes:
         materials: as given.
-        is_linear, spd_tangent, varying_tangent: the conjunction (``varying_tangent``:
+        is_linear, spd_tangent, symmetric_tangent, varying_tangent: the conjunction
+            (``symmetric_tangent``: a law's optional flag, default its ``spd_tangent``; ``varying_tangent``:
             the disjunction) of the materials' attributes.
     """
 
@@ -58,6 +59,7 @@ class PhaseLaws:
         self.n_points = sum(idx.size for idx in phase_points.values())
         self.is_linear = all(m.is_linear for m in self.materials.values())
         self.spd_tangent = all(m.spd_tangent for m in self.materials.values())
+        self.symmetric_tangent = all(getattr(m, "symmetric_tangent", m.spd_tangent) for m in self.materials.values())
         self.varying_tangent = any(m.varying_tangent for m in self.materials.values())
         # the history keys of each phase, "<tag>:<key>" (only the laws' history_keys when given)
         self._keys = {t: [(f"{t}:{k}", k) for k in getattr(m, "history_keys", m.initial_state(0))]

@@ -25,13 +25,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import RVEConvergenceError
-from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
 from .batch import BatchedCell
 from .boundary import BOUNDARY_CONDITIONS
 from .condensation import CondensedOperator
 from .discretisation import CellDiscretisation
-from .newton import MicroNewton
+from .newton import FORCE_FLOOR_STRAIN, MicroNewton
 from .phases import PhaseLaws, check_materials
 from .response import CellResponse
 from .solver import ReducedSolver, SolverPolicy
@@ -116,10 +115,12 @@ class RVE:
         self.varying_tangent = laws.varying_tangent
 
         self.constraint = BOUNDARY_CONDITIONS[bc](self.V, micro.box)
-        iterative = self.kinematics is SMALL_STRAIN and policy.iterative(self.dim, self.n_dofs, laws.varying_tangent)
+        elasticity = self.kinematics.field_shape(self.dim) == (self.dim,)  # small or finite strain
+        iterative = elasticity and policy.iterative(self.dim, self.n_dofs, laws.varying_tangent)
         solver = ReducedSolver(self.constraint, self.comm, petsc_options_prefix,
                                disc.rigid_modes() if iterative else None,
-                               block_size=self.constraint.block_size, spd=laws.spd_tangent, policy=policy)
+                               block_size=self.constraint.block_size, spd=laws.spd_tangent, policy=policy,
+                               symmetric=laws.symmetric_tangent)
         self.operator = CondensedOperator(disc, solver, self.constraint.average_constraint)
         self._newton = MicroNewton(disc, self.operator, rtol, max_iterations, line_search_cuts,
                                    policy.newton_forcing)
@@ -152,7 +153,8 @@ class RVE:
         if self._batched is None:
             _, W_init, D_init = self.initial_tangent()
             self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
-                                        self.operator.solver.b, W_init, D_init, self._newton.rtol)
+                                        self.operator.solver.b, W_init, D_init, self._newton.rtol,
+                                        self._newton.force_floor)
         return self._batched
 
     @property
@@ -163,7 +165,7 @@ class RVE:
     # -- one point ------------------------------------------------------------------
     def solve(self, E: npt.ArrayLike, tangent: bool = True, warm_start: bool = False,
               approximate_tangent: bool = False, initial_guess: dict | None = None,
-              tangent_reuse_rtol: float = 0.0):
+              tangent_reuse_rtol: float = 0.0, tangent_rtol: float | None = None):
         """Downscale ``E``, solve the cell problem from the committed state, upscale.
 
         Args:
@@ -194,6 +196,9 @@ class RVE:
                 residual of the solution (the tangent is then off by about as much; FE²
                 uses ``SolverPolicy.tangent_reuse_rtol``), else factorize once more at
                 the solution; 0: always the exact tangent.
+            tangent_rtol: relative tolerance of the iterative unit-load solves of the
+                tangent (default: the KSP's own, or ``SolverPolicy.approximate_tangent_rtol``
+                with ``approximate_tangent``); direct solvers ignore it.
 
         The micro Newton starts from the first-order predictor ``w_0 + Σ_k ΔE_k W_k``
         with the start state's unit fluctuations (:meth:`MicroNewton.predict`).
@@ -243,7 +248,9 @@ class RVE:
                 reuse = factorized_at is not None and (approximate_tangent or factorized_at <= tangent_reuse_rtol)
                 if not reuse:
                     self.operator.factorize(D)
-                C, self.response.W = self.operator.tangent(D, self._approximate_rtol if approximate_tangent else None)
+                rtol = tangent_rtol if tangent_rtol is not None else (self._approximate_rtol if approximate_tangent
+                                                                      else None)
+                C, self.response.W = self.operator.tangent(D, rtol)
         return self.response.average_stress(), C
 
     def _evaluate(self, E, w_array, need_tangent: bool):
@@ -272,6 +279,9 @@ class RVE:
                 self.operator.factorize(D)
                 C, W = self.operator.tangent(D)
                 self._initial = (C, W, np.array(D))
+                disc = self.discretisation
+                unit = disc.unit_vectors(disc.load, [disc.create_vector() for _ in range(self.n)])
+                self._newton.force_floor = FORCE_FLOOR_STRAIN * max(v.norm() for v in unit)
             finally:
                 self._committed = saved
         return self._initial

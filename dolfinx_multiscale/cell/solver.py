@@ -118,6 +118,9 @@ class ReducedSolver:
         block_size: the block size of ``K̃`` (see :class:`CellConstraint`).
         spd: ``K̃`` is symmetric positive definite (every point tangent is): flag it, and
             factorize with LDLᵀ (``pc_type cholesky``) instead of LU.
+        symmetric: ``K̃`` is symmetric but maybe indefinite (hyperelastic tangents):
+            flag it symmetric and factorize with MUMPS's symmetric indefinite LDLᵀ (half
+            the flops of LU); an iterative solver is GMRES instead of CG.
         policy: the :class:`SolverPolicy` (default: ``SolverPolicy()``).
 
     The direct solver is MUMPS, or PETSc's own for serial systems of at most
@@ -132,17 +135,18 @@ class ReducedSolver:
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
                  near_nullspace: list[PETSc.Vec] | None = None, block_size: int = 1,
-                 spd: bool = False, policy: SolverPolicy | None = None):
+                 spd: bool = False, policy: SolverPolicy | None = None, symmetric: bool = False):
         self.P = constraint.P
         self._reduced_index = constraint.reduced_index
         self._near_nullspace = near_nullspace
         self._block_size = block_size
         self.spd = spd
+        self.symmetric = symmetric = spd or symmetric
         self.policy = policy = SolverPolicy() if policy is None else policy
         if near_nullspace is not None:
-            defaults = ITERATIVE_DEFAULTS
+            defaults = ITERATIVE_DEFAULTS if spd else ((("ksp_type", "gmres"),) + ITERATIVE_DEFAULTS[1:])
         else:
-            defaults = CHOLESKY_DEFAULTS if spd else DIRECT_DEFAULTS
+            defaults = CHOLESKY_DEFAULTS if symmetric else DIRECT_DEFAULTS
             if comm.size == 1 and constraint.n_reduced <= policy.native_factor_size:
                 defaults = tuple((k, "petsc" if k == "pc_factor_mat_solver_type" else v) for k, v in defaults)
                 defaults += (("pc_factor_mat_ordering_type", "nd"),)
@@ -221,6 +225,9 @@ class ReducedSolver:
         Kr.setPreallocationCOO(I, J)  # negative (removed) indices are dropped
         if self.spd:
             Kr.setOption(PETSc.Mat.Option.SPD, True)
+        elif self.symmetric:
+            Kr.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+            Kr.setOption(PETSc.Mat.Option.SYMMETRY_ETERNAL, True)
         return Kr
 
     def _set_near_nullspace(self) -> None:

@@ -105,6 +105,8 @@ class _Hyperelastic:
     kinematics = FINITE_STRAIN
     is_linear = False
     spd_tangent = False  # A = ∂P/∂F is not symmetric in (ij) nor definite in general
+    #: but it has the major symmetry A_ijkl = A_klij (hyperelastic): symmetric stiffnesses
+    symmetric_tangent = True
     varying_tangent = True
     #: no history (``"sigma33"`` of a new state is an output)
     history_keys: tuple[str, ...] = ()

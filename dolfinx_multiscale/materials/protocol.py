@@ -43,7 +43,9 @@ class Material(Protocol):
             ``∇θ``, ``n = d``).
         is_linear: the tangent never changes (one factorization serves every solve).
         spd_tangent: every point tangent is symmetric positive (semi)definite (a
-            stiffness may be factorized with LDLᵀ).
+            stiffness may be factorized with LDLᵀ). An optional ``symmetric_tangent``
+            (default: ``spd_tangent``) says the tangent is symmetric but maybe indefinite
+            (hyperelasticity: symmetric indefinite LDLᵀ).
         varying_tangent: the tangent changes from one Newton iteration to the next
             (plasticity); ``False`` when it depends on the time step only.
 

@@ -47,6 +47,10 @@ from ..macro.stepping import cut_and_retry
 __all__ = ["LoadStep", "load_path", "parse_path", "ramp"]
 
 _log = logging.getLogger(__name__)
+#: finite strain: the step's tangent (mixed control, ellipticity) reuses the last micro Newton
+#: factorization when that was made within this relative residual, and an iterative solver
+#: solves its unit loads to it (tangent error ~1e-8)
+TANGENT_REUSE_RTOL = 1e-8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +83,9 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
 
     Raises:
         ValueError: a malformed step (unknown key or component, a non-number, a
-            component both strain- and stress-controlled), naming the step.
+            component both strain- and stress-controlled; at finite strain a prescribed
+            ``F̄`` with ``det F̄ ≤ 0``, its free components at their last values), naming
+            the step.
     """
     steps = data.get("steps") if isinstance(data, dict) else data
     if not isinstance(steps, (list, tuple)) or not steps:
@@ -117,6 +123,11 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
                 else:
                     stress[k] = scale * value
                     mask[k] = True
+        if kin is FINITE_STRAIN:  # the prescribed F̄ (free components at their last values)
+            det = float(np.linalg.det(kin.as_tensor(strain + reference)))
+            if not det > 0:
+                raise ValueError(f"step {number}: the prescribed F gives det F = {det:.6g} <= 0 (an inverted "
+                                 f"cell); F = {kin.as_tensor(strain + reference).tolist()}")
         out.append(LoadStep(strain.copy(), stress, mask))
     return out
 
@@ -145,10 +156,10 @@ def ramp(strain: dict[str, float], stress: dict[str, float] | None = None, steps
                        stress_key: dict(stress)} for f in factors]}
 
 
-def _finite_strain_record(rve, H, P) -> dict:
-    """The finite-strain entries of a step record at the committed state ``H̄``, ``P̄``."""
+def _finite_strain_record(rve, H, P, A) -> dict:
+    """The finite-strain entries of a step record at the committed state ``H̄``, ``P̄``
+    with its tangent ``Ā``."""
     d = rve.dim
-    _, A = rve.solve(H)  # the committed state again: no Newton iteration, the exact tangent
     indicator = ellipticity(A)
     record = {"F": (np.eye(d) + H.reshape(d, d)).tolist(), "P": P.reshape(d, d).tolist(),
               "ellipticity": {"min": float(indicator.minimum), "n": indicator.normal.tolist()}}
@@ -186,8 +197,14 @@ def _solve_mixed(rve, step: LoadStep, E_n, Sigma_n, C_n, stress_rtol: float, max
     micro_iterations = 0
     for outer in range(max_iterations + 1):
         # the tangent serves the stress-controlled components only (strain-only steps
-        # predict with one solve, see RVE.solve)
-        Sigma, C = rve.solve(E, tangent=bool(s.any()), approximate_tangent=True, warm_start=outer > 0)
+        # predict with one solve, see RVE.solve); at finite strain it is also the
+        # ellipticity indicator's: condensed with the last Newton factorization only if that
+        # was made within TANGENT_REUSE_RTOL of the solution
+        if rve.kinematics is FINITE_STRAIN:
+            Sigma, C = rve.solve(E, tangent=True, warm_start=outer > 0, tangent_reuse_rtol=TANGENT_REUSE_RTOL,
+                                 tangent_rtol=TANGENT_REUSE_RTOL)
+        else:
+            Sigma, C = rve.solve(E, tangent=bool(s.any()), approximate_tangent=True, warm_start=outer > 0)
         micro_iterations += rve.newton_iterations
         if not s.any():
             return E, Sigma, C, micro_iterations
@@ -283,7 +300,7 @@ def load_path(rve, path, max_cuts: int = 6, stress_rtol: float = 1e-12, max_iter
         }
         if rve.kinematics is FINITE_STRAIN:
             elliptic_before = elliptic
-            record.update(_finite_strain_record(rve, E_n, Sigma_n))
+            record.update(_finite_strain_record(rve, E_n, Sigma_n, C_n))
             elliptic = record["ellipticity"]["min"] > 0
             record["loss_of_ellipticity"] = elliptic_before and not elliptic
             if record["loss_of_ellipticity"]:
