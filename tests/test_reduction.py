@@ -12,7 +12,7 @@ import dolfinx_multiscale as dm
 from dolfinx_multiscale.macro.fe2 import FE2Material
 from dolfinx_multiscale.macro.problems import Beam
 from dolfinx_multiscale.studies.loading import load_path
-from dolfinx_multiscale.studies.reduction import _random_paths, _steps
+from dolfinx_multiscale.studies.snapshots import random_paths, strain_steps
 
 J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05)
 FIBRE = dm.LinearElastic(E=10.0, nu=0.25)
@@ -26,7 +26,7 @@ def cell():
 
 def full_path(cell, path, materials=None):
     rve = dm.RVE(cell, materials or {1: J2, 2: FIBRE})
-    return np.array([r["Sigma"] for r in load_path(rve, _steps(path, 3), progress=False)])
+    return np.array([r["Sigma"] for r in load_path(rve, strain_steps(path, 3), progress=False)])
 
 
 def reduced_path(model, path):
@@ -78,7 +78,7 @@ def test_indicator_bounds_the_error_off_training(cell, trained):
     model.fallback = False
     ok = total = 0
     try:
-        for path in _random_paths(3, 0.02, 4, 4, seed=7):
+        for path in random_paths(3, 0.02, 4, 4, seed=7):
             reference = full_path(cell, path)
             model.committed_state = {}
             for E, ref in zip(path, reference):

@@ -2,8 +2,9 @@
 :mod:`~dolfinx_multiscale.viz`): load paths / virtual tests (:mod:`.loading`), analytic
 references — bounds, exact laminates — (:mod:`.references`), verification, scale
 separation, calibration, uncertainty quantification and reduced-order RVEs with error
-control (:mod:`.reduction`)."""
+control (:mod:`.reduction`, trained on :mod:`.snapshots`)."""
 
-from . import calibration, loading, reduction, references, scale_separation, uq, verification
+from . import calibration, loading, reduction, references, scale_separation, snapshots, uq, verification
 
-__all__ = ["calibration", "loading", "reduction", "references", "scale_separation", "uq", "verification"]
+__all__ = ["calibration", "loading", "reduction", "references", "scale_separation", "snapshots", "uq",
+           "verification"]

@@ -47,7 +47,8 @@ import numpy.typing as npt
 
 from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
-from .loading import LoadStep, load_path
+from .loading import load_path
+from .snapshots import fluctuation_snapshots, pod_basis, random_paths, strain_steps
 
 __all__ = ["ReducedRVE"]
 
@@ -397,26 +398,12 @@ class ReducedRVE:
         if strain_amplitude is not None and not (np.isfinite(strain_amplitude) and strain_amplitude > 0):
             raise ValueError(f"strain_amplitude must be a finite number > 0; got {strain_amplitude!r}")
         t0 = time.perf_counter()
-        virgin = take(rve.initial_state(1), 0)
-        training = (_random_paths(rve.n, strain_amplitude, paths, steps, seed) if strain_amplitude else [])
+        training = (random_paths(rve.n, strain_amplitude, paths, steps, seed) if strain_amplitude else [])
         training += [[np.asarray(E, dtype=float) for E in path] for path in (user_paths or [])]
-        snapshots = []
-        for path in training:
-            rve.committed_state = virgin
-            load_path(rve, _steps(path, rve.n), progress=False,
-                      on_step=lambda record, cell: snapshots.append(cell.response.w.copy()))
-        rve.committed_state = virgin
-        S = np.column_stack(snapshots)
-        elastic = np.linalg.qr(rve.initial_tangent()[1].T)[0]
-        rest = S - elastic @ (elastic.T @ S)
-        U, s, _ = np.linalg.svd(rest, full_matrices=False)
-        # the share of the snapshots' energy left out from mode k on
-        energy = np.cumsum(s[::-1] ** 2)[::-1] / max(float((S**2).sum()), 1e-300)
-        keep = int(np.sum(energy > tolerance**2))
-        keep = min(keep, max_modes - rve.n if max_modes else keep, S.shape[1])
-        model = cls(rve, np.column_stack([elastic, U[:, :keep]]), tolerance)
-        ratios = model.effectivity(_random_paths(rve.n, strain_amplitude, validation_paths, steps, seed + 1)
-                                    if strain_amplitude else [])
+        S = fluctuation_snapshots(rve, training)
+        model = cls(rve, pod_basis(S, rve.initial_tangent()[1].T, tolerance, max_modes), tolerance)
+        ratios = model.effectivity(random_paths(rve.n, strain_amplitude, validation_paths, steps, seed + 1)
+                                   if strain_amplitude else [])
         safety = max(1.0, float(np.max(ratios))) if ratios.size else 1.0
         model.safety = safety
         model.info = {"samples": int(S.shape[1]), "training_paths": len(training), "modes": model.modes,
@@ -436,7 +423,7 @@ class ReducedRVE:
         try:
             for path in paths:
                 rve.committed_state = virgin
-                full = load_path(rve, _steps(path, self.n), progress=False)
+                full = load_path(rve, strain_steps(path, self.n), progress=False)
                 self.committed_state = virgin
                 for E, record in zip(path, full):
                     Sigma, _ = self.solve(E, tangent=False)
@@ -477,24 +464,3 @@ class ReducedRVE:
 
 def _fresh_stats() -> dict:
     return {"updates": 0, "shortcut": 0, "reduced": 0, "fallback": 0, "max_indicator": 0.0, "last": {}}
-
-
-def _random_paths(n: int, amplitude: float, count: int, steps: int, seed: int) -> list[list[np.ndarray]]:
-    """Random strain paths (Mandel): even ones proportional load–unload, odd ones
-    non-proportional (to ``a₁ d₁``, then ``a₂ d₂``, then back to 0)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(count):
-        d1, d2 = (v / np.linalg.norm(v) for v in rng.normal(size=(2, n)))
-        a1, a2 = amplitude * rng.uniform(0.5, 1.0, size=2)
-        corners = [np.zeros(n), a1 * d1] + ([a2 * d2] if k % 2 else []) + [np.zeros(n)]
-        path = []
-        for A, B in zip(corners[:-1], corners[1:]):
-            path += [A + (B - A) * t for t in np.linspace(0, 1, steps + 1)[1:]]
-        out.append(path)
-    return out
-
-
-def _steps(path: list[np.ndarray], n: int) -> list[LoadStep]:
-    """Strain-controlled :class:`LoadStep` objects of a list of Mandel strains."""
-    return [LoadStep(np.asarray(E, dtype=float), np.zeros(n), np.zeros(n, dtype=bool)) for E in path]
