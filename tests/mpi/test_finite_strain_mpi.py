@@ -70,3 +70,19 @@ def test_cli_rve_path_finite_on_two_ranks(tmp_path):
                        progress=False)
     assert np.abs(np.array(data["steps"][-1]["P"]) - np.array(serial[-1]["P"])).max() <= 1e-10
     assert abs(data["steps"][-1]["ellipticity"]["min"] - serial[-1]["ellipticity"]["min"]) <= 1e-8
+
+
+def test_fe2_finite_strain_composite_two_ranks_equals_one():
+    """A two-phase neo-Hookean cell at every point: 2 ranks (cyclic partition) give the
+    1-rank reactions and displacement norm to 1e-10."""
+    from dolfinx_multiscale.macro.fe2 import cyclic_partitioner
+
+    world = MPI.COMM_WORLD
+    cell = dm.microstructures.circular_inclusion(0.2, h=0.25, comm=MPI.COMM_SELF)
+    out = {}
+    for name, comm in (("parallel", world), ("serial", MPI.COMM_SELF)):
+        beam = Beam(lambda m: FE2Material(dm.RVE(cell, {1: SOFT, 2: STIFF}), m), mode="tension", cells=4, comm=comm,
+                    partitioner=cyclic_partitioner() if comm.size > 1 else None)
+        out[name] = (np.array([h["reaction"] for h in beam.run([0.3, 0.6])]), beam.displacement_norm())
+    (r2, n2), (r1, n1) = out["parallel"], out["serial"]
+    assert np.abs(r2 - r1).max() <= 1e-10 * np.abs(r1).max() and abs(n2 - n1) <= 1e-10 * n1
