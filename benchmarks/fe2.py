@@ -209,13 +209,13 @@ def part_step(cells: int, batch: bool) -> dict:
             "reaction": history[-1]["reaction"]}
 
 
-def run_reduced(points: int, tolerance: float = 1e-3, amplitude: float = 0.03) -> dict:
+def run_reduced(points: int, tolerance: float = 1e-3, amplitude: float = 0.025) -> dict:
     """Item 6: the part's bending step (serial) with exact FE² and with a reduced RVE
     (:class:`~dolfinx_multiscale.studies.reduction.ReducedRVE`, trained here)."""
     micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
     t0 = time.perf_counter()
     model = dm.ReducedRVE.train(dm.RVE(micro, {1: J2, 2: FIBRE}), tolerance=tolerance, strain_amplitude=amplitude,
-                                paths=8, steps=4, validation_paths=4)
+                                paths=24, steps=4, validation_paths=4)
     training = time.perf_counter() - t0
     cells = int(round(points ** 0.5))
     out = {"points": None, "training_s": training, "modes": model.modes, "samples": model.info["samples"],
