@@ -228,9 +228,9 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
     }
 
 
-def _path_from_args(args, dim: int) -> dict:
+def _path_from_args(args, kin, dim: int) -> dict:
     """The JSON path of ``--path`` or of ``--strain/--stress/--steps/--unload`` (finite
-    strain: ``--F/--P``)."""
+    strain, ``kin``: ``--F/--P``)."""
     from .studies.loading import ramp
 
     finite = args.kinematics == "finite"
@@ -266,7 +266,7 @@ def _path_from_args(args, dim: int) -> dict:
 
     try:
         return ramp(pairs(strain, strain_opt), pairs(stress or [], stress_opt),
-                    10 if args.steps is None else args.steps, args.unload, args.kinematics_object, dim)
+                    10 if args.steps is None else args.steps, args.unload, kin, dim)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
@@ -282,15 +282,15 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
     _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
     finite = args.kinematics == "finite"
-    args.kinematics_object = FINITE_STRAIN if finite else SMALL_STRAIN
-    materials = _materials(args.phase, args.kinematics_object.name, False)
+    kin = FINITE_STRAIN if finite else SMALL_STRAIN
+    materials = _materials(args.phase, kin.name, False)
     if not Path(args.mesh).is_file():
         raise CLIError(f"mesh file {args.mesh!r} does not exist")
     t0 = time.perf_counter()
     try:
         micro = read_msh(args.mesh, comm=comm)
-        path = _path_from_args(args, micro.dim)
-        steps = parse_path(path, micro.dim, args.kinematics_object)
+        path = _path_from_args(args, kin, micro.dim)
+        steps = parse_path(path, micro.dim, kin)
         rve = RVE(micro, materials, bc=args.bc, degree=args.degree, petsc_options_prefix="rve_path_")
     except ValueError as exc:
         raise CLIError(str(exc)) from None

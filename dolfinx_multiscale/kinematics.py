@@ -61,6 +61,7 @@ class Kinematics:
             yields (small strain), so the batched elastic shortcut of FE² applies.
         control_names: the keys of the prescribed strain-like and stress-like
             components in a load path (``("strain", "stress")``, ``("F", "P")``).
+        component_noun: what a component is called in error messages.
     """
 
     name: str
@@ -68,6 +69,7 @@ class Kinematics:
     has_out_of_plane_stress: bool = False
     affine_elastic_range: bool = False
     control_names: tuple[str, str] = ("strain", "stress")
+    component_noun: str = "tensor component"
 
     def reference(self, dim: int) -> npt.NDArray[np.float64]:
         """The value of the prescribed strain-like quantity at rest, as a vector: a load
@@ -91,13 +93,17 @@ class Kinematics:
         """The names of the components, in vector order (``"11"``, ``"22"``, ...)."""
         raise NotImplementedError
 
-    def component(self, key: str, dim: int) -> tuple[int, float]:  # pragma: no cover - abstract
-        """Vector position of a named component and the factor from its tensor value.
+    def component(self, key: str, dim: int) -> tuple[int, float]:
+        """Vector position of a named component and the factor from its tensor value
+        (here: its place among :meth:`component_keys`, factor 1).
 
         Raises:
             ValueError: ``key`` names no component in ``dim`` dimensions.
         """
-        raise NotImplementedError
+        keys = self.component_keys(dim)
+        if key not in keys:
+            raise ValueError(f"{self.component_noun} must be one of {', '.join(keys)} in {dim}-D; got {key!r}")
+        return keys.index(key), 1.0
 
     def as_tensor(self, E: npt.ArrayLike) -> npt.NDArray[np.float64]:  # pragma: no cover - abstract
         """A generalized strain vector ``(n,)`` in tensor form (``(d, d)`` or ``(d,)``)."""
@@ -149,6 +155,7 @@ class Conduction(Kinematics):
 
     name = "conduction"
     tensor_name = "K"
+    component_noun = "gradient component"
 
     def size(self, dim: int) -> int:
         return dim
@@ -161,12 +168,6 @@ class Conduction(Kinematics):
 
     def component_keys(self, dim: int) -> list[str]:
         return [str(i + 1) for i in range(dim)]
-
-    def component(self, key: str, dim: int) -> tuple[int, float]:
-        keys = self.component_keys(dim)
-        if key not in keys:
-            raise ValueError(f"gradient component must be one of 1..{dim}; got {key!r}")
-        return keys.index(key), 1.0
 
     def as_tensor(self, E):
         return np.asarray(E, dtype=float)
@@ -199,12 +200,6 @@ class FiniteStrain(Kinematics):
 
     def component_keys(self, dim: int) -> list[str]:
         return [f"{i + 1}{j + 1}" for i in range(dim) for j in range(dim)]
-
-    def component(self, key: str, dim: int) -> tuple[int, float]:
-        keys = self.component_keys(dim)
-        if key not in keys:
-            raise ValueError(f"tensor component must be one of {', '.join(keys)} in {dim}-D; got {key!r}")
-        return keys.index(key), 1.0
 
     def as_tensor(self, E):
         """The ``(d, d)`` tensor of a row-major ``(d²,)`` vector (``H`` or ``P``)."""

@@ -87,7 +87,7 @@ class CondensedOperator:
         """
         disc = self.disc
         F = self.restricted_unit_loads(disc.load)
-        symmetric = self.solver.spd or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
+        symmetric = self.solver.symmetric or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
         G = F if symmetric else self.restricted_unit_loads(disc.adjoint_load)
         C = disc.average(D)
         if self._W_reduced is None:

@@ -35,7 +35,7 @@ from .phases import PhaseLaws, check_materials
 from .response import CellResponse
 from .solver import ReducedSolver, SolverPolicy
 
-__all__ = ["RVE"]
+__all__ = ["ELASTIC_TANGENT", "NO_TANGENT", "RVE", "STORED_TANGENT", "elastic_shortcut"]
 
 #: per-point results of :meth:`RVE.update` kept in the state next to ``"E"``, ``"w"`` and
 #: the micro history
@@ -387,17 +387,10 @@ class RVE:
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
         remaining = range(N)
-        C_init, W_init, _ = self.initial_tangent()  # cached: the same in every update
+        W_init = self.initial_tangent()[1]  # cached: the same in every update
         if self.batch and N:
-            accepted, records = self.batched_cell.elastic_candidates(strain, state)
-            if accepted.any():
-                sigma[accepted] = records["Sigma"]
-                if need_tangent:
-                    tangent[accepted] = C_init
-                ones = np.ones(int(accepted.sum()))
-                put({k: v for k, v in new.items() if k != "W"}, accepted,  # elastic: C_init, W_init
-                    {**records, "elastic_shortcut": ones, "tangent_kind": ELASTIC_TANGENT * ones})
-            remaining = np.flatnonzero(~accepted)
+            remaining = np.flatnonzero(~elastic_shortcut(self, strain, state, new, sigma, tangent))
+        without_W = {k: v for k, v in new.items() if k != "W"}
         for i in remaining:
             self.committed_state = committed = take(state, i)
             start = take(guess, i) if self.batch and guess is not None else None
@@ -413,11 +406,10 @@ class RVE:
             kind = NO_TANGENT if r.W is None else ELASTIC_TANGENT if r.W is W_init else STORED_TANGENT
             if kind == STORED_TANGENT and "W" in new:
                 new["W"][i] = r.W
-            put({k: v for k, v in new.items() if k != "W"}, i, {
-                **r.state(), "tangent_kind": kind,
-                "elastic_shortcut": 0.0, "free_energy": r.free_energy(),
-                         "micro_work": r.incremental_work(committed), "newton_iterations": self.newton_iterations,
-                         "sigma33": r.average_sigma33(), "step_dissipation": r.dissipation(committed)})
+            put(without_W, i, {**r.state(), "tangent_kind": kind, "elastic_shortcut": 0.0,
+                               "free_energy": r.free_energy(), "micro_work": r.incremental_work(committed),
+                               "newton_iterations": self.newton_iterations, "sigma33": r.average_sigma33(),
+                               "step_dissipation": r.dissipation(committed)})
         return sigma, tangent, new
 
     def average_history(self, state: dict, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:
@@ -494,3 +486,31 @@ class RVE:
         """Cell averages of the last solve's point fields, for output
         (:meth:`~dolfinx_multiscale.cell.response.CellResponse.cell_fields`)."""
         return self._last().cell_fields()
+
+
+def elastic_shortcut(rve: RVE, strain: npt.NDArray[np.float64], state: dict, new: dict,
+                     sigma: npt.NDArray[np.float64], tangent: npt.NDArray[np.float64] | None
+                     ) -> npt.NDArray[np.bool_]:
+    """The points of an :meth:`RVE.update` whose increment is elastic in the whole cell,
+    solved exactly and all at once (:meth:`BatchedCell.elastic_candidates
+    <dolfinx_multiscale.cell.batch.BatchedCell.elastic_candidates>`; serial cells).
+
+    Writes their stress into ``sigma`` ``(N, n)``, ``C_eff`` into ``tangent`` ``(N, n, n)``
+    (if not ``None``) and every entry of the RVE's state but ``"W"`` into ``new`` (their
+    unit fluctuations are the elastic ones: ``"tangent_kind"`` ``ELASTIC_TANGENT``, not
+    copied); other keys of ``new`` (those of a law built on the RVE, e.g. a reduced RVE)
+    are left to the caller.
+
+    Returns:
+        The ``(N,)`` mask of those points.
+    """
+    accepted, records = rve.batched_cell.elastic_candidates(strain, state)
+    if accepted.any():
+        sigma[accepted] = records["Sigma"]
+        if tangent is not None:
+            tangent[accepted] = rve.initial_tangent()[0]
+        ones = np.ones(int(accepted.sum()))
+        keys = (set(rve.initial_state(0)) - {"W"}) & set(new)
+        put({k: new[k] for k in keys}, accepted,
+            {**records, "elastic_shortcut": ones, "tangent_kind": ELASTIC_TANGENT * ones})
+    return accepted

@@ -144,7 +144,7 @@ class ReducedSolver:
         self.symmetric = symmetric = spd or symmetric
         self.policy = policy = SolverPolicy() if policy is None else policy
         if near_nullspace is not None:
-            defaults = ITERATIVE_DEFAULTS if spd else ((("ksp_type", "gmres"),) + ITERATIVE_DEFAULTS[1:])
+            defaults = tuple((k, "gmres" if k == "ksp_type" and not spd else v) for k, v in ITERATIVE_DEFAULTS)
         else:
             defaults = CHOLESKY_DEFAULTS if symmetric else DIRECT_DEFAULTS
             if comm.size == 1 and constraint.n_reduced <= policy.native_factor_size:

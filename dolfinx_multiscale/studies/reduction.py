@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..cell.response import CellResponse
+from ..cell.rve import NO_TANGENT, elastic_shortcut
 from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
 from .loading import load_path
@@ -154,19 +156,11 @@ class ReducedRVE:
         sigma = np.empty((N, self.n))
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
-        C_init = self.rve.initial_tangent()[0]
-        if self.shortcut:
-            accepted, records = self._cell.elastic_candidates(strain, state)
-        else:
-            accepted, records = np.zeros(N, dtype=bool), {}
+        accepted = (elastic_shortcut(self.rve, strain, state, new, sigma, tangent) if self.shortcut
+                    else np.zeros(N, dtype=bool))
+        new["indicator"][accepted] = state["indicator"][accepted]  # exact: no new error
+        new["reduced"][accepted] = 0.0
         without_W = {k: v for k, v in new.items() if k != "W"}
-        if accepted.any():
-            ones = np.ones(int(accepted.sum()))
-            sigma[accepted] = records["Sigma"]
-            if need_tangent:
-                tangent[accepted] = C_init
-            put(without_W, accepted, {**records, "elastic_shortcut": ones, "tangent_kind": ones,
-                                      "indicator": state["indicator"][accepted], "reduced": 0 * ones})
         rest = np.flatnonzero(~accepted)
         eta = np.zeros(rest.size)
         for start in range(0, rest.size, CHUNK):
@@ -180,13 +174,13 @@ class ReducedRVE:
             if need_tangent:
                 tangent[idx] = C
             zeros = np.zeros(idx.size)
-            put(without_W, idx, {**rec, "elastic_shortcut": zeros, "tangent_kind": zeros,
+            put(without_W, idx, {**rec, "elastic_shortcut": zeros, "tangent_kind": zeros + NO_TANGENT,
                                  "indicator": eta[start:start + CHUNK], "reduced": zeros + 1})
         full = rest[self.safety * eta > self.tolerance] if self.fallback else rest[:0]
         if full.size:  # the full RVE from the reduced fluctuation
             rve_state = {k: v[full] for k, v in state.items() if k not in _RECORD}
             s, C, rec = self.rve.update(strain[full], rve_state, need_tangent,
-                                        guess={**take(new, full), "tangent_kind": np.zeros(full.size)})
+                                        guess={**take(new, full), "tangent_kind": np.full(full.size, NO_TANGENT)})
             sigma[full] = s
             if need_tangent:
                 tangent[full] = C
@@ -217,7 +211,7 @@ class ReducedRVE:
             eps = E[:, None, :] + (q @ BPhi.reshape(-1, BPhi.shape[2]).T).reshape(M, -1, n)
             sigma, D, history, sigma33 = laws.evaluate_many(eps, committed)
             r_q = sigma.reshape(M, -1) @ wBPhi.reshape(-1, wBPhi.shape[2])
-            _, _, scale = cell.residuals(sigma)
+            reduced, _, scale = cell.residuals(sigma)
             active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale)
             if not active.any() or it == MAX_ITERATIONS:
                 break
@@ -228,7 +222,6 @@ class ReducedRVE:
         w = q @ Phi.T
         # error indicator: the Newton correction of the full residual (a few preconditioned
         # CG iterations with the points' tangents), as a stress error
-        reduced, _, _ = cell.residuals(sigma)
         delta = (cell.Pt.T @ self._correction(D, -reduced)).T  # (M, n_dofs)
         d_eps = (cell.B @ delta.T).T.reshape(M, -1, n)
         Sigma = np.einsum("mpi,p->mi", sigma, disc.weights) / disc.volume
@@ -354,15 +347,14 @@ class ReducedRVE:
         return float(self.average_history(repeat(self._last(), 1), "p")[0])
 
     def hill_mandel_residual(self) -> float:
-        """``|⟨σ:ε⟩ − Σ:E| / (‖Σ‖ ‖E‖)`` of the last solve (its fields re-evaluated)."""
-        trial, cell = self._last(), self._cell
-        disc = self.rve.discretisation
-        eps = cell.strains(trial["E"][None], trial["w"][None])
-        sigma = self.rve.laws.update_many(eps, repeat(self._committed, 1), self.rve.initial_tangent()[2])[0]
-        Sigma = sigma[0].T @ disc.weights / disc.volume
-        micro = float(np.einsum("pi,pi,p->", sigma[0], eps[0], disc.weights)) / disc.volume
-        scale = float(np.linalg.norm(Sigma) * np.linalg.norm(trial["E"]))
-        return abs(micro - float(Sigma @ trial["E"])) / scale if scale > 0 else 0.0
+        """:meth:`CellResponse.hill_mandel_residual
+        <dolfinx_multiscale.cell.response.CellResponse.hill_mandel_residual>` of the last
+        solve (its fields re-evaluated)."""
+        trial, rve = self._last(), self.rve
+        eps = self._cell.strains(trial["E"][None], trial["w"][None])[0]
+        sigma, _, history, sigma33 = rve.laws.update(eps, self._committed, False)
+        return CellResponse(rve.discretisation, rve.laws, trial["E"], trial["w"], eps, sigma, sigma33,
+                            history).hill_mandel_residual()
 
     # -- training and storage ----------------------------------------------------------------
     @classmethod
