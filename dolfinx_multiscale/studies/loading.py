@@ -39,10 +39,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ..stability import ellipticity
 from ..errors import LoadPathError, RVEConvergenceError
 from ..kinematics import FINITE_STRAIN, Kinematics, kinematics
 from ..macro.stepping import cut_and_retry
+from ..stability import ellipticity
 
 __all__ = ["LoadStep", "load_path", "parse_path", "ramp"]
 
@@ -124,10 +124,11 @@ def parse_path(data: dict | Sequence[dict], dim: int, physics: str | Kinematics 
                     stress[k] = scale * value
                     mask[k] = True
         if kin is FINITE_STRAIN:  # the prescribed F̄ (free components at their last values)
-            det = float(np.linalg.det(kin.as_tensor(strain + reference)))
+            F = kin.as_tensor(strain + reference)
+            det = float(np.linalg.det(F))
             if not det > 0:
                 raise ValueError(f"step {number}: the prescribed F gives det F = {det:.6g} <= 0 (an inverted "
-                                 f"cell); F = {kin.as_tensor(strain + reference).tolist()}")
+                                 f"cell); F = {F.tolist()}")
         out.append(LoadStep(strain.copy(), stress, mask))
     return out
 
