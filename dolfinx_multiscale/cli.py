@@ -32,23 +32,23 @@ import numpy as np
 
 __all__ = ["main", "parse_phase"]
 
-_ELASTIC_KEYS = {"E", "nu", "lmbda", "mu"}
-_CONDUCTION_KEYS = {"k"}
-
 
 class CLIError(ValueError):
     """Bad command-line input (reported as ``error: ...``, exit status 2)."""
 
 
-def parse_phase(text: str) -> tuple[int, dict[str, float]]:
+def parse_phase(text: str) -> tuple[int, dict[str, float | str]]:
     """Parse ``TAG:key=value,key=value`` (e.g. ``1:E=1,nu=0.3`` or ``2:k=10``).
 
     Returns:
-        ``(tag, {key: value})``; values are floats, except ``model`` which stays a string.
+        ``(tag, {key: value})``; values are floats, except ``model`` which stays a string
+        (:func:`~dolfinx_multiscale.materials.spec.parse_parameters`).
 
     Raises:
         CLIError: the text does not have that form.
     """
+    from .materials.spec import parse_parameters
+
     tag, sep, body = text.partition(":")
     try:
         tag_value = int(tag)
@@ -56,75 +56,15 @@ def parse_phase(text: str) -> tuple[int, dict[str, float]]:
         tag_value = None
     if not sep or tag_value is None or not body:
         raise CLIError(f"--phase must look like TAG:key=value,... (e.g. 1:E=1,nu=0.3); got {text!r}")
-    params: dict[str, float | str] = {}
-    for item in body.split(","):
-        key, eq, value = item.partition("=")
-        if not eq or not key or not value:
-            raise CLIError(f"--phase {text!r}: {item!r} is not key=value")
-        if key in params:
-            raise CLIError(f"--phase {text!r}: {key!r} given twice")
-        if key == "model":
-            params[key] = value
-            continue
-        try:
-            params[key] = float(value)
-        except ValueError:
-            raise CLIError(f"--phase {text!r}: {key}={value!r} is not a number") from None
-    return tag_value, params
-
-
-def make_material(tag: int, params: dict, physics: str, plane_stress: bool = False):
-    """Build the material of one ``--phase``; clear errors for unknown or bad keys.
-
-    ``physics`` ``"elasticity"`` (``model=elastic`` or ``j2``), ``"conduction"`` (``k``)
-    or ``"finite"`` (``model=neo-hookean`` or ``svk``, with ``E`` and ``nu``)."""
-    from .kinematics import CONDUCTION, FINITE_STRAIN, kinematics
-    from .materials import Conductivity, J2Plasticity, LinearElastic, NeoHookean, SaintVenantKirchhoff
-
-    kin = kinematics(physics)
-    conduction = kin is CONDUCTION
-    params = dict(params)
-    model = params.pop("model", "conduction" if conduction else None if kin is FINITE_STRAIN else "elastic")
-    keys = set(params)
     try:
-        if kin is FINITE_STRAIN:
-            laws = {"neo-hookean": NeoHookean, "svk": SaintVenantKirchhoff}
-            if model not in laws:
-                raise CLIError(f"phase {tag}: --kinematics finite needs model=neo-hookean or model=svk; "
-                               f"got {'no model' if model is None else f'model={model}'}")
-            if keys != {"E", "nu"}:
-                raise CLIError(f"phase {tag}: model={model} needs exactly E and nu; got {sorted(keys)}")
-            return laws[model](**params)
-        if conduction:
-            if model != "conduction" or keys != _CONDUCTION_KEYS:
-                raise CLIError(f"phase {tag}: conduction needs exactly k=VALUE; got {sorted(keys) or model}")
-            return Conductivity(params["k"])
-        if model == "elastic":
-            plastic = keys & {"sy0", "H", "Hk"}
-            if plastic:
-                raise CLIError(f"phase {tag}: {sorted(plastic)} are plastic parameters; add model=j2 "
-                               "or remove them")
-            if keys not in ({"E", "nu"}, {"lmbda", "mu"}):
-                raise CLIError(f"phase {tag}: an elastic phase needs E=..,nu=.. or lmbda=..,mu=..; "
-                               f"got {sorted(keys)}")
-            return LinearElastic(plane_stress=plane_stress, **params)
-        if model == "j2":
-            allowed = {"E", "nu", "sy0", "H", "Hk"}
-            if not {"E", "nu", "sy0"} <= keys <= allowed:
-                raise CLIError(f"phase {tag}: model=j2 needs E, nu, sy0 and optionally H, Hk; "
-                               f"got {sorted(keys)}")
-            if plane_stress:
-                raise CLIError("--plane-stress is not available for model=j2 (plane strain only)")
-            return J2Plasticity(**params)
-        raise CLIError(f"phase {tag}: unknown model={model!r}; accepted: elastic, j2 "
-                       "(and neo-hookean, svk with --kinematics finite)")
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, CLIError):
-            raise
-        raise CLIError(f"phase {tag}: {exc}") from None
+        return tag_value, parse_parameters(body, f"--phase {text!r}")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _materials(phases: list[str], physics: str, plane_stress: bool) -> dict:
+    from .materials.spec import material_from_parameters
+
     if not phases:
         raise CLIError("give at least one --phase TAG:key=value,...")
     out = {}
@@ -132,7 +72,10 @@ def _materials(phases: list[str], physics: str, plane_stress: bool) -> dict:
         tag, params = parse_phase(text)
         if tag in out:
             raise CLIError(f"phase {tag} given twice")
-        out[tag] = make_material(tag, params, physics, plane_stress)
+        try:
+            out[tag] = material_from_parameters(params, physics, plane_stress, what=f"phase {tag}")
+        except ValueError as exc:
+            raise CLIError(str(exc).replace("finite strain needs", "--kinematics finite needs")) from None
     return out
 
 

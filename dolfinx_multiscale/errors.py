@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ConvergenceError", "LoadPathError", "MacroConvergenceError", "NotPeriodicError", "RVEConvergenceError"]
+__all__ = ["ConvergenceError", "Interrupted", "LoadPathError", "MacroConvergenceError", "NotPeriodicError",
+           "RVEConvergenceError"]
 
 
 class ConvergenceError(RuntimeError):
@@ -46,3 +47,17 @@ class LoadPathError(RuntimeError):
 
 class NotPeriodicError(ValueError):
     """The mesh has a node on a high face without a partner on the opposite face."""
+
+
+class Interrupted(RuntimeError):
+    """A long loop stopped on SIGINT/SIGTERM after finishing a step
+    (:func:`~dolfinx_multiscale.progress.graceful_stop`); the message says where it
+    stopped and what was kept.
+
+    Attributes:
+        exit_status: the shell's status for the signal (130 SIGINT, 143 SIGTERM).
+    """
+
+    def __init__(self, message: str, exit_status: int = 130):
+        super().__init__(message)
+        self.exit_status = exit_status
