@@ -204,6 +204,13 @@ class FE2Material(LocalMaterial):
         }
         self.strain_committed = self.strain.copy()
 
+    def restore_state(self, state: dict) -> None:
+        """Make ``state`` the committed state of every point (see
+        :meth:`LocalMaterial.restore_state`); the committed macro strain is its ``"E"``."""
+        super().restore_state(state)
+        if "E" in state:
+            self.strain_committed = np.array(state["E"], dtype=float)
+
     def rve_at(self, i: int):
         """The RVE workspace holding point ``i``'s committed state and fields.
 

@@ -113,7 +113,7 @@ class NewtonSolver:
             f"{[f'{r:.2e}' for r in self.residuals]}")
 
 
-def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, on_step=None):
+def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, on_step=None, start: float = 0.0):
     """Apply ``loads`` one after the other, cutting failing steps.
 
     Args:
@@ -124,6 +124,8 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
         max_cuts: how many times one step may be halved before giving up.
         on_step: ``on_step(step, t)`` called after every committed (sub)step that ends a
             requested step, e.g. to write output.
+        start: the load parameter of the current (committed) state, from which the
+            first step's sub-steps are interpolated (a restart: the checkpoint's load).
 
     Returns:
         One dict per requested step: ``step``, ``load``, ``substeps`` (the loads of the
@@ -137,7 +139,7 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
     """
     u = solver.u
     committed_u = u.x.array.copy()
-    t_n = 0.0
+    t_n = float(start)
     history = []
     for step, target in enumerate(loads, start=1):
         t0 = time.perf_counter()

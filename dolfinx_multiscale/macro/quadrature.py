@@ -229,3 +229,16 @@ class LocalMaterial(QuadratureMaterial):
     def rollback(self) -> None:
         """Forget the trial states (the load step failed)."""
         self.trial_state = self.state
+
+    def restore_state(self, state: dict) -> None:
+        """Make ``state`` (arrays ``(N, ...)`` with the keys of the law's
+        ``initial_state``, e.g. read from a checkpoint) the committed state of every
+        point; the next update starts from it."""
+        expected = set(self.material.initial_state(0))
+        if set(state) != expected:
+            raise ValueError(f"state keys {sorted(state)} differ from the law's {sorted(expected)}")
+        bad = [k for k, v in state.items() if len(v) != self.n_points]
+        if bad:
+            raise ValueError(f"state arrays {bad} do not have {self.n_points} points")
+        self.state = self.trial_state = dict(state)
+        self._spare = None

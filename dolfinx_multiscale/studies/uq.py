@@ -38,6 +38,10 @@ from mpi4py import MPI
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import Interrupted
+from ..progress import Progress, StopFlag
+from .cache import ResultCache
+
 __all__ = [
     "interval_propagation",
     "mean_confidence_interval",
@@ -88,18 +92,25 @@ def mean_confidence_interval(samples: npt.ArrayLike, level: float = 0.95) -> dic
 
 # -- parallel map over independent members ----------------------------------------------
 def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
-                  label: Callable[[int], str] = "member {}".format) -> list:
+                  label: Callable[[int], str] = "member {}".format, stop: StopFlag | None = None,
+                  kept: Callable[[int], str] = lambda done: "nothing") -> list:
     """``[fn(i) for i in range(n)]`` with ``i`` on rank ``i % size``; all ranks get all.
 
     A failure of any member is re-raised on every rank (same type for ``ValueError``)
-    after the collective gather, so no rank hangs.
+    after the collective gather, so no rank hangs. With ``stop``, the ranks poll it
+    (collectively) after every round of ``size`` members and, when a signal came, stop
+    there: :class:`~dolfinx_multiscale.errors.Interrupted` is raised on every rank after
+    the gather, saying how many members finished and what was kept (``kept(done)``).
     """
     local, error = [], None
-    for i in range(comm.rank, n, comm.size):
-        try:
-            local.append((i, comm.rank, fn(i)))
-        except Exception as exc:  # noqa: BLE001 - re-raised collectively below
-            error = (i, type(exc).__name__, str(exc))
+    for first in range(0, n, comm.size):  # one round: a member per rank
+        i = first + comm.rank
+        if i < n and error is None:
+            try:
+                local.append((i, comm.rank, fn(i)))
+            except Exception as exc:  # noqa: BLE001 - re-raised collectively below
+                error = (i, type(exc).__name__, str(exc))
+        if stop is not None and stop.requested():
             break
     gathered = comm.allgather((local, error))
     errors = [e for _, e in gathered if e is not None]
@@ -108,6 +119,9 @@ def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
         exc_type = ValueError if kind == "ValueError" else RuntimeError
         raise exc_type(f"{label(i)}: {message}")
     results = sorted(item for part, _ in gathered for item in part)
+    if len(results) < n:  # only when stopped
+        raise Interrupted(f"stopped by {stop.signal_name} after {len(results)}/{n} members; "
+                          f"kept: {kept(len(results))}", stop.exit_status)
     return [(rank, value) for _, rank, value in results]
 
 
@@ -144,7 +158,8 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
                    bcs: Sequence[str] = ("kubc", "periodic", "subc"), dim: int = 2,
                    h_factor: float = 0.5, comm: MPI.Comm = MPI.COMM_WORLD, tolerance=None,
                    seed: int = 0, min_gap: float = 0.0, degree: int = 1,
-                   level: float = 0.95) -> dict:
+                   level: float = 0.95, cache: ResultCache | str | None = None, progress: bool = False,
+                   stop: StopFlag | None = None) -> dict:
     """Ensembles of random cells of growing size under several boundary conditions.
 
     **What "size" means.** Size ``N`` is a unit cell holding ``N`` equal random
@@ -160,6 +175,13 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
     (size, seed) run on ``MPI.COMM_SELF`` round-robin over the ranks of ``comm``
     (member ``i`` on rank ``i % comm.size``); the gathered report is identical on every
     rank and to a serial run.
+
+    **Resuming.** With ``cache`` every finished member is stored (by the rank that
+    computed it) under the hash of its inputs — size, seed, volume fraction, boundary
+    conditions, dimension, ``h_factor``, ``min_gap``, degree and the phases' matrices
+    (:class:`~dolfinx_multiscale.studies.cache.ResultCache`); a member found there is not
+    recomputed, so a stopped study resumes where it stopped and a study with more seeds or
+    sizes computes only the new members, with the same numbers bit for bit.
 
     Args:
         sizes: increasing numbers of inclusions ``N ≥ 1``.
@@ -179,6 +201,16 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         min_gap: minimum gap between inclusions (passed on).
         degree: Lagrange degree of the fluctuation.
         level: confidence level of the intervals.
+        cache: a :class:`~dolfinx_multiscale.studies.cache.ResultCache` or its directory
+            (shared by the ranks); ``None``: nothing is stored. Needs linear phases (their
+            matrices are part of the key).
+        progress: report every finished member on rank 0's ``stderr``
+            (:class:`~dolfinx_multiscale.progress.Progress`: member index of ``N``, size,
+            seed, wall time, whether it came from the cache); with several ranks, rank
+            0's members.
+        stop: a :class:`~dolfinx_multiscale.progress.StopFlag` (from
+            :func:`~dolfinx_multiscale.progress.graceful_stop`) polled between rounds of
+            members; when set, the study stops after the round.
 
     Returns:
         A JSON-ready dict: ``definition``, the arguments, ``notation`` (Mandel) and
@@ -191,10 +223,14 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         member has ``C_SUBC ≤ C_PBC ≤ C_KUBC`` in the sense of quadratic forms;
         margin = smallest eigenvalue of the differences over ``max|C|``), ``meets_tolerance``;
         then ``smallest_size`` (the first size meeting ``tolerance``, ``None`` if none
-        or no tolerance), ``tolerance``, ``n_ranks``, ``wall_s``.
+        or no tolerance), ``tolerance``, ``n_ranks``, ``wall_s``, and ``cache``
+        (``{"directory", "hits", "computed"}``: members read from the cache and computed
+        by this run; ``None`` without a cache).
 
     Raises:
         ValueError: bad arguments, or a realization that cannot be built (on every rank).
+        Interrupted: ``stop`` was set; every finished member is in the cache (the message
+            says how many), on every rank.
     """
     from ..cell.boundary import BOUNDARY_CONDITIONS
     from ..geometry.microstructures import inclusion_radius, random_inclusions
@@ -220,19 +256,47 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
     members = [(s, seed + j) for s in sizes for j in range(n_seeds)]
     radii = {s: inclusion_radius(volume_fraction, dim, s) for s in sizes}
 
-    def member(i: int) -> dict:
-        size, member_seed = members[i]
+    store = ResultCache.of(cache)
+    study_inputs = None if store is None else {
+        "study": "rve_size", "volume_fraction": float(volume_fraction), "bcs": bcs, "dim": int(dim),
+        "h_factor": float(h_factor), "min_gap": float(min_gap), "degree": int(degree),
+        "materials": _linear_materials_key(materials, dim)}
+    bar = Progress("rve-size", len(members), comm, enabled=progress)
+
+    def compute(size: int, member_seed: int) -> dict:
         micro = random_inclusions(size, volume_fraction, dim=dim, seed=member_seed, min_gap=min_gap,
                                   h=h_factor * radii[size], comm=MPI.COMM_SELF)
         out = {"C": {}, "volume_fraction": micro.volume_fractions.get(2, 0.0)}
         for bc in bcs:
             rve = RVE(micro, materials, bc=bc, degree=degree, petsc_options_prefix="rve_size_")
-            out["C"][bc] = rve.effective_tensor()
+            out["C"][bc] = rve.effective_tensor().tolist()  # JSON form: as the cache gives it back
             out["n_dofs"] = rve.n_dofs
         return out
 
-    results = _parallel_map(member, len(members), comm,
-                            label=lambda i: "size {}, seed {}".format(*members[i]))
+    def member(i: int) -> tuple[dict, bool]:
+        """The member's result and whether it came from the cache."""
+        t_member = time.perf_counter()
+        size, member_seed = members[i]
+        inputs = None if store is None else {**study_inputs, "size": size, "seed": member_seed}
+        out = None if store is None else store.get(inputs)
+        hit = out is not None
+        if not hit:
+            out = compute(size, member_seed)
+            if store is not None:
+                store.put(inputs, out)
+        bar.step(i + 1, size=size, seed=member_seed, wall=f"{time.perf_counter() - t_member:.2f} s",
+                 cached="yes" if hit else "no")
+        return out, hit
+
+    def kept(done: int) -> str:
+        if store is None:
+            return "nothing (no cache)"
+        return f"{done} members in the cache {store.directory} (run again with it to resume)"
+
+    gathered = _parallel_map(member, len(members), comm, label=lambda i: "size {}, seed {}".format(*members[i]),
+                             stop=stop, kept=kept)
+    results = [(rank, out) for rank, (out, _) in gathered]
+    hits = sum(hit for _, (_, hit) in gathered)
     report_sizes = []
     for k, size in enumerate(sizes):
         chunk = results[k * n_seeds:(k + 1) * n_seeds]
@@ -278,7 +342,18 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         "min_gap": min_gap, "level": level, "sizes": sizes, "sizes_report": report_sizes,
         "tolerance": tol or None, "smallest_size": smallest, "n_ranks": comm.size,
         "wall_s": time.perf_counter() - t0,
+        "cache": None if store is None else {"directory": str(store.directory), "hits": hits,
+                                             "computed": len(members) - hits},
     }
+
+
+def _linear_materials_key(materials: Mapping[int, object], dim: int) -> dict:
+    """``{tag: {"law", "matrix"}}``: what identifies linear phases in a cache key (the
+    exact stiffness / conductivity matrix in ``dim`` dimensions)."""
+    if any(not hasattr(m, "matrix") for m in materials.values()):
+        raise ValueError("a cache needs linear phases (elastic or conduction: their matrices are the key)")
+    return {str(tag): {"law": type(m).__name__, "matrix": m.matrix(dim).tolist()}
+            for tag, m in sorted(materials.items())}
 
 
 # -- Monte Carlo (aleatory) -------------------------------------------------------------
@@ -305,7 +380,8 @@ def _mc_stats(x: np.ndarray, level: float) -> dict:
 
 
 def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed: int = 0,
-                comm: MPI.Comm = MPI.COMM_WORLD, level: float = 0.95) -> dict:
+                comm: MPI.Comm = MPI.COMM_WORLD, level: float = 0.95,
+                cache: ResultCache | str | None = None, cache_key: Mapping | None = None) -> dict:
     """Aleatory Monte Carlo: ``n`` independent samples of ``sample_fn``, in parallel.
 
     Sample ``i`` calls ``sample_fn(rng_i)`` with
@@ -313,6 +389,10 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
     ``i % comm.size``; the samples are gathered in order, so every rank returns the
     serial result. ``sample_fn`` must compute on ``MPI.COMM_SELF`` (it is called on one
     rank at a time).
+
+    With ``cache``, sample ``i`` is stored under ``(cache_key, seed, i)`` and read back
+    instead of recomputed: a stopped study resumes, and a larger ``n`` with the same
+    ``seed`` computes only the new samples (stream ``i`` does not depend on ``n``).
 
     Args:
         sample_fn: ``sample_fn(rng)`` → a number, an array, or a dict of them (e.g.
@@ -322,6 +402,13 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
         seed: the seed of the sample streams.
         comm: the ranks sharing the samples.
         level: confidence level of the estimator's interval.
+        cache: a :class:`~dolfinx_multiscale.studies.cache.ResultCache` or its directory
+            (shared by the ranks); ``None``: nothing is stored.
+        cache_key: with ``cache``, a JSON-able description of everything ``sample_fn``
+            depends on besides its random stream (e.g. ``{"sampler": "random_cells",
+            "n_inclusions": 4, "volume_fraction": 0.3, "h": 0.05, "E": [1, 10]}``): the
+            sampler cannot be hashed, so two samplers given the same ``cache_key`` share
+            their samples.
 
     Returns:
         ``{"n", "seed", "level", "n_ranks", "wall_s", "ranks"}`` plus, with the structure
@@ -329,17 +416,36 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
         ``samples`` ``(n, ...)``, ``mean``, ``std``, ``half_width``, ``lower``,
         ``upper`` (the Student-t interval of the mean) and ``running_mean`` /
         ``running_half_width`` ``(n − 1, ...)`` over the first ``k = 2 … n`` samples
-        (the estimator's convergence, ``∝ 1/√k``); ``n_running`` = ``[2, …, n]``.
+        (the estimator's convergence, ``∝ 1/√k``); ``n_running`` = ``[2, …, n]``;
+        ``cache`` (``{"directory", "hits", "computed"}``, ``None`` without a cache).
 
     Raises:
-        ValueError: ``n < 2`` or a failing sample (re-raised on every rank).
+        ValueError: ``n < 2``, a cache without ``cache_key``, or a failing sample
+            (re-raised on every rank).
     """
     if not (isinstance(n, (int, np.integer)) and n >= 2):
         raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    if cache is not None and cache_key is None:
+        raise ValueError("a Monte Carlo cache needs cache_key: a description of what sample_fn computes")
     t0 = time.perf_counter()
+    store = ResultCache.of(cache)
     streams = np.random.SeedSequence(seed).spawn(int(n))
-    results = _parallel_map(lambda i: sample_fn(np.random.default_rng(streams[i])), int(n), comm,
-                            label="sample {}".format)
+
+    def sample(i: int) -> tuple[object, bool]:
+        """Sample ``i`` (JSON form when cached) and whether it came from the cache."""
+        if store is None:
+            return sample_fn(np.random.default_rng(streams[i])), False
+        inputs = {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i}
+        value = store.get(inputs)
+        if value is not None:
+            return value, True
+        value = sample_fn(np.random.default_rng(streams[i]))
+        store.put(inputs, value)
+        return value, False
+
+    gathered = _parallel_map(sample, int(n), comm, label="sample {}".format)
+    results = [(rank, value) for rank, (value, _) in gathered]
+    hits = sum(hit for _, (_, hit) in gathered)
     stacked = _stack_samples([value for _, value in results])
     if isinstance(stacked, dict):
         per_key = {k: _mc_stats(v, level) for k, v in stacked.items()}
@@ -348,7 +454,10 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
         stats = _mc_stats(stacked, level)
     return {"n": int(n), "seed": seed, "level": level, "n_ranks": comm.size,
             "ranks": [rank for rank, _ in results], "n_running": list(range(2, int(n) + 1)),
-            "wall_s": time.perf_counter() - t0, **stats}
+            "wall_s": time.perf_counter() - t0,
+            "cache": None if store is None else {"directory": str(store.directory), "hits": hits,
+                                                 "computed": int(n) - hits},
+            **stats}
 
 
 def random_microstructure_sampler(n_inclusions: int, volume_fraction: float, materials: dict,

@@ -1,0 +1,133 @@
+"""Run a run file: step the macro problem, write the JSON and checkpoints after every
+step, restart from a checkpoint, stop cleanly on SIGINT/SIGTERM.
+
+The JSON (``--json``) is rewritten atomically after every committed step, so it is
+always valid and holds every finished step::
+
+    {"run": "...", "dim": 2, "kinematics": "small", "n_dofs": ..., "n_points": ...,
+     "n_ranks": 2, "complete": false,
+     "steps": [{"step": 1, "load": 0.1, "reactions": {"left": [Fx, Fy]},
+                "newton_iterations": 3, "cuts": 0, "wall_s": 1.2}, ...]}
+
+``newton_iterations`` counts the macro Newton iterations of the step over its
+sub-steps; ``wall_s`` is the step's wall time (the only entry a restarted run does not
+reproduce). A restart (:func:`run`'s ``restart``) reads the newest complete checkpoint
+(:mod:`.checkpoint`), on any rank count, and writes the JSON the uninterrupted run
+writes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mpi4py import MPI
+
+import dolfinx.fem as fem
+import dolfinx.io
+
+from ..errors import Interrupted
+from ..macro.newton import incremental_solve
+from ..progress import Progress, graceful_stop
+from .checkpoint import read_checkpoint, write_checkpoint, write_json_atomic
+from .problem import MacroProblem, build_problem
+from .spec import RunSpec
+
+__all__ = ["run"]
+
+
+class _FieldWriter:
+    """The displacement (P1, as XDMF needs the mesh's degree) every ``every`` steps; a
+    restart appends to the file of the interrupted run."""
+
+    def __init__(self, path: Path | None, problem: MacroProblem, every: int, append: bool):
+        self.path, self.every = path, every
+        self.file = None
+        if path is None:
+            return
+        mesh = problem.mesh
+        self.problem = problem
+        self.out = fem.Function(fem.functionspace(mesh, ("Lagrange", 1, (mesh.geometry.dim,))), name="displacement")
+        append = append and path.exists() and path.with_suffix(".h5").exists()
+        self.file = dolfinx.io.XDMFFile(mesh.comm, str(path), "a" if append else "w")
+        if not append:
+            self.file.write_mesh(mesh)
+
+    def write(self, step: int, load: float) -> None:
+        if self.file is not None and step % self.every == 0:
+            self.out.interpolate(self.problem.u)
+            self.file.write_function(self.out, load)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = None,
+        restart: Path | None = None, xdmf: Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
+        progress: bool = True) -> dict:
+    """Run ``spec`` step by step.
+
+    Args:
+        spec: the run file (:func:`~dolfinx_multiscale.runs.spec.read_run`).
+        json_path: the JSON written (rank 0, atomically) after every step.
+        checkpoint: directory of the checkpoints written after every step.
+        restart: a checkpoint directory to continue from (its newest complete one).
+        xdmf: the displacement at every ``[output] fields_every`` steps.
+        comm: the macro mesh's ranks.
+        progress: one progress report per step on rank 0's ``stderr``.
+
+    Returns:
+        The report (the JSON's contents), ``"complete": True``.
+
+    Raises:
+        Interrupted: SIGINT/SIGTERM; raised after the step that was running finished and
+            was written (JSON, checkpoint).
+        MacroConvergenceError: a step failed after ``[loading] max_cuts`` halvings (the
+            JSON and checkpoints hold the steps before it).
+        CheckpointError: ``restart`` has no usable checkpoint for this run file.
+    """
+    t0 = time.perf_counter()
+    problem = build_problem(spec, comm)
+    records, done, load = [], 0, 0.0
+    if restart is not None:
+        manifest = read_checkpoint(restart, problem, comm)
+        records, done, load = list(manifest["records"]), int(manifest["step"]), float(manifest["load"])
+    n_steps = len(spec.factors)
+    report = {"run": str(spec.path), "dim": problem.mesh.geometry.dim, "kinematics": spec.macro.kinematics,
+              "n_dofs": problem.V.dofmap.index_map.size_global * problem.V.dofmap.index_map_bs,
+              "n_points": comm.allreduce(sum(m.n_points for m in problem.materials), op=MPI.SUM),
+              "n_ranks": comm.size, "complete": done == n_steps, "steps": records}
+    bar = Progress("fe2", n_steps, comm, enabled=progress)
+    if done:
+        bar.message(f"restarted from {restart} after step {done}/{n_steps} (load {load:g})")
+    fields = _FieldWriter(xdmf, problem, spec.fields_every, append=restart is not None)
+    try:
+        with graceful_stop(comm) as stop:
+            for k in range(done, n_steps):
+                factor = spec.factors[k]
+                solved = incremental_solve(problem.solver, problem.set_load, [factor], spec.max_cuts,
+                                           start=load)[0]
+                load = factor
+                records.append({"step": k + 1, "load": factor, "reactions": problem.reactions(),
+                                "newton_iterations": int(sum(solved["newton_iterations"])),
+                                "cuts": solved["cuts"], "wall_s": solved["wall_s"]})
+                report["complete"] = k + 1 == n_steps
+                if json_path is not None and comm.rank == 0:
+                    write_json_atomic(json_path, report)
+                if checkpoint is not None:
+                    write_checkpoint(checkpoint, problem, k + 1, factor, records, comm)
+                fields.write(k + 1, factor)
+                bar.step(k + 1, load=factor, newton=records[-1]["newton_iterations"], cuts=solved["cuts"],
+                         step_s=solved["wall_s"])
+                if k + 1 < n_steps and stop.requested():
+                    kept = [f"{json_path} (steps 1-{k + 1})"] if json_path is not None else []
+                    if checkpoint is not None:
+                        kept.append(f"checkpoint {checkpoint} (restart with --restart {checkpoint})")
+                    raise Interrupted(f"stopped by {stop.signal_name} after step {k + 1}/{n_steps}; kept: "
+                                      f"{', '.join(kept) or 'nothing (no --json or --checkpoint)'}",
+                                      stop.exit_status)
+    finally:
+        fields.close()
+    report["wall_s"] = time.perf_counter() - t0
+    return report
