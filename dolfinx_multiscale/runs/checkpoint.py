@@ -79,7 +79,7 @@ def dof_keys(V) -> npt.NDArray[np.int64]:
     geo = mesh.geometry
     n_input = mesh.comm.allreduce(int(geo.input_global_indices.max(initial=-1)) + 1, op=MPI.MAX) + 1
     topology = basix.topology(basix.CellType[mesh.topology.cell_type.name])
-    vertices = np.asarray(geo.input_global_indices)[geo.dofmap[:, : len(topology[0])]]
+    vertices = np.asarray(geo.input_global_indices)[geo.dofmaps[0][:, : len(topology[0])]]
     dofs, layout = V.dofmap.list, V.dofmap.dof_layout
     imap = V.dofmap.index_map
     keys = np.full(imap.size_local + imap.num_ghosts, -1, dtype=np.int64)

@@ -145,7 +145,7 @@ def _tag(spec: RunSpec, comm: MPI.Comm, key: str, value, tags, names: dict, kind
     if tags is not None:
         present = set().union(*comm.allgather(set(np.unique(tags.values).tolist())))
     if tag not in present:
-        raise RunFileError(f"{spec.path.name}: [{key}]: the mesh has no {kind} {value!r}; it has "
+        raise RunFileError(f"{spec.path.name}: {key}: the mesh has no {kind} {value!r}; it has "
                            f"{sorted(names) or 'no names'} (tags {sorted(present)})")
     return int(tag)
 
@@ -163,7 +163,7 @@ def _material(spec: RunSpec, m, mesh, subdomain, kin):
         rve = RVE(micro, laws, bc=m.bc)
         return FE2Material(rve, mesh, q, subdomain)
     except ValueError as exc:
-        raise RunFileError(f"{spec.path.name}: [{m.key}] phases: {exc}") from None
+        raise RunFileError(f"{spec.path.name}: {m.key} phases: {exc}") from None
 
 
 def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD) -> MacroProblem:
@@ -195,30 +195,30 @@ def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD) -> MacroProble
             subdomain, tag = None, None
         else:
             if cell_tags is None:
-                raise RunFileError(f"{spec.path.name}: [{m.key}] where: the built-in {spec.macro.mesh} has no cell "
+                raise RunFileError(f"{spec.path.name}: {m.key} where: the built-in {spec.macro.mesh} has no cell "
                                    'groups; use where = "all" or a .msh mesh')
-            tag = _tag(spec, mesh.comm, f"{m.key}] [where", m.where, cell_tags, cell_names, "cell group")
+            tag = _tag(spec, mesh.comm, f"{m.key} where", m.where, cell_tags, cell_names, "cell group")
             subdomain = (cell_tags, tag)
         material = _material(spec, m, mesh, subdomain, kin)
         materials.append(material)
         F = F + ufl.inner(material.stress(u), grad_v) * (material.dx if tag is None else material.dx(tag))
         covered += mesh.comm.allreduce(material.cells.size, op=MPI.SUM)
     if covered != n_cells:
-        raise RunFileError(f"{spec.path.name}: [material]: {n_cells - covered} of the {n_cells} macro cells have "
+        raise RunFileError(f"{spec.path.name}: [[material]]: {n_cells - covered} of the {n_cells} macro cells have "
                            "no material (add a [[material]] for their cell group, or use where = \"all\")")
 
     fdim = d - 1
     ds = ufl.Measure("ds", domain=mesh, subdomain_data=facet_tags)
     loads, bcs = [], []
     for b, support in [(b, True) for b in spec.dirichlet] + [(b, False) for b in spec.tractions]:
-        tag = _tag(spec, mesh.comm, b.key + "] [boundary", b.boundary, facet_tags, facet_names, "boundary")
+        tag = _tag(spec, mesh.comm, f"{b.key} boundary", b.boundary, facet_tags, facet_names, "boundary")
         facets = facet_tags.find(tag)
         vector = b.component is None
         if vector and len(b.value) != d:
-            raise RunFileError(f"{spec.path.name}: [{b.key}] value: expected {d} numbers for the {d}-D mesh; "
+            raise RunFileError(f"{spec.path.name}: {b.key} value: expected {d} numbers for the {d}-D mesh; "
                                f"got {list(b.value)}")
         if not vector and b.component >= d:
-            raise RunFileError(f"{spec.path.name}: [{b.key}] component: expected 0..{d - 1}; got {b.component}")
+            raise RunFileError(f"{spec.path.name}: {b.key} component: expected 0..{d - 1}; got {b.component}")
         constant = fem.Constant(mesh, np.zeros(d) if vector else 0.0)
         loads.append((constant, b.value, b.scale_with_load))
         if support:
@@ -233,7 +233,7 @@ def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD) -> MacroProble
     n_owned = V.dofmap.index_map.size_local * V.dofmap.index_map_bs
     reaction_dofs = {}
     for name in spec.reactions:
-        tag = _tag(spec, mesh.comm, "output] [reactions", name, facet_tags, facet_names, "boundary")
+        tag = _tag(spec, mesh.comm, "[output] reactions", name, facet_tags, facet_names, "boundary")
         facets = facet_tags.find(tag)
         dofs = [fem.locate_dofs_topological(V.sub(i), fdim, facets) for i in range(d)]
         reaction_dofs[str(name)] = [x[x < n_owned] for x in dofs]

@@ -103,7 +103,7 @@ class MaterialSpec:
         bc: the RVE's boundary condition.
         phases: ``{tag: "key=value,..."}`` of the RVE.
         law: ``"key=value,..."`` of a single-scale law.
-        key: ``"material[i]"``, for messages.
+        key: ``"[[material]] #i"`` (1-based), for messages.
     """
 
     where: int | str
@@ -123,7 +123,7 @@ class BoundaryLoad:
         value: the vector ``(d,)`` or, with ``component``, one number.
         component: the prescribed component (``None``: all).
         scale_with_load: multiply ``value`` by the load factor.
-        key: ``"dirichlet[i]"`` / ``"traction[i]"``, for messages.
+        key: ``"[[dirichlet]] #i"`` / ``"[[traction]] #i"`` (1-based), for messages.
     """
 
     boundary: int | str
@@ -174,8 +174,7 @@ class _Table:
         self.data = data
 
     def error(self, key: str | None, message: str) -> RunFileError:
-        where = f"[{self.name}]" + (f" {key}" if key else "")
-        return RunFileError(f"{self.path.name}: {where}: {message}")
+        return RunFileError(f"{self.path.name}: {self.name}{f' {key}' if key else ''}: {message}")
 
     def get(self, key: str, kind, default=..., check=None, expected: str = ""):
         """``data[key]`` of type ``kind`` (a type or tuple; bool is never a number),
@@ -205,7 +204,7 @@ def _numbers(value, length: int | None = None) -> bool:
 
 
 def _macro(path: Path, data) -> MacroSpec:
-    t = _Table(path, "macro", data, ("mesh", "corners", "cells", "diagonal", "degree", "quadrature_degree",
+    t = _Table(path, "[macro]", data, ("mesh", "corners", "cells", "diagonal", "degree", "quadrature_degree",
                                      "kinematics"))
     mesh = t.get("mesh", str, expected='"rectangle", "box" or a .msh path')
     degree = t.get("degree", int, 1, lambda v: v in (1, 2), "1 or 2")
@@ -238,7 +237,7 @@ def _macro(path: Path, data) -> MacroSpec:
 
 
 def _material(path: Path, i: int, data, physics: str) -> MaterialSpec:
-    key = f"material[{i}]"
+    key = f"[[material]] #{i + 1}"
     t = _Table(path, key, data, ("where", "rve", "bc", "phases", "law"))
     where = t.get("where", (str, int), "all", expected='"all", a cell group tag or name')
     if ("rve" in t.data) == ("law" in t.data):
@@ -278,7 +277,7 @@ def _check_law(t: _Table, key: str, text: str, physics: str) -> None:
 
 
 def _boundary_load(path: Path, kind: str, i: int, data, dim: int | None) -> BoundaryLoad:
-    key = f"{kind}[{i}]"
+    key = f"[[{kind}]] #{i + 1}"
     t = _Table(path, key, data, ("boundary", "value", "component", "scale_with_load"))
     boundary = t.get("boundary", (str, int), expected="a boundary name or facet group tag")
     component = t.get("component", int, None, lambda v: v >= 0 and (dim is None or v < dim),
@@ -293,14 +292,14 @@ def _boundary_load(path: Path, kind: str, i: int, data, dim: int | None) -> Boun
 
 
 def _loading(path: Path, data) -> tuple[tuple, int]:
-    t = _Table(path, "loading", data, ("factors", "ramp", "max_cuts"))
+    t = _Table(path, "[loading]", data, ("factors", "ramp", "max_cuts"))
     max_cuts = t.get("max_cuts", int, 6, lambda v: v >= 0, "an integer >= 0")
     if ("factors" in t.data) == ("ramp" in t.data):
         raise t.error(None, "give either factors = [...] or ramp = { to = 1.0, steps = 10, unload = false }")
     if "factors" in t.data:
         factors = t.get("factors", list, check=lambda v: bool(v) and _numbers(v), expected="a non-empty list of numbers")
         return tuple(float(f) for f in factors), max_cuts
-    ramp = _Table(path, "loading.ramp", t.data["ramp"], ("to", "steps", "unload"))
+    ramp = _Table(path, "[loading] ramp", t.data["ramp"], ("to", "steps", "unload"))
     to = float(ramp.get("to", (int, float)))
     steps = ramp.get("steps", int, check=lambda v: v >= 1, expected="an integer >= 1")
     unload = ramp.get("unload", bool, False)
@@ -347,11 +346,11 @@ def read_run(path: str | Path) -> RunSpec:
     if not dirichlet:
         raise top.error("dirichlet", "give at least one [[dirichlet]] (the macro problem needs supports)")
     factors, max_cuts = _loading(path, raw["loading"])
-    out = _Table(path, "output", raw.get("output", {}), ("reactions", "fields_every"))
+    out = _Table(path, "[output]", raw.get("output", {}), ("reactions", "fields_every"))
     reactions = out.get("reactions", list, [], lambda v: all(isinstance(b, (str, int)) and not isinstance(b, bool)
                                                               for b in v), "a list of boundary names or tags")
     fields_every = out.get("fields_every", int, 1, lambda v: v >= 1, "an integer >= 1")
-    newton = _Table(path, "newton", raw.get("newton", {}), ("rtol", "atol", "max_iterations"))
+    newton = _Table(path, "[newton]", raw.get("newton", {}), ("rtol", "atol", "max_iterations"))
     newton_kwargs = {k: newton.get(k, kind, check=lambda v: v > 0, expected=f"a {kind.__name__} > 0")
                      for k, kind in (("rtol", float), ("atol", float), ("max_iterations", int)) if k in newton.data}
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()

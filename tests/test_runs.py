@@ -1,0 +1,289 @@
+"""``dolfinx-multiscale fe2 RUN.toml``: run files, checkpoints, restart, clean stops.
+
+References: the same problem written in Python with the package's API (``Beam``), and an
+uninterrupted run for every restarted one (same rank count and 1 → 2 ranks)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dolfinx_multiscale as dm
+from dolfinx_multiscale.cli import main
+from dolfinx_multiscale.runs import RunFileError, read_run, run
+
+MESHES = Path(__file__).resolve().parents[1] / "meshes"
+BIN = Path(sys.executable).parent
+J2 = "model=j2,E=1,nu=0.3,sy0=0.005,H=0.05"
+
+#: a 2 × 1 plate of 4 × 2 cells, clamped left, right end bent down and back: FE² J2 fibre cell
+RUN = f"""
+[macro]
+mesh = "rectangle"
+corners = [[0, 0], [2, 1]]
+cells = [4, 2]
+
+[[material]]
+where = "all"
+rve = "{MESHES / 'square_circle.msh'}"
+bc = "periodic"
+phases = {{ 1 = "{J2}", 2 = "E=10,nu=0.3" }}
+
+[[dirichlet]]
+boundary = "left"
+value = [0, 0]
+
+[[dirichlet]]
+boundary = "right"
+component = 1
+value = -0.02
+scale_with_load = true
+
+[loading]
+ramp = {{ to = 1.0, steps = 4, unload = true }}
+
+[output]
+reactions = ["left", "right"]
+"""
+
+
+def write_run(tmp_path: Path, text: str = RUN, name: str = "run.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def cli(args, nproc=1, wait=True):
+    """The console script (under ``mpiexec -n nproc`` if > 1): the finished process, or
+    the running one if not ``wait``."""
+    cmd = [str(BIN / "dolfinx-multiscale"), *map(str, args)]
+    if nproc > 1:
+        cmd = [str(BIN / "mpiexec"), "-n", str(nproc), *cmd]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if not wait:
+        return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def fe2(*args) -> int:
+    """``dolfinx-multiscale fe2 ARGS`` in this process; the exit status."""
+    return main(["fe2", *map(str, args)])
+
+
+def steps_of(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["steps"]
+
+
+def assert_same_steps(a: list[dict], b: list[dict], rtol: float) -> None:
+    """Same steps, loads, iterations and reactions (to ``rtol`` of the largest)."""
+    assert [(s["step"], s["load"], s["cuts"]) for s in a] == [(s["step"], s["load"], s["cuts"]) for s in b]
+    ra = np.array([[s["reactions"][k] for k in sorted(s["reactions"])] for s in a])
+    rb = np.array([[s["reactions"][k] for k in sorted(s["reactions"])] for s in b])
+    assert np.abs(ra - rb).max() <= rtol * np.abs(ra).max()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The reference run: the JSON of an uninterrupted ``fe2`` run."""
+    tmp = tmp_path_factory.mktemp("full")
+    out = tmp / "full.json"
+    assert fe2(str(write_run(tmp)), "--json", str(out), "--quiet") == 0
+    return steps_of(out)
+
+
+def test_run_file_equals_python_problem(uninterrupted):
+    # the same plate in Python: Beam (clamped at x = 0, u_y prescribed at x = L) with an FE² material
+    from mpi4py import MPI
+
+    micro = dm.read_msh(MESHES / "square_circle.msh", comm=MPI.COMM_SELF)
+    rve = dm.RVE(micro, {1: dm.J2Plasticity(E=1, nu=0.3, sy0=0.005, H=0.05), 2: dm.LinearElastic(E=10, nu=0.3)})
+    from dolfinx_multiscale.macro.problems import Beam
+
+    beam = Beam(lambda mesh: dm.FE2Material(rve, mesh), dim=2, cells=4, mode="bending", length=2.0, height=1.0)
+    factors = [s["load"] for s in uninterrupted]
+    history = beam.run([-0.02 * f for f in factors])
+    python = np.array([rec["reaction"] for rec in history])
+    from_file = np.array([s["reactions"]["right"][1] for s in uninterrupted])
+    assert np.abs(python - from_file).max() <= 1e-12 * np.abs(python).max()
+    assert [sum(rec["newton_iterations"]) for rec in history] == [s["newton_iterations"] for s in uninterrupted]
+    # the supports hold the body in equilibrium: left + right reactions = 0
+    for s in uninterrupted:
+        assert np.abs(np.add(s["reactions"]["left"], s["reactions"]["right"])).max() <= 1e-10 * 2e-2
+    assert np.abs(python).max() > 1e-4  # the plate was loaded (plastic fibre cell: 4 Newton iterations)
+
+
+def _kill_after(proc, json_path: Path, steps: int, sig) -> None:
+    """Send ``sig`` once ``json_path`` holds ``steps`` steps."""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if len(steps_of(json_path)) >= steps:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    proc.send_signal(sig)
+
+
+@pytest.mark.parametrize("restart_ranks", [1, 2])
+def test_sigkill_then_restart_equals_uninterrupted(tmp_path, uninterrupted, restart_ranks):
+    run_file, out, ck = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck"
+    rng = np.random.default_rng(restart_ranks)
+    kill_at = int(rng.integers(1, 4))
+    proc = cli(["fe2", run_file, "--json", out, "--checkpoint", ck], wait=False)
+    _kill_after(proc, out, kill_at, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    done = len(steps_of(out))
+    assert kill_at <= done < len(uninterrupted)
+    result = cli(["fe2", run_file, "--json", out, "--checkpoint", ck, "--restart", ck], nproc=restart_ranks)
+    assert result.returncode == 0, result.stderr
+    restarted = json.loads(out.read_text())
+    assert restarted["complete"] and restarted["n_ranks"] == restart_ranks
+    assert "restarted from" in result.stderr
+    assert_same_steps(uninterrupted, restarted["steps"], 1e-12 if restart_ranks == 1 else 1e-10)
+
+
+def test_sigterm_finishes_the_step_and_says_so(tmp_path, uninterrupted):
+    run_file, out, ck = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck"
+    proc = cli(["fe2", run_file, "--json", out, "--checkpoint", ck], wait=False)
+    _kill_after(proc, out, 1, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("fe2: step")]
+    assert len(lines) == 1 and "stopped by SIGTERM after step" in lines[0] and "Traceback" not in stderr
+    data = json.loads(out.read_text())
+    k = len(data["steps"])
+    assert not data["complete"] and f"after step {k}/8" in lines[0] and str(ck) in lines[0]
+    assert json.loads((ck / "checkpoint.json").read_text())["step"] == k
+    assert_same_steps(uninterrupted[:k], data["steps"], 1e-12)
+
+
+def test_cut_checkpoint_falls_back_or_fails_clearly(tmp_path, uninterrupted):
+    run_file, out, ck = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck"
+    assert fe2(run_file, "--json", out, "--checkpoint", ck, "--quiet") == 0
+    newest, previous = sorted(ck.glob("step_*"))[::-1]
+    npz = newest / "rank_00000.npz"
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])  # cut mid-write
+    spec = read_run(run_file)
+    report = run(spec, restart=ck, progress=False)  # restarts from the previous one: recomputes the last step
+    assert report["complete"]
+    assert_same_steps(uninterrupted, report["steps"], 1e-12)
+    # cut both: a clear error, nothing written
+    for target in ck.glob("step_*"):
+        (target / "manifest.json").write_text("{")
+    result = cli(["fe2", run_file, "--json", tmp_path / "bad.json", "--restart", ck])
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "no complete checkpoint" in result.stderr
+    assert not (tmp_path / "bad.json").exists()
+
+
+def _macro_msh(path: Path) -> None:
+    """A 2 × 1 rectangle meshed by gmsh: cell groups "soft" (x < 1) and "stiff", facet
+    groups "clamp" (x = 0) and "load" (x = 2)."""
+    import gmsh
+
+    gmsh.initialize()
+    gmsh.option.setNumber("General.Terminal", 0)
+    gmsh.model.add("macro")
+    a = gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+    b = gmsh.model.occ.addRectangle(1, 0, 0, 1, 1)
+    gmsh.model.occ.fragment([(2, a)], [(2, b)])
+    gmsh.model.occ.synchronize()
+    gmsh.model.addPhysicalGroup(2, [a], 1, name="soft")
+    gmsh.model.addPhysicalGroup(2, [b], 2, name="stiff")
+    curves = gmsh.model.getEntities(1)
+    com = {c: gmsh.model.occ.getCenterOfMass(1, c[1]) for c in curves}
+    gmsh.model.addPhysicalGroup(1, [c[1] for c in curves if abs(com[c][0]) < 1e-9], 11, name="clamp")
+    gmsh.model.addPhysicalGroup(1, [c[1] for c in curves if abs(com[c][0] - 2) < 1e-9], 12, name="load")
+    gmsh.option.setNumber("Mesh.MeshSizeMax", 0.5)
+    gmsh.model.mesh.generate(2)
+    gmsh.write(str(path))
+    gmsh.finalize()
+
+
+MSH_RUN = f"""
+[macro]
+mesh = "macro.msh"
+
+[[material]]
+where = "soft"
+law = "{J2}"
+
+[[material]]
+where = 2
+law = "E=10,nu=0.3"
+
+[[dirichlet]]
+boundary = "clamp"
+value = [0, 0]
+
+[[traction]]
+boundary = 12
+value = [0.002, 0]
+scale_with_load = true
+
+[loading]
+factors = [0.5, 1.0]
+
+[output]
+reactions = ["clamp"]
+"""
+
+
+def test_msh_macro_mesh_groups_by_name_and_tag(tmp_path):
+    _macro_msh(tmp_path / "macro.msh")
+    out = tmp_path / "out.json"
+    assert fe2(write_run(tmp_path, MSH_RUN), "--json", out, "--quiet",
+                 "--xdmf", tmp_path / "u.xdmf") == 0
+    steps = steps_of(out)
+    # equilibrium: the clamp holds the traction t · height (1) in x, nothing in y
+    for s in steps:
+        fx, fy = s["reactions"]["clamp"]
+        assert abs(fx + 0.002 * s["load"]) <= 1e-10 and abs(fy) <= 1e-10
+    assert (tmp_path / "u.xdmf").is_file() and (tmp_path / "u.h5").stat().st_size > 0
+
+
+BAD = [
+    ("[macro]\nmesh = \"rectangle\"", "[macro]\nmesh = \"rectangle\"\ncell = [4, 2]", "[macro] cell: unknown key"),
+    ("cells = [4, 2]", "cells = \"4, 2\"", "[macro] cells: expected 2 integers >= 1"),
+    ("cells = [4, 2]", "cells = [4, 0]", "[macro] cells"),
+    ("boundary = \"left\"", "boundary = \"middle\"", "[[dirichlet]] #1 boundary: the mesh has no boundary 'middle'"),
+    ("component = 1", "component = 2", "[[dirichlet]] #2 component"),
+    ("value = [0, 0]", "value = [0, 0, 0]", "[[dirichlet]] #1 value"),
+    ("bc = \"periodic\"", "bc = \"dirichlet\"", "[[material]] #1 bc: expected one of kubc, periodic, subc"),
+    (", 2 = \"E=10,nu=0.3\"", "", "[[material]] #1 phases: phases and materials differ"),
+    ("2 = \"E=10,nu=0.3\"", "2 = \"E=10,nu=0.7\"", "[[material]] #1 phases.2"),
+    ("2 = \"E=10,nu=0.3\"", "2 = \"model=svk,E=10,nu=0.3\"", "[[material]] #1 phases.2"),
+    ("where = \"all\"", "where = \"fibres\"", "[[material]] #1 where"),
+    ("steps = 4, unload", "unload", "[loading] ramp steps: missing"),
+    ("reactions = [\"left\", \"right\"]", "reactions = [\"left\", \"side\"]", "[output] reactions"),
+    ("[loading]", "[loadings]", "run file loadings: unknown key"),
+]
+
+
+@pytest.mark.parametrize("old,new,message", BAD, ids=[m for _, _, m in BAD])
+def test_bad_run_file_one_line_naming_the_key(tmp_path, capsys, old, new, message):
+    assert old in RUN
+    run_file = write_run(tmp_path, RUN.replace(old, new, 1))
+    out = tmp_path / "out.json"
+    assert fe2(run_file, "--json", out, "--checkpoint", tmp_path / "ck", "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists() and not (tmp_path / "ck").exists()
+
+
+def test_read_run_values(tmp_path):
+    spec = read_run(write_run(tmp_path))
+    assert spec.factors == (0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25, 0.0)
+    assert spec.macro.dim == 2 and spec.materials[0].phases[1] == J2
+    with pytest.raises(RunFileError, match="does not exist"):
+        read_run(tmp_path / "missing.toml")
+    with pytest.raises(RunFileError, match="not valid TOML"):
+        read_run(write_run(tmp_path, "[macro\n", "broken.toml"))
