@@ -1,7 +1,7 @@
 """Checkpoints of an FE² run: per-rank ``.npz`` files keyed by rank-independent indices.
 
 Layout of a checkpoint directory ``DIR`` (format version :data:`FORMAT_VERSION`;
-``docs/checkpoints.md``)::
+``docs/run-files.md``)::
 
     DIR/step_000007/rank_00000.npz    one file per rank of the run that wrote it
     DIR/step_000007/manifest.json     step, load, run-file digest, rank count, the JSON

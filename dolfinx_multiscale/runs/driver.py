@@ -65,7 +65,7 @@ class _FieldWriter:
 
 def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = None,
         restart: Path | None = None, xdmf: Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
-        progress: bool = True) -> dict:
+        progress: bool = True, max_steps: int | None = None) -> dict:
     """Run ``spec`` step by step.
 
     Args:
@@ -76,9 +76,12 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
         xdmf: the displacement at every ``[output] fields_every`` steps.
         comm: the macro mesh's ranks.
         progress: one progress report per step on rank 0's ``stderr``.
+        max_steps: return after this many steps of this call (a chunk of a long run,
+            e.g. within a batch job's time limit; continue with ``restart``).
 
     Returns:
-        The report (the JSON's contents), ``"complete": True``.
+        The report (the JSON's contents); ``"complete"`` tells whether the last step is
+        done.
 
     Raises:
         Interrupted: SIGINT/SIGTERM; raised after the step that was running finished and
@@ -104,7 +107,8 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
     fields = _FieldWriter(xdmf, problem, spec.fields_every, append=restart is not None)
     try:
         with graceful_stop(comm) as stop:
-            for k in range(done, n_steps):
+            last = n_steps if max_steps is None else min(n_steps, done + max_steps)
+            for k in range(done, last):
                 factor = spec.factors[k]
                 solved = incremental_solve(problem.solver, problem.set_load, [factor], spec.max_cuts,
                                            start=load)[0]
@@ -119,7 +123,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
                     write_checkpoint(checkpoint, problem, k + 1, factor, records, comm)
                 fields.write(k + 1, factor)
                 bar.step(k + 1, load=factor, newton=records[-1]["newton_iterations"], cuts=solved["cuts"],
-                         step_s=solved["wall_s"])
+                         time=f"{solved['wall_s']:.2f} s")
                 if k + 1 < n_steps and stop.requested():
                     kept = [f"{json_path} (steps 1-{k + 1})"] if json_path is not None else []
                     if checkpoint is not None:
