@@ -287,3 +287,105 @@ def test_read_run_values(tmp_path):
         read_run(tmp_path / "missing.toml")
     with pytest.raises(RunFileError, match="not valid TOML"):
         read_run(write_run(tmp_path, "[macro\n", "broken.toml"))
+
+
+BOX = """
+[macro]
+mesh = "box"
+corners = [[0, 0, 0], [2, 1, 1]]
+cells = [2, 1, 1]
+
+[[material]]
+law = "E=3,nu=0.25"
+
+[[dirichlet]]
+boundary = "left"
+component = 0
+value = 0
+
+[[dirichlet]]
+boundary = "bottom"
+component = 1
+value = 0
+
+[[dirichlet]]
+boundary = "back"
+component = 2
+value = 0
+
+[[traction]]
+boundary = "right"
+value = [0.006, 0, 0]
+scale_with_load = true
+
+[loading]
+factors = [1.0, -0.5]
+
+[output]
+reactions = ["left", "right", "top"]
+"""
+
+
+def test_box_with_rollers_and_traction_exact_uniaxial_stress(tmp_path):
+    # uniaxial stress σ11 = 0.006 λ on a 1 × 1 cross-section: the left rollers carry −σ11 · 1
+    report = run(read_run(write_run(tmp_path, BOX)), progress=False)
+    assert report["dim"] == 3 and report["n_points"] == 12
+    for s in report["steps"]:
+        left, right, top = (np.array(s["reactions"][k]) for k in ("left", "right", "top"))
+        assert np.abs(left - [-0.006 * s["load"], 0, 0]).max() <= 1e-12
+        assert abs(top[1]) <= 1e-12  # free in y (its x, z sums include the edges it shares with the supports)
+        assert np.abs(right).max() <= 1e-12  # loaded but free: internal force = applied traction, residual 0
+
+
+FINITE = """
+[macro]
+mesh = "rectangle"
+corners = [[0, 0], [2, 1]]
+cells = [3, 2]
+diagonal = "crossed"
+kinematics = "finite"
+
+[[material]]
+law = "model=neo-hookean,E=1,nu=0.3"
+
+[[dirichlet]]
+boundary = "left"
+component = 0
+value = 0
+
+[[dirichlet]]
+boundary = "bottom"
+component = 1
+value = 0
+
+[[dirichlet]]
+boundary = "right"
+component = 0
+value = 0.6
+scale_with_load = true
+
+[loading]
+ramp = { to = 1.0, steps = 3 }
+
+[output]
+reactions = ["right"]
+"""
+
+
+def test_finite_strain_uniaxial_stretch_equals_neo_hookean_closed_form(tmp_path):
+    from scipy.optimize import brentq
+
+    E, nu = 1.0, 0.3
+    mu, lmbda = E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
+
+    def P(a, b):  # plane-strain neo-Hookean, F = diag(a, b): P = μ(F − F⁻ᵀ) + λ ln J F⁻ᵀ
+        J = a * b
+        return mu * (a - 1 / a) + lmbda * np.log(J) / a, mu * (b - 1 / b) + lmbda * np.log(J) / b
+
+    report = run(read_run(write_run(tmp_path, FINITE)), progress=False)
+    for s in report["steps"]:
+        a = 1 + 0.6 * s["load"] / 2  # right edge moved by 0.6 λ on a length of 2
+        b = brentq(lambda b: P(a, b)[1], 0.3, 1.0)  # laterally free: P22 = 0
+        fx, fy = s["reactions"]["right"]
+        assert abs(fx - P(a, b)[0] * 1.0) <= 1e-9 * P(a, b)[0] and abs(fy) <= 1e-10
+    assert report["steps"][-1]["reactions"]["right"][0] > 0.1  # 30 % stretch
