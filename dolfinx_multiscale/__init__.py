@@ -17,7 +17,7 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
     if _exc.name != "dolfinx_solver":
         raise
 
-from . import cell, errors, geometry, kinematics, macro, materials, studies, tensors, viz
+from . import cell, errors, geometry, kinematics, macro, materials, runs, studies, tensors, viz
 from .cell import RVE, kubc, periodic, subc
 from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
 from .geometry import Microstructure, microstructures, read_msh

@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 import basix
 
-__all__ = ["FORMAT_VERSION", "CheckpointError", "dof_keys", "point_keys", "read_checkpoint", "write_checkpoint",
+__all__ = ["CheckpointError", "FORMAT_VERSION", "dof_keys", "point_keys", "read_checkpoint", "write_checkpoint",
            "write_json_atomic"]
 
 _log = logging.getLogger(__name__)

@@ -55,7 +55,8 @@ from pathlib import Path
 
 from ..materials.spec import material_from_parameters, parse_parameters
 
-__all__ = ["BOX_BOUNDARIES", "BoundaryLoad", "MacroSpec", "MaterialSpec", "RunFileError", "RunSpec", "read_run"]
+__all__ = ["BOX_BOUNDARIES", "BoundaryLoad", "MacroSpec", "MaterialSpec", "RunFileError", "RunSpec",
+           "read_run"]
 
 #: named boundaries of the built-in meshes: (axis, side) with side 0 = low, 1 = high
 BOX_BOUNDARIES = {"left": (0, 0), "right": (0, 1), "bottom": (1, 0), "top": (1, 1), "back": (2, 0),
@@ -297,7 +298,8 @@ def _loading(path: Path, data) -> tuple[tuple, int]:
     if ("factors" in t.data) == ("ramp" in t.data):
         raise t.error(None, "give either factors = [...] or ramp = { to = 1.0, steps = 10, unload = false }")
     if "factors" in t.data:
-        factors = t.get("factors", list, check=lambda v: bool(v) and _numbers(v), expected="a non-empty list of numbers")
+        factors = t.get("factors", list, check=lambda v: bool(v) and _numbers(v),
+                        expected="a non-empty list of numbers")
         return tuple(float(f) for f in factors), max_cuts
     ramp = _Table(path, "[loading] ramp", t.data["ramp"], ("to", "steps", "unload"))
     to = float(ramp.get("to", (int, float)))
