@@ -16,12 +16,24 @@ Subcommands::
 Every subcommand runs unchanged under ``mpiexec -n N`` (one mesh distributed over the
 ranks); rank 0 writes each output file once, and only after everything succeeded, so a
 bad input leaves no file behind. Errors exit with status 2 and a one-line message.
+
+Long commands say what they do on ``stderr`` (``--quiet`` silences it): ``mesh`` one line
+before meshing (the estimated element count) and one after; ``rve-path`` one line per
+step (step k/N, the prescribed strain, micro Newton iterations, cuts, time); ``rve-size``
+one per member. ``mesh`` refuses, before meshing, an ``--h`` whose estimated element
+count exceeds :data:`MESH_CELL_BOUND` unless given ``--force``. SIGINT (Ctrl-C) and
+SIGTERM stop ``rve-path`` after the current step (its ``--json`` then holds the finished
+steps, ``"complete": false``) and ``rve-size`` after the current members (``--cache DIR``
+keeps every finished member; the same command with the same cache resumes and recomputes
+none of them): one line says where it stopped and what was kept, exit status 130
+(SIGINT) or 143 (SIGTERM), no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -31,6 +43,10 @@ from mpi4py import MPI
 import numpy as np
 
 __all__ = ["main", "parse_phase"]
+
+#: ``mesh`` refuses above this many estimated elements unless given ``--force`` (a typo in
+#: ``--h`` would otherwise run for hours towards ~10¹⁰ elements).
+MESH_CELL_BOUND = 2_000_000
 
 
 class CLIError(ValueError):
@@ -95,9 +111,18 @@ def _write_json(path: Path | None, data: dict, comm: MPI.Comm) -> None:
         path.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def _count(x: float) -> str:
+    """An element count for messages: ``1234`` below a million, ``2.5e10`` above."""
+    if not math.isfinite(x) or x < 1e6:
+        return f"{x:.0f}"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
+
+
 # -- subcommands ------------------------------------------------------------------------
 def _cmd_mesh(args, comm: MPI.Comm) -> dict:
-    from .geometry.microstructures import GENERATORS, write_msh
+    from .geometry.microstructures import GENERATORS, estimate_cells, write_msh
+    from .progress import Progress
 
     out = _check_output(args.output, ".msh", "-o")
     png = _check_output(args.png, ".png", "--png")
@@ -112,16 +137,28 @@ def _cmd_mesh(args, comm: MPI.Comm) -> dict:
     if unknown:
         raise CLIError(f"mesh {args.kind} does not take {sorted(unknown)}; it takes {sorted(accepted)}")
     try:
+        estimate = estimate_cells(args.kind, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    if estimate > MESH_CELL_BOUND and not args.force:
+        raise CLIError(f"--h {args.h} gives about {_count(estimate)} elements (bound {_count(MESH_CELL_BOUND)}); "
+                       "pass --force to mesh anyway")
+    report = Progress("mesh", None, comm, enabled=not args.quiet)
+    report.message(f"meshing {args.kind}, about {_count(estimate)} elements")
+    t0 = time.perf_counter()
+    try:
         micro = GENERATORS[args.kind](comm=comm, **kwargs)
         write_msh(out, args.kind, comm=comm, **kwargs)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
+    n_cells = micro.mesh.topology.index_map(micro.dim).size_global
+    report.message(f"{n_cells} elements in {time.perf_counter() - t0:.1f} s")
     if png is not None:
         from .viz import plot_microstructure
 
         plot_microstructure(micro, png)
     return {"kind": args.kind, "output": str(out), "volume_fractions": micro.volume_fractions,
-            "n_cells": micro.mesh.topology.index_map(micro.dim).size_global}
+            "n_cells": n_cells, "n_cells_estimate": estimate}
 
 
 def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
@@ -215,14 +252,14 @@ def _path_from_args(args, kin, dim: int) -> dict:
 
 
 def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
-    from .studies.loading import load_path, parse_path
-    from .errors import LoadPathError
-    from .geometry.microstructures import read_msh
     from .cell.rve import RVE
-
+    from .errors import Interrupted, LoadPathError
+    from .geometry.microstructures import read_msh
     from .kinematics import FINITE_STRAIN, SMALL_STRAIN
+    from .progress import Progress, graceful_stop
+    from .studies.loading import load_path, parse_path
 
-    _check_output(args.json, ".json", "--json")  # fail before any work, not after
+    json_out = _check_output(args.json, ".json", "--json")  # fail before any work, not after
     png = _check_output(args.png, ".png", "--png")
     finite = args.kinematics == "finite"
     kin = FINITE_STRAIN if finite else SMALL_STRAIN
@@ -237,37 +274,65 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
         rve = RVE(micro, materials, bc=args.bc, degree=args.degree, petsc_options_prefix="rve_path_")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    field_steps = {len(steps)} if args.field_steps is None else set(args.field_steps)
-    snapshots = []
+    n_steps = len(steps)
+    field_steps = {n_steps} if args.field_steps is None else set(args.field_steps)
+    # what the progress line shows of each step: its prescribed strain (F) components
+    strain_key = kin.control_names[0]
+    shown = [{("F" if finite else "eps") + key: value for key, value in step.get(strain_key, {}).items()}
+             for step in (path["steps"] if isinstance(path, dict) else path)]
+    bar = Progress("rve-path", n_steps, comm, enabled=not args.quiet)
+    records, snapshots = [], []
+    t_step = time.perf_counter()
 
-    def on_step(record, rve):
-        if png is not None and record["step"] in field_steps:
+    def on_step(record, rve):  # on every rank after each committed step, inside graceful_stop
+        nonlocal t_step
+        k = record["step"]
+        records.append(record)
+        if png is not None and k in field_steps:
             from .viz import plot_rve
 
-            target = png.with_name(f"{png.stem}_step{record['step']}.png")
-            plot_rve(rve, target, title=f"step {record['step']}")
+            target = png.with_name(f"{png.stem}_step{k}.png")
+            plot_rve(rve, target, title=f"step {k}")
             snapshots.append(str(target))
+        now = time.perf_counter()
+        bar.step(k, **shown[k - 1], newton=record["newton_iterations"], cuts=record["cuts"],
+                 wall=f"{now - t_step:.2f} s")
+        t_step = now
+        if k < n_steps and stop.requested():  # collective: every rank stops after the same step
+            raise Interrupted(f"stopped by {stop.signal_name} after step {k}/{n_steps}", stop.exit_status)
 
-    try:
-        records = load_path(rve, steps, on_step=on_step)
-    except (LoadPathError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
-    wall = time.perf_counter() - t0
+    with graceful_stop(comm) as stop:
+        try:
+            load_path(rve, steps, progress=False, on_step=on_step)
+        except (LoadPathError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+        except Interrupted as exc:
+            _write_json(json_out, _rve_path_report(args, rve, records, n_steps, snapshots, t0), comm)
+            kept = f"{args.json} with steps 1-{len(records)}" if json_out else "nothing (no --json)"
+            raise Interrupted(f"{exc}; kept: {kept}", exc.exit_status) from None
+    report = _rve_path_report(args, rve, records, n_steps, snapshots, t0)
     if png is not None and comm.rank == 0:
         from .viz import plot_load_path
 
         plot_load_path(records, png, labels=_order(rve), finite=finite)
-    if finite:
+    return report
+
+
+def _rve_path_report(args, rve, records: list[dict], n_steps: int, snapshots: list[str], t0: float) -> dict:
+    """The JSON of ``rve-path`` after ``len(records)`` of ``n_steps`` steps: ``complete``
+    says whether all ran, ``stopped_at_step`` the last finished step of a stopped run."""
+    complete = len(records) == n_steps
+    common = {"mesh": str(args.mesh), "kinematics": args.kinematics, "dim": rve.dim, "bc": args.bc,
+              "n_dofs": rve.n_dofs, "n_ranks": rve.comm.size, "wall_s": time.perf_counter() - t0,
+              "n_steps": n_steps, "complete": complete, "stopped_at_step": None if complete else len(records),
+              "field_pictures": snapshots}
+    if args.kinematics == "finite":
         keys = ("step", "F", "P", "P33", "newton_iterations", "cuts", "hill_mandel_residual", "ellipticity",
                 "loss_of_ellipticity")
         lost = [r["step"] for r in records if r["loss_of_ellipticity"]]
-        return {"mesh": str(args.mesh), "kinematics": "finite", "dim": rve.dim, "bc": args.bc,
-                "n_dofs": rve.n_dofs, "n_ranks": comm.size, "wall_s": wall,
-                "loss_of_ellipticity_step": lost[0] if lost else None, "field_pictures": snapshots,
+        return {**common, "loss_of_ellipticity_step": lost[0] if lost else None,
                 "steps": [{k: r[k] for k in keys if k in r} for r in records]}
-    return {"mesh": str(args.mesh), "kinematics": "small", "notation": "mandel", "order": _order(rve),
-            "dim": rve.dim, "bc": args.bc, "n_dofs": rve.n_dofs, "n_ranks": comm.size, "wall_s": wall,
-            "field_pictures": snapshots, "steps": records}
+    return {**common, "notation": "mandel", "order": _order(rve), "steps": records}
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -280,6 +345,7 @@ def _int_list(text: str, option: str) -> list[int]:
 def _cmd_rve_size(args, comm: MPI.Comm) -> dict:
     """RVE-size study: ensembles of random cells of growing size, KUBC/periodic/SUBC."""
     from .cell.boundary import BOUNDARY_CONDITIONS
+    from .progress import graceful_stop
     from .studies.uq import rve_size_study
     from .viz import plot_rve_size_study
 
@@ -311,15 +377,40 @@ def _cmd_rve_size(args, comm: MPI.Comm) -> dict:
         tolerance = {"bracket": args.tolerance} if args.criterion == "bracket" else (
             {"ci": args.tolerance} if args.criterion == "ci" else args.tolerance)
     try:
-        report = rve_size_study(sizes, args.seeds, args.vf, materials, bcs=bcs, dim=args.dim,
-                                h_factor=args.h_factor, comm=comm, tolerance=tolerance,
-                                seed=args.seed, min_gap=args.min_gap, degree=args.degree)
+        with graceful_stop(comm) as stop:
+            report = rve_size_study(sizes, args.seeds, args.vf, materials, bcs=bcs, dim=args.dim,
+                                    h_factor=args.h_factor, comm=comm, tolerance=tolerance,
+                                    seed=args.seed, min_gap=args.min_gap, degree=args.degree,
+                                    cache=args.cache, progress=not args.quiet, stop=stop)
     except ValueError as exc:  # raised on every rank alike
         raise CLIError(str(exc)) from None
     if png is not None:
         plot_rve_size_study(report, png, comm=comm)
     report["physics"] = args.physics
     return report
+
+
+def _cmd_fe2(args, comm: MPI.Comm) -> dict:
+    """An FE² (or single-scale) macro run described by a TOML run file."""
+    from .errors import ConvergenceError
+    from .runs import CheckpointError, RunFileError, read_run, run
+
+    out = _check_output(args.json, ".json", "--json")
+    xdmf = _check_output(args.xdmf, ".xdmf", "--xdmf")
+    if args.restart is not None and not Path(args.restart).is_dir():
+        raise CLIError(f"--restart: directory {args.restart!r} does not exist")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CLIError(f"--max-steps must be >= 1; got {args.max_steps}")
+    try:
+        spec = read_run(args.run)
+        return run(spec, out, None if args.checkpoint is None else Path(args.checkpoint),
+                   None if args.restart is None else Path(args.restart), xdmf, comm, progress=not args.quiet,
+                   max_steps=args.max_steps)
+    except (RunFileError, CheckpointError) as exc:
+        raise CLIError(str(exc)) from None
+    except ConvergenceError as exc:
+        kept = f"; kept: {out} and the checkpoints of the finished steps" if out is not None else ""
+        raise CLIError(f"{exc}{kept}") from None
 
 
 def _order(rve) -> list[str]:
@@ -338,7 +429,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("kind", choices=sorted(GENERATORS))
     m.add_argument("-o", "--output", required=True, help="output .msh")
     m.add_argument("--vf", type=float, dest="vf", help="volume fraction (inclusions, fibres, pores)")
-    m.add_argument("--h", type=float, help="mesh size")
+    m.add_argument("--h", type=float, help="mesh size (element size; the unit cell has side 1)")
     m.add_argument("--dim", type=int, help="2 or 3 (laminate, random_inclusions, porous)")
     m.add_argument("--n", type=int, help="number of inclusions / pores (random_inclusions, porous)")
     m.add_argument("--seed", type=int, help="random seed")
@@ -349,6 +440,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--direction", type=int, help="laminate stacking axis (0, 1, 2)")
     m.add_argument("--png", help="also write a picture of the phases")
     m.add_argument("--json", help="write a summary JSON")
+    m.add_argument("--force", action="store_true",
+                   help=f"mesh even if the element count estimated from --h exceeds {MESH_CELL_BOUND:,}")
 
     h = sub.add_parser("homogenize", help="effective tensor of a .msh microstructure")
     h.add_argument("mesh", help="Gmsh .msh whose cell physical groups are the phases")
@@ -404,31 +497,62 @@ def _parser() -> argparse.ArgumentParser:
                    help="what --tolerance applies to (default both)")
     s.add_argument("--json", help="output JSON (the full report)")
     s.add_argument("--png", help="picture of the bracket closing on the periodic value")
+    s.add_argument("--cache", help="directory keeping every finished member (created if missing); run "
+                                   "again with it to resume: members found there are not recomputed")
+    for long_command in (m, r, s):
+        long_command.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    f = sub.add_parser("fe2", help="an FE² macro run from a TOML run file, checkpointed and restartable")
+    f.add_argument("run", help="the run file (TOML; docs/run-files.md)")
+    f.add_argument("--json", required=True, help="output JSON, rewritten atomically after every step")
+    f.add_argument("--checkpoint", help="directory of the checkpoints written after every step")
+    f.add_argument("--restart", help="continue from the newest complete checkpoint of this directory")
+    f.add_argument("--xdmf", help="displacement field output (XDMF), every [output] fields_every steps")
+    f.add_argument("--max-steps", type=int, dest="max_steps",
+                   help="stop after this many steps (a chunk of a long run; continue with --restart)")
+    f.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
-_COMMANDS = {"homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path,
+_COMMANDS = {"fe2": _cmd_fe2, "homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path,
              "rve-size": _cmd_rve_size}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``dolfinx-multiscale``; returns the exit status."""
-    import dolfinx_multiscale  # noqa: F401  (dolfinx_solver before dolfinx/petsc4py)
+def _say(comm: MPI.Comm, line: str) -> None:
+    """Print ``line`` on rank 0's ``stderr``; on a terminal it replaces an open progress bar."""
+    if comm.rank == 0:
+        print(("\r\033[K" if sys.stderr.isatty() else "") + line, file=sys.stderr)
 
-    parser = _parser()
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``dolfinx-multiscale``; returns the exit status.
+
+    0 on success; 2 for bad input (one line ``dolfinx-multiscale CMD: error: ...``); 130
+    (SIGINT) or 143 (SIGTERM) for a stop, with one line saying where it stopped and what
+    was kept; no traceback for any of them.
+    """
+    import dolfinx_multiscale  # noqa: F401  (dolfinx_solver before dolfinx/petsc4py)
+    from .errors import Interrupted
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog = " ".join(["dolfinx-multiscale", *[a for a in argv[:1] if a in _COMMANDS]])
     comm = MPI.COMM_WORLD
     try:
+        args = _parser().parse_args(argv)
         result = _COMMANDS[args.command](args, comm)
     except CLIError as exc:
-        if comm.rank == 0:
-            print(f"dolfinx-multiscale {args.command}: error: {exc}", file=sys.stderr)
+        _say(comm, f"{prog}: error: {exc}")
         return 2
+    except Interrupted as exc:  # a graceful stop: the message says where and what was kept
+        _say(comm, f"{prog}: {exc}")
+        return exc.exit_status
+    except KeyboardInterrupt:  # Ctrl-C outside a graceful stop (imports, meshing, set-up)
+        _say(comm, f"{prog}: stopped by SIGINT before finishing; nothing kept")
+        return 130
     _write_json(_check_output(args.json, ".json", "--json"), result, comm)
     if comm.rank == 0:
         summary = {k: v for k, v in result.items() if k in ("C", "K", "bc", "wall_s", "output",
                                                           "hill_mandel_residual", "n_dofs",
-                                                          "smallest_size")}
+                                                          "smallest_size", "complete", "cache")}
         print(json.dumps(summary))
     return 0
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -54,6 +56,21 @@ _session_counter = itertools.count()
 
 
 @contextlib.contextmanager
+def _python_signal_handlers() -> Iterator[None]:
+    """Gmsh's ``initialize``/``finalize`` install C-level SIGINT/SIGTERM handlers over
+    Python's; put Python's back afterwards (a graceful stop, :mod:`..progress`, keeps
+    working around meshing)."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            for s, handler in saved.items():
+                if handler is not None:
+                    signal.signal(s, handler)
+
+
+@contextlib.contextmanager
 def _gmsh_session(active: bool = True) -> Iterator[None]:
     """A fresh Gmsh model with reproducible options; restores/finalizes Gmsh on exit.
 
@@ -66,7 +83,8 @@ def _gmsh_session(active: bool = True) -> Iterator[None]:
         return
     owns = not gmsh.isInitialized()
     if owns:
-        gmsh.initialize(readConfigFiles=False, interruptible=False)
+        with _python_signal_handlers():
+            gmsh.initialize(readConfigFiles=False, interruptible=False)
         saved, previous = {}, None
     else:
         saved = {k: gmsh.option.getNumber(k) for k in [*_GMSH_OPTIONS, "Mesh.MeshSizeMax"]}
@@ -79,7 +97,8 @@ def _gmsh_session(active: bool = True) -> Iterator[None]:
         yield
     finally:
         if owns:
-            gmsh.finalize()
+            with _python_signal_handlers():
+                gmsh.finalize()
         else:
             with contextlib.suppress(Exception):
                 gmsh.model.setCurrent(name)

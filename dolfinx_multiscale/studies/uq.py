@@ -125,6 +125,26 @@ def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
     return [(rank, value) for _, rank, value in results]
 
 
+def _cached(store: ResultCache | None, inputs: Callable[[], dict], compute: Callable[[], object]
+            ) -> tuple[object, bool]:
+    """``(result, found)``: the result stored for ``inputs()`` if ``store`` has it, else
+    ``compute()``, stored when there is a ``store``."""
+    if store is None:
+        return compute(), False
+    key = inputs()
+    value = store.get(key)
+    if value is not None:
+        return value, True
+    value = compute()
+    store.put(key, value)
+    return value, False
+
+
+def _cache_report(store: ResultCache | None, hits: int, n: int) -> dict | None:
+    """The report's ``cache`` entry: ``{"directory", "hits", "computed"}`` of ``n`` members."""
+    return None if store is None else {"directory": str(store.directory), "hits": hits, "computed": n - hits}
+
+
 # -- RVE size study ---------------------------------------------------------------------
 def _bracket_ok(Cs: dict[str, np.ndarray], tol: float = 1e-10) -> tuple[bool, float]:
     """``C_SUBC ≤ C_PBC ≤ C_KUBC`` as quadratic forms; returns (ok, worst relative margin)."""
@@ -210,7 +230,9 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
             0's members.
         stop: a :class:`~dolfinx_multiscale.progress.StopFlag` (from
             :func:`~dolfinx_multiscale.progress.graceful_stop`) polled between rounds of
-            members; when set, the study stops after the round.
+            members; when set, the study stops after the round. Gmsh's initialization
+            replaces the SIGTERM handler: initialize Gmsh before entering the graceful stop
+            (the command line does), so that the members' meshing sessions reuse it.
 
     Returns:
         A JSON-ready dict: ``definition``, the arguments, ``notation`` (Mandel) and
@@ -277,13 +299,8 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         """The member's result and whether it came from the cache."""
         t_member = time.perf_counter()
         size, member_seed = members[i]
-        inputs = None if store is None else {**study_inputs, "size": size, "seed": member_seed}
-        out = None if store is None else store.get(inputs)
-        hit = out is not None
-        if not hit:
-            out = compute(size, member_seed)
-            if store is not None:
-                store.put(inputs, out)
+        out, hit = _cached(store, lambda: {**study_inputs, "size": size, "seed": member_seed},
+                           lambda: compute(size, member_seed))
         bar.step(i + 1, size=size, seed=member_seed, wall=f"{time.perf_counter() - t_member:.2f} s",
                  cached="yes" if hit else "no")
         return out, hit
@@ -342,8 +359,7 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         "min_gap": min_gap, "level": level, "sizes": sizes, "sizes_report": report_sizes,
         "tolerance": tol or None, "smallest_size": smallest, "n_ranks": comm.size,
         "wall_s": time.perf_counter() - t0,
-        "cache": None if store is None else {"directory": str(store.directory), "hits": hits,
-                                             "computed": len(members) - hits},
+        "cache": _cache_report(store, hits, len(members)),
     }
 
 
@@ -432,16 +448,9 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
     streams = np.random.SeedSequence(seed).spawn(int(n))
 
     def sample(i: int) -> tuple[object, bool]:
-        """Sample ``i`` (JSON form when cached) and whether it came from the cache."""
-        if store is None:
-            return sample_fn(np.random.default_rng(streams[i])), False
-        inputs = {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i}
-        value = store.get(inputs)
-        if value is not None:
-            return value, True
-        value = sample_fn(np.random.default_rng(streams[i]))
-        store.put(inputs, value)
-        return value, False
+        """Sample ``i`` (JSON form when read from the cache) and whether it was."""
+        return _cached(store, lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
+                       lambda: sample_fn(np.random.default_rng(streams[i])))
 
     gathered = _parallel_map(sample, int(n), comm, label="sample {}".format)
     results = [(rank, value) for rank, (value, _) in gathered]
@@ -455,8 +464,7 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
     return {"n": int(n), "seed": seed, "level": level, "n_ranks": comm.size,
             "ranks": [rank for rank, _ in results], "n_running": list(range(2, int(n) + 1)),
             "wall_s": time.perf_counter() - t0,
-            "cache": None if store is None else {"directory": str(store.directory), "hits": hits,
-                                                 "computed": int(n) - hits},
+            "cache": _cache_report(store, hits, int(n)),
             **stats}
 
 
