@@ -389,3 +389,17 @@ def test_finite_strain_uniaxial_stretch_equals_neo_hookean_closed_form(tmp_path)
         fx, fy = s["reactions"]["right"]
         assert abs(fx - P(a, b)[0] * 1.0) <= 1e-9 * P(a, b)[0] and abs(fy) <= 1e-10
     assert report["steps"][-1]["reactions"]["right"][0] > 0.1  # 30 % stretch
+
+
+def test_two_ranks_write_one_rank_restarts(tmp_path, uninterrupted):
+    # three steps on 2 ranks (cyclic partition, two rank files), the rest on 1 rank
+    run_file, out, ck = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck"
+    first = cli(["fe2", run_file, "--json", out, "--checkpoint", ck, "--max-steps", 3], nproc=2)
+    assert first.returncode == 0, first.stderr
+    partial = json.loads(out.read_text())
+    assert not partial["complete"] and len(partial["steps"]) == 3 and partial["n_ranks"] == 2
+    assert sorted(p.name for p in (ck / "step_000003").glob("*.npz")) == ["rank_00000.npz", "rank_00001.npz"]
+    assert fe2(run_file, "--json", out, "--restart", ck, "--quiet") == 0
+    restarted = json.loads(out.read_text())
+    assert restarted["complete"] and restarted["n_ranks"] == 1
+    assert_same_steps(uninterrupted, restarted["steps"], 1e-10)
