@@ -182,3 +182,38 @@ def test_bad_arguments(model):
         model.predict(TRUTH, TENSION, ["Stress11"])
     with pytest.raises(ValueError, match="unknown matrix parameter"):
         model.predict({"Young": 1.0}, TENSION)
+
+
+class CountingPoly(Poly):
+    """``Poly`` that counts its runs and, like a killed process, stops after ``crash_after``."""
+
+    def __init__(self, crash_after=None):
+        self.calls, self.crash_after = 0, crash_after
+
+    def predict(self, params, path, observe):
+        if self.crash_after is not None and self.calls >= self.crash_after:
+            raise KeyboardInterrupt  # the run is killed here
+        self.calls += 1
+        return super().predict(params, path, observe)
+
+
+def test_calibration_resumes_from_its_cache(tmp_path):
+    x = np.linspace(0.1, 1.0, 12)
+    y = 2.0 * x + 0.5 * x ** 2 + np.random.default_rng(4).normal(0, 0.01, x.size)
+    data, x0, key = poly_data(y, x), {"a": 1.0, "b": 1.0}, {"model": "a x + b x^2"}
+    reference_model = CountingPoly()
+    reference = cal.calibrate(reference_model, data, x0)
+    n = reference_model.calls
+    assert n > 6
+    with pytest.raises(KeyboardInterrupt):
+        cal.calibrate(CountingPoly(crash_after=n // 2), data, x0, cache=tmp_path, cache_key=key)
+    resumed_model = CountingPoly()
+    resumed = cal.calibrate(resumed_model, data, x0, cache=tmp_path, cache_key=key)
+    # the finished runs are read back, not recomputed; the same trajectory, the same estimates
+    assert resumed_model.calls == n - n // 2 and resumed.cache_hits == n // 2
+    assert np.array_equal(resumed.x, reference.x) and np.array_equal(resumed.covariance, reference.covariance)
+    again = CountingPoly()
+    assert np.array_equal(cal.calibrate(again, data, x0, cache=tmp_path, cache_key=key).x, reference.x)
+    assert again.calls == 0
+    with pytest.raises(ValueError, match="cache_key"):
+        cal.calibrate(CountingPoly(), data, x0, cache=tmp_path)

@@ -26,10 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-__all__ = ["FORMAT_VERSION", "ResultCache"]
+__all__ = ["FORMAT_VERSION", "ResultCache", "cached"]
 
 #: Version of the stored layout; part of every key, so bumping it invalidates old entries.
 FORMAT_VERSION = 1
@@ -123,3 +123,19 @@ class ResultCache:
     def __len__(self) -> int:
         """How many entries the directory holds (valid or not)."""
         return sum(1 for _ in self.directory.glob("*.json"))
+
+
+def cached(store: ResultCache | None, inputs: Callable[[], Mapping], compute: Callable[[], object]
+           ) -> tuple[object, bool]:
+    """``(result, found)``: the result ``store`` holds for ``inputs()`` if any, else
+    ``compute()`` (stored when there is a ``store``). ``inputs`` is called only with a
+    store (building the key may cost something)."""
+    if store is None:
+        return compute(), False
+    key = inputs()
+    value = store.get(key)
+    if value is not None:
+        return value, True
+    value = compute()
+    store.put(key, value)
+    return value, False

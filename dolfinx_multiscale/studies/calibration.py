@@ -80,6 +80,7 @@ import numpy.typing as npt
 from ..cell.rve import RVE
 from ..errors import LoadPathError, RVEConvergenceError
 from ..tensors import SQRT2, mandel_index_pairs, tensor_component_index
+from .cache import ResultCache, cached
 from .loading import load_path, parse_path
 
 __all__ = [
@@ -346,6 +347,7 @@ class CalibrationResult:
         relative_rms: ``‖f(p̂) − y‖ / ‖y‖``.
         n_data, dof: ``m`` and ``m − k``.
         n_evaluations: forward-model runs (residuals plus Jacobian columns over all ranks).
+        cache_hits: forward runs of this rank read from the ``cache`` instead of computed.
         nfev, njev: residual and Jacobian evaluations of the optimiser.
         jacobian_condition: condition number of the scaled Jacobian at the optimum.
         prediction: ``(n_steps, n_observables)`` model response at the estimates.
@@ -382,6 +384,7 @@ class CalibrationResult:
     message: str
     wall_s: float
     transform: str
+    cache_hits: int = 0
 
     @property
     def estimates(self) -> dict[str, float]:
@@ -420,7 +423,7 @@ class CalibrationResult:
                 "nfev": self.nfev, "njev": self.njev, "jacobian_condition": self.jacobian_condition,
                 "at_bound": list(self.at_bound), "success": self.success, "status": self.status,
                 "message": self.message,
-                "wall_s": self.wall_s, "transform": self.transform}
+                "wall_s": self.wall_s, "transform": self.transform, "cache_hits": self.cache_hits}
 
 
 def _as_named(x0, names) -> tuple[tuple[str, ...], npt.NDArray[np.float64]]:
@@ -467,7 +470,8 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
               names: Sequence[str] | None = None, noise_sigma: float | npt.ArrayLike | None = None, *,
               fixed: Mapping[str, float] | None = None, transform: str = "log", fd_step: float = 1e-6,
               level: float = 0.95, comm: MPI.Comm | None = None, ftol: float = 1e-8,
-              xtol: float = 1e-8, gtol: float = 1e-8, max_nfev: int = 60) -> CalibrationResult:
+              xtol: float = 1e-8, gtol: float = 1e-8, max_nfev: int = 60,
+              cache: ResultCache | str | None = None, cache_key: Mapping | None = None) -> CalibrationResult:
     """Identify parameters from macro data by nonlinear least squares, with confidence intervals.
 
     Minimises ``½ Σ_i r_i²``, ``r_i = (f_i(p) − y_i) / s_i`` (module docstring) with
@@ -496,6 +500,13 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
             same numbers on every rank, i.e. run on ``MPI.COMM_SELF``). ``None``: every
             rank evaluates everything (required for a distributed model).
         ftol, xtol, gtol, max_nfev: ``least_squares`` stopping criteria.
+        cache: a :class:`~dolfinx_multiscale.studies.cache.ResultCache` (or its
+            directory) keeping every forward run, keyed by ``cache_key``, the parameters
+            and the data's path and observables. The optimiser is deterministic, so a
+            calibration run again after a crash or a stop replays its trajectory from the
+            cache and computes only the runs it had not finished (``cache_hits``).
+        cache_key: with ``cache``, a JSON-able description of the model (a model object
+            cannot be hashed): two models given the same key share entries.
 
     Returns:
         A :class:`CalibrationResult` (estimates, covariance, intervals, residuals, cost).
@@ -512,6 +523,9 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
         raise ValueError(f"level must be in (0, 1); got {level!r}")
     if not (isinstance(fd_step, (int, float)) and 0 < fd_step < 0.1):
         raise ValueError(f"fd_step must be in (0, 0.1); got {fd_step!r}")
+    store = ResultCache.of(cache)
+    if store is not None and cache_key is None:
+        raise ValueError("a calibration cache needs cache_key: a JSON-able description of the model")
     names, x0 = _as_named(x0, names)
     fixed = dict(fixed or {})
     if set(fixed) & set(names):
@@ -552,10 +566,15 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
         return {**fixed, **dict(zip(names, to_p(np.asarray(z, dtype=float)).tolist()))}
 
     cache: dict[bytes, npt.NDArray[np.float64]] = {}
-    counts = {"runs": 0, "failures": 0}
+    counts = {"runs": 0, "failures": 0, "cache_hits": 0}
 
     def forward(z) -> npt.NDArray[np.float64]:
-        out = np.asarray(model.predict(params(z), data.path, data.observe), dtype=float).reshape(-1)
+        p = params(z)
+        out, hit = cached(store, lambda: {"study": "calibrate", "model": cache_key, "params": p, "path": data.path,
+                                          "observe": list(data.observe)},
+                          lambda: np.asarray(model.predict(p, data.path, data.observe), dtype=float).reshape(-1))
+        counts["cache_hits"] += hit
+        out = np.asarray(out, dtype=float)
         if out.size != m:
             raise ValueError(f"the model returned {out.size} values for {m} data values")
         return out
@@ -654,7 +673,7 @@ def calibrate(model, data: Dataset, x0: Mapping[str, float] | Sequence[float],
         njev=int(fit.njev) if fit.njev is not None else 0, jacobian_condition=cond,
         prediction=f.reshape(np.shape(data.values)), at_bound=at_bound, success=bool(fit.success),
         status=int(fit.status), message=str(fit.message), wall_s=time.perf_counter() - t0,
-        transform=transform)
+        transform=transform, cache_hits=counts["cache_hits"])
     _log.info("calibration: %s", result.estimates)
     return result
 

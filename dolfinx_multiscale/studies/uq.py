@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from ..errors import Interrupted
 from ..progress import Progress, StopFlag
-from .cache import ResultCache
+from .cache import ResultCache, cached
 
 __all__ = [
     "interval_propagation",
@@ -123,21 +123,6 @@ def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
         raise Interrupted(f"stopped by {stop.signal_name} after {len(results)}/{n} members; "
                           f"kept: {kept(len(results))}", stop.exit_status)
     return [(rank, value) for _, rank, value in results]
-
-
-def _cached(store: ResultCache | None, inputs: Callable[[], dict], compute: Callable[[], object]
-            ) -> tuple[object, bool]:
-    """``(result, found)``: the result stored for ``inputs()`` if ``store`` has it, else
-    ``compute()``, stored when there is a ``store``."""
-    if store is None:
-        return compute(), False
-    key = inputs()
-    value = store.get(key)
-    if value is not None:
-        return value, True
-    value = compute()
-    store.put(key, value)
-    return value, False
 
 
 def _cache_report(store: ResultCache | None, hits: int, n: int) -> dict | None:
@@ -299,7 +284,7 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         """The member's result and whether it came from the cache."""
         t_member = time.perf_counter()
         size, member_seed = members[i]
-        out, hit = _cached(store, lambda: {**study_inputs, "size": size, "seed": member_seed},
+        out, hit = cached(store, lambda: {**study_inputs, "size": size, "seed": member_seed},
                            lambda: compute(size, member_seed))
         bar.step(i + 1, size=size, seed=member_seed, wall=f"{time.perf_counter() - t_member:.2f} s",
                  cached="yes" if hit else "no")
@@ -449,7 +434,7 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
 
     def sample(i: int) -> tuple[object, bool]:
         """Sample ``i`` (JSON form when read from the cache) and whether it was."""
-        return _cached(store, lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
+        return cached(store, lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
                        lambda: sample_fn(np.random.default_rng(streams[i])))
 
     gathered = _parallel_map(sample, int(n), comm, label="sample {}".format)
