@@ -403,3 +403,14 @@ def test_two_ranks_write_one_rank_restarts(tmp_path, uninterrupted):
     restarted = json.loads(out.read_text())
     assert restarted["complete"] and restarted["n_ranks"] == 1
     assert_same_steps(uninterrupted, restarted["steps"], 1e-10)
+
+
+def test_failed_step_names_it_and_keeps_the_finished_ones(tmp_path, capsys):
+    text = RUN.replace("ramp = {", "max_cuts = 0\nramp = {") + "\n[newton]\nmax_iterations = 1\n"
+    run_file, out, ck = write_run(tmp_path, text), tmp_path / "out.json", tmp_path / "ck"
+    assert fe2(run_file, "--json", out, "--checkpoint", ck, "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "load step 2 (load 0.5) failed after 0 step cuts" in err[0] and "kept:" in err[0]
+    data = json.loads(out.read_text())  # the elastic first step (one Newton iteration) is kept
+    assert [s["step"] for s in data["steps"]] == [1] and not data["complete"]
+    assert json.loads((ck / "checkpoint.json").read_text())["step"] == 1

@@ -113,7 +113,8 @@ class NewtonSolver:
             f"{[f'{r:.2e}' for r in self.residuals]}")
 
 
-def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, on_step=None, start: float = 0.0):
+def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, on_step=None, start: float = 0.0,
+                      first_step: int = 1):
     """Apply ``loads`` one after the other, cutting failing steps.
 
     Args:
@@ -126,6 +127,8 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
             requested step, e.g. to write output.
         start: the load parameter of the current (committed) state, from which the
             first step's sub-steps are interpolated (a restart: the checkpoint's load).
+        first_step: the number of the first step (records, messages), e.g. ``k + 1``
+            when continuing a run after step ``k``.
 
     Returns:
         One dict per requested step: ``step``, ``load``, ``substeps`` (the loads of the
@@ -141,7 +144,7 @@ def incremental_solve(solver: NewtonSolver, set_load, loads, max_cuts: int = 6, 
     committed_u = u.x.array.copy()
     t_n = float(start)
     history = []
-    for step, target in enumerate(loads, start=1):
+    for step, target in enumerate(loads, start=first_step):
         t0 = time.perf_counter()
         iterations, substeps = [], []
         t_begin = t_n

@@ -104,6 +104,8 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
     bar = Progress("fe2", n_steps, comm, enabled=progress)
     if done:
         bar.message(f"restarted from {restart} after step {done}/{n_steps} (load {load:g})")
+        if json_path is not None and comm.rank == 0:  # the finished steps, also when none is left
+            write_json_atomic(json_path, report)
     fields = _FieldWriter(xdmf, problem, spec.fields_every, append=restart is not None)
     try:
         with graceful_stop(comm) as stop:
@@ -111,7 +113,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
             for k in range(done, last):
                 factor = spec.factors[k]
                 solved = incremental_solve(problem.solver, problem.set_load, [factor], spec.max_cuts,
-                                           start=load)[0]
+                                           start=load, first_step=k + 1)[0]
                 load = factor
                 records.append({"step": k + 1, "load": factor, "reactions": problem.reactions(),
                                 "newton_iterations": int(sum(solved["newton_iterations"])),
