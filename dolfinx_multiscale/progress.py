@@ -39,11 +39,12 @@ class Progress:
         stream: where to print (default ``sys.stderr``); a terminal gets a bar redrawn
             in place, anything else one line per step.
         enabled: ``False`` prints nothing (tests, library use).
+        unit: what one report counts (``"step"``, ``"member"`` of a study).
     """
 
     def __init__(self, label: str, total: int | None, comm: MPI.Comm = MPI.COMM_WORLD,
-                 stream: TextIO | None = None, enabled: bool = True):
-        self.label, self.total = label, total
+                 stream: TextIO | None = None, enabled: bool = True, unit: str = "step"):
+        self.label, self.total, self.unit = label, total, unit
         self.stream = sys.stderr if stream is None else stream
         self.enabled = enabled and comm.rank == 0
         self.tty = self.enabled and bool(getattr(self.stream, "isatty", lambda: False)())
@@ -51,7 +52,7 @@ class Progress:
         self.last_step: int | None = None
 
     def step(self, k: int, **info) -> None:
-        """Report that step ``k`` (1-based) finished; ``info`` are ``name=value`` pairs
+        """Report that step (unit) ``k`` (1-based) finished; ``info`` are ``name=value`` pairs
         shown in order (floats with 4 significant digits)."""
         self.last_step = k
         if not self.enabled:
@@ -60,7 +61,7 @@ class Progress:
         of = f"/{self.total}" if self.total else ""
         fields = "  ".join(f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}"
                            for name, value in info.items())
-        text = f"{self.label}: step {k}{of}  {fields}  elapsed {elapsed:.1f} s".replace("   ", "  ")
+        text = f"{self.label}: {self.unit} {k}{of}  {fields}  elapsed {elapsed:.1f} s".replace("   ", "  ")
         if self.tty and self.total:
             width = 20
             done = int(width * k / self.total)

@@ -159,7 +159,7 @@ def test_rve_size_resumes_from_its_cache(tmp_path, capsys, built):
     assert len(list(cache.glob("*.json"))) == 4
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("  ")[:3] for line in lines] == [
-        [f"rve-size: step {k + 1}/4", f"size {s}", f"seed {seed}"] for k, (s, seed) in enumerate(
+        [f"rve-size: member {k + 1}/4", f"size {s}", f"seed {seed}"] for k, (s, seed) in enumerate(
             [(1, 0), (1, 1), (4, 0), (4, 1)])]
     again = run("again.json", "--seeds", "2")
     assert (again["cache"]["hits"], again["cache"]["computed"], built.calls) == (4, 0, 4)
@@ -182,10 +182,10 @@ def test_rve_size_sigterm_then_resume(tmp_path, capsys, built):
     args = ["rve-size", "--sizes", "1,2", "--seeds", "15", "--vf", "0.3", *ELASTIC, "--h-factor", "0.6",
             "--bc", "periodic", "--cache", str(cache)]
     proc = start_cli([*args, "--json", str(tmp_path / "never.json")])
-    lines = stop_after_first_line(proc, "rve-size: step ")
+    lines = stop_after_first_line(proc, "rve-size: member ")
     assert proc.returncode == 143, lines
     *progress, last = lines
-    assert progress and all(line.startswith("rve-size: step ") for line in progress), lines
+    assert progress and all(line.startswith("rve-size: member ") for line in progress), lines
     kept = len(list(cache.glob("*.json")))
     assert 1 <= kept < 30
     assert last == (f"dolfinx-multiscale rve-size: stopped by SIGTERM after {kept}/30 members; kept: {kept} "

@@ -268,7 +268,7 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
         "study": "rve_size", "volume_fraction": float(volume_fraction), "bcs": bcs, "dim": int(dim),
         "h_factor": float(h_factor), "min_gap": float(min_gap), "degree": int(degree),
         "materials": _linear_materials_key(materials, dim)}
-    bar = Progress("rve-size", len(members), comm, enabled=progress)
+    bar = Progress("rve-size", len(members), comm, enabled=progress, unit="member")
 
     def compute(size: int, member_seed: int) -> dict:
         micro = random_inclusions(size, volume_fraction, dim=dim, seed=member_seed, min_gap=min_gap,
