@@ -414,3 +414,28 @@ def test_failed_step_names_it_and_keeps_the_finished_ones(tmp_path, capsys):
     data = json.loads(out.read_text())  # the elastic first step (one Newton iteration) is kept
     assert [s["step"] for s in data["steps"]] == [1] and not data["complete"]
     assert json.loads((ck / "checkpoint.json").read_text())["step"] == 1
+
+
+def test_reduced_rve_material_with_checkpoints(tmp_path, uninterrupted):
+    # a reduced model of the cell, trained here on a few paths, serves the run file; its point states
+    # (reduced coordinates, indicators, full states of the points that fell back) go through a restart
+    from mpi4py import MPI
+
+    micro = dm.read_msh(MESHES / "square_circle.msh", comm=MPI.COMM_SELF)
+    rve = dm.RVE(micro, {1: dm.J2Plasticity(E=1, nu=0.3, sy0=0.005, H=0.05), 2: dm.LinearElastic(E=10, nu=0.3)})
+    tolerance = 1e-3
+    dm.ReducedRVE.train(rve, tolerance=tolerance, strain_amplitude=0.03, paths=6, steps=4).save(tmp_path / "rom.npz")
+    text = RUN.replace('bc = "periodic"', 'bc = "periodic"\nreduced = "rom.npz"')
+    run_file, ck = write_run(tmp_path, text), tmp_path / "ck"
+    whole = run(read_run(run_file), progress=False)
+    assert_same_steps(uninterrupted, whole["steps"], 3 * tolerance)
+    used = {k: sum(s["reduced_rve"][k] for s in whole["steps"]) for k in ("shortcut", "reduced", "fallback")}
+    assert used["reduced"] > 0 and used["shortcut"] > 0, used
+    first = run(read_run(run_file), checkpoint=ck, max_steps=3, progress=False)
+    assert not first["complete"]
+    resumed = run(read_run(run_file), checkpoint=ck, restart=ck, progress=False)
+    assert_same_steps(whole["steps"], resumed["steps"], 1e-12)
+    assert [s["reduced_rve"] for s in resumed["steps"]] == [s["reduced_rve"] for s in whole["steps"]]
+    bad = write_run(tmp_path, text.replace("rom.npz", "missing.npz"), "bad.toml")
+    with pytest.raises(RunFileError, match=r"\[\[material\]\] #1 reduced: expected an existing .npz"):
+        read_run(bad)

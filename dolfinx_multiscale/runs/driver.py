@@ -10,7 +10,9 @@ always valid and holds every finished step::
                 "newton_iterations": 3, "cuts": 0, "wall_s": 1.2}, ...]}
 
 ``newton_iterations`` counts the macro Newton iterations of the step over its
-sub-steps; ``wall_s`` is the step's wall time (the only entry a restarted run does not
+sub-steps; with a reduced RVE (``[[material]] reduced``) a record also has
+``reduced_rve: {"shortcut", "reduced", "fallback"}``, the point updates of the step
+solved by the elastic shortcut, the reduced model and the full RVE (all ranks); ``wall_s`` is the step's wall time (the only entry a restarted run does not
 reproduce). A restart (:func:`run`'s ``restart``) reads the newest complete checkpoint
 (:mod:`.checkpoint`), on any rank count, and writes the JSON the uninterrupted run
 writes.
@@ -63,6 +65,14 @@ class _FieldWriter:
             self.file.close()
 
 
+def _reduced_counts(problem: MacroProblem) -> dict | None:
+    """Cumulative point updates of the reduced RVEs over all ranks (``None``: none)."""
+    stats = [m.stats for m in problem.materials if getattr(m, "stats", None) is not None]
+    if not stats:
+        return None
+    return {k: problem.mesh.comm.allreduce(sum(s[k] for s in stats)) for k in ("shortcut", "reduced", "fallback")}
+
+
 def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = None,
         restart: Path | None = None, xdmf: Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
         progress: bool = True, max_steps: int | None = None) -> dict:
@@ -107,6 +117,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
         if json_path is not None and comm.rank == 0:  # the finished steps, also when none is left
             write_json_atomic(json_path, report)
     fields = _FieldWriter(xdmf, problem, spec.fields_every, append=restart is not None)
+    counts = _reduced_counts(problem)
     try:
         with graceful_stop(comm) as stop:
             last = n_steps if max_steps is None else min(n_steps, done + max_steps)
@@ -118,6 +129,9 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
                 records.append({"step": k + 1, "load": factor, "reactions": problem.reactions(),
                                 "newton_iterations": int(sum(solved["newton_iterations"])),
                                 "cuts": solved["cuts"], "wall_s": solved["wall_s"]})
+                if counts is not None:
+                    before, counts = counts, _reduced_counts(problem)
+                    records[-1]["reduced_rve"] = {k: counts[k] - before[k] for k in counts}
                 report["complete"] = k + 1 == n_steps
                 if json_path is not None and comm.rank == 0:
                     write_json_atomic(json_path, report)

@@ -38,6 +38,7 @@ from ..macro.fe2 import FE2Material, cyclic_partitioner
 from ..macro.newton import NewtonSolver
 from ..macro.quadrature import LocalMaterial, derivative
 from ..materials.spec import material_from_parameters, parse_parameters
+from ..studies.reduction import ReducedRVE
 from .spec import BOX_BOUNDARIES, RunFileError, RunSpec
 
 __all__ = ["MacroProblem", "build_problem"]
@@ -161,9 +162,14 @@ def _material(spec: RunSpec, m, mesh, subdomain, kin):
     try:
         micro = read_msh(m.rve, comm=MPI.COMM_SELF)
         rve = RVE(micro, laws, bc=m.bc)
-        return FE2Material(rve, mesh, q, subdomain)
     except ValueError as exc:
         raise RunFileError(f"{spec.path.name}: {m.key} phases: {exc}") from None
+    if m.reduced is not None:
+        try:
+            rve = ReducedRVE.load(m.reduced, rve)
+        except (ValueError, KeyError, OSError) as exc:
+            raise RunFileError(f"{spec.path.name}: {m.key} reduced: {exc}") from None
+    return FE2Material(rve, mesh, q, subdomain)
 
 
 def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD) -> MacroProblem:

@@ -16,6 +16,7 @@ A run file describes a macro problem whose materials are RVEs or single-scale la
     rve = "cell.msh"                 # an RVE (FE²) ...
     bc = "periodic"                  # kubc, periodic, subc
     phases = { 1 = "model=j2,E=1,nu=0.3,sy0=0.005,H=0.05", 2 = "E=10,nu=0.3" }
+    # reduced = "model.npz"          # optional: a ReducedRVE of this cell (ReducedRVE.save)
     # law = "model=j2,E=1,nu=0.3,sy0=0.005"   ... or a single-scale law
 
     [[dirichlet]]
@@ -103,6 +104,8 @@ class MaterialSpec:
         rve: the resolved ``.msh`` path of the RVE (FE²), or ``None`` for a law.
         bc: the RVE's boundary condition.
         phases: ``{tag: "key=value,..."}`` of the RVE.
+        reduced: the resolved ``.npz`` of a reduced model of the RVE
+            (:meth:`~dolfinx_multiscale.studies.reduction.ReducedRVE.save`), or ``None``.
         law: ``"key=value,..."`` of a single-scale law.
         key: ``"[[material]] #i"`` (1-based), for messages.
     """
@@ -111,6 +114,7 @@ class MaterialSpec:
     rve: Path | None
     bc: str
     phases: dict
+    reduced: Path | None
     law: str | None
     key: str
 
@@ -239,17 +243,17 @@ def _macro(path: Path, data) -> MacroSpec:
 
 def _material(path: Path, i: int, data, physics: str) -> MaterialSpec:
     key = f"[[material]] #{i + 1}"
-    t = _Table(path, key, data, ("where", "rve", "bc", "phases", "law"))
+    t = _Table(path, key, data, ("where", "rve", "bc", "phases", "reduced", "law"))
     where = t.get("where", (str, int), "all", expected='"all", a cell group tag or name')
     if ("rve" in t.data) == ("law" in t.data):
         raise t.error(None, "give either rve = \"cell.msh\" (with phases) or law = \"model=...,E=..,nu=..\"")
     if "law" in t.data:
-        for extra in ("bc", "phases"):
+        for extra in ("bc", "phases", "reduced"):
             if extra in t.data:
                 raise t.error(extra, "goes with rve, not with law")
         law = t.get("law", str)
         _check_law(t, "law", law, physics)
-        return MaterialSpec(where, None, "periodic", {}, law, key)
+        return MaterialSpec(where, None, "periodic", {}, None, law, key)
     rve = (path.parent / t.get("rve", str, expected="a .msh path")).resolve()
     if rve.suffix != ".msh" or not rve.is_file():
         raise t.error("rve", f"expected an existing .msh file; got {str(rve)!r}")
@@ -267,7 +271,12 @@ def _material(path: Path, i: int, data, physics: str) -> MaterialSpec:
         phases[tag_value] = text
     if not phases:
         raise t.error("phases", "is empty")
-    return MaterialSpec(where, rve, bc, phases, None, key)
+    reduced = None
+    if "reduced" in t.data:
+        reduced = (path.parent / t.get("reduced", str, expected="a .npz path")).resolve()
+        if reduced.suffix != ".npz" or not reduced.is_file():
+            raise t.error("reduced", f"expected an existing .npz file (ReducedRVE.save); got {str(reduced)!r}")
+    return MaterialSpec(where, rve, bc, phases, reduced, None, key)
 
 
 def _check_law(t: _Table, key: str, text: str, physics: str) -> None:
