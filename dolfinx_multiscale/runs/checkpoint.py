@@ -227,13 +227,30 @@ def read_checkpoint(directory: Path, problem, comm: MPI.Comm) -> dict:
 
 
 def _select(saved: list, key_name: str, names: list[str], wanted: npt.NDArray[np.int64], what: str) -> dict:
-    """The rows of every rank file's arrays ``names`` whose keys are ``wanted``, in
-    ``wanted``'s order."""
-    keys = np.concatenate([f[key_name] for f in saved])
-    order = np.argsort(keys, kind="stable")
-    pos = np.searchsorted(keys[order], wanted)
-    pos = np.minimum(pos, max(keys.size - 1, 0))
-    if keys.size == 0 and wanted.size or wanted.size and np.any(keys[order][pos] != wanted):
-        raise CheckpointError(f"the checkpoint has no data for some {what} of this mesh (another mesh?)")
-    rows = order[pos]
-    return {name: np.concatenate([f[name] for f in saved])[rows] for name in names}
+    """The rows of the rank files' arrays ``names`` whose keys (``key_name``) are
+    ``wanted`` (unique), in ``wanted``'s order. One file's arrays are in memory at a
+    time, and only files holding wanted keys are read beyond their keys."""
+    order = np.argsort(wanted)
+    ordered = wanted[order]
+    out: dict[str, np.ndarray] = {}
+    found = np.zeros(wanted.size, dtype=bool)
+    for f in saved:
+        keys = f[key_name]
+        pos = np.minimum(np.searchsorted(ordered, keys), max(ordered.size - 1, 0))
+        hit = ordered[pos] == keys if ordered.size else np.zeros(keys.size, dtype=bool)
+        if not hit.any():
+            continue
+        rows = order[pos[hit]]
+        for name in names:
+            values = f[name]
+            if name not in out:
+                out[name] = np.empty((wanted.size,) + values.shape[1:], dtype=values.dtype)
+            out[name][rows] = values[hit]
+        found[rows] = True
+    if not found.all():
+        raise CheckpointError(f"the checkpoint has no data for {int((~found).sum())} {what} of this mesh "
+                              "(another mesh?)")
+    for name in set(names) - set(out):  # nothing wanted here: empty arrays of the stored shape and type
+        values = saved[0][name]
+        out[name] = np.empty((0,) + values.shape[1:], dtype=values.dtype)
+    return out
