@@ -179,7 +179,7 @@ def test_rve_size_resumes_from_its_cache(tmp_path, capsys, built):
 
 def test_rve_size_sigterm_then_resume(tmp_path, capsys, built):
     cache = tmp_path / "cache"
-    args = ["rve-size", "--sizes", "1,2", "--seeds", "15", "--vf", "0.3", *ELASTIC, "--h-factor", "0.6",
+    args = ["rve-size", "--sizes", "1,2", "--seeds", "30", "--vf", "0.3", *ELASTIC, "--h-factor", "0.6",
             "--bc", "periodic", "--cache", str(cache)]
     proc = start_cli([*args, "--json", str(tmp_path / "never.json")])
     lines = stop_after_first_line(proc, "rve-size: member ")
@@ -187,14 +187,14 @@ def test_rve_size_sigterm_then_resume(tmp_path, capsys, built):
     *progress, last = lines
     assert progress and all(line.startswith("rve-size: member ") for line in progress), lines
     kept = len(list(cache.glob("*.json")))
-    assert 1 <= kept < 30
-    assert last == (f"dolfinx-multiscale rve-size: stopped by SIGTERM after {kept}/30 members; kept: {kept} "
+    assert 1 <= kept < 60
+    assert last == (f"dolfinx-multiscale rve-size: stopped by SIGTERM after {kept}/60 members; kept: {kept} "
                     f"members in the cache {cache} (run again with it to resume)")
     assert not (tmp_path / "never.json").exists()
     out = tmp_path / "resumed.json"
     assert main([*args, "--json", str(out), "--quiet"]) == 0
     data = json.loads(out.read_text())
-    assert (data["cache"]["hits"], data["cache"]["computed"], built.calls) == (kept, 30 - kept, 30 - kept)
+    assert (data["cache"]["hits"], data["cache"]["computed"], built.calls) == (kept, 60 - kept, 60 - kept)
 
 
 def test_result_cache_never_trusts_a_bad_entry(tmp_path):

@@ -88,12 +88,26 @@ def assert_same_steps(a: list[dict], b: list[dict], rtol: float) -> None:
     assert np.abs(ra - rb).max() <= rtol * np.abs(ra).max()
 
 
+#: the same plate in 24 steps: long enough (~10 s) that a signal sent after its first steps
+#: always lands before its end, however loaded the machine
+LONG_RUN = RUN.replace("steps = 4", "steps = 12")
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     """The reference run: the JSON of an uninterrupted ``fe2`` run."""
     tmp = tmp_path_factory.mktemp("full")
     out = tmp / "full.json"
     assert fe2(str(write_run(tmp)), "--json", str(out), "--quiet") == 0
+    return steps_of(out)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_long(tmp_path_factory):
+    """The reference of the signal tests: an uninterrupted run of ``LONG_RUN``."""
+    tmp = tmp_path_factory.mktemp("long")
+    out = tmp / "long.json"
+    assert fe2(str(write_run(tmp, LONG_RUN)), "--json", str(out), "--quiet") == 0
     return steps_of(out)
 
 
@@ -132,8 +146,9 @@ def _kill_after(proc, json_path: Path, steps: int, sig) -> None:
 
 
 @pytest.mark.parametrize("restart_ranks", [1, 2])
-def test_sigkill_then_restart_equals_uninterrupted(tmp_path, uninterrupted, restart_ranks):
-    run_file, out, ck = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck"
+def test_sigkill_then_restart_equals_uninterrupted(tmp_path, uninterrupted_long, restart_ranks):
+    uninterrupted = uninterrupted_long
+    run_file, out, ck = write_run(tmp_path, LONG_RUN), tmp_path / "out.json", tmp_path / "ck"
     rng = np.random.default_rng(restart_ranks)
     kill_at = int(rng.integers(1, 4))
     proc = cli(["fe2", run_file, "--json", out, "--checkpoint", ck], wait=False)
@@ -150,8 +165,9 @@ def test_sigkill_then_restart_equals_uninterrupted(tmp_path, uninterrupted, rest
     assert_same_steps(uninterrupted, restarted["steps"], 1e-12 if restart_ranks == 1 else 1e-10)
 
 
-def test_sigterm_finishes_the_step_and_says_so(tmp_path, uninterrupted):
-    run_file, out, ck = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck"
+def test_sigterm_finishes_the_step_and_says_so(tmp_path, uninterrupted_long):
+    uninterrupted = uninterrupted_long
+    run_file, out, ck = write_run(tmp_path, LONG_RUN), tmp_path / "out.json", tmp_path / "ck"
     proc = cli(["fe2", run_file, "--json", out, "--checkpoint", ck], wait=False)
     _kill_after(proc, out, 1, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
@@ -160,7 +176,7 @@ def test_sigterm_finishes_the_step_and_says_so(tmp_path, uninterrupted):
     assert len(lines) == 1 and "stopped by SIGTERM after step" in lines[0] and "Traceback" not in stderr
     data = json.loads(out.read_text())
     k = len(data["steps"])
-    assert not data["complete"] and f"after step {k}/8" in lines[0] and str(ck) in lines[0]
+    assert not data["complete"] and f"after step {k}/24" in lines[0] and str(ck) in lines[0]
     assert json.loads((ck / "checkpoint.json").read_text())["step"] == k
     assert_same_steps(uninterrupted[:k], data["steps"], 1e-12)
 
@@ -407,6 +423,7 @@ def test_two_ranks_write_one_rank_restarts(tmp_path, uninterrupted):
 
 def test_failed_step_names_it_and_keeps_the_finished_ones(tmp_path, capsys):
     text = RUN.replace("ramp = {", "max_cuts = 0\nramp = {") + "\n[newton]\nmax_iterations = 1\n"
+    assert "steps = 4" in text  # load 0.25 is elastic (one Newton iteration), 0.5 is not
     run_file, out, ck = write_run(tmp_path, text), tmp_path / "out.json", tmp_path / "ck"
     assert fe2(run_file, "--json", out, "--checkpoint", ck, "--quiet") == 2
     err = capsys.readouterr().err.strip().splitlines()
