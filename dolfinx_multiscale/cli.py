@@ -12,10 +12,12 @@ Subcommands::
         --steps 10 --json out.json [--png curve.png]
     dolfinx-multiscale rve-size --sizes 1,4,9 --seeds 5 --vf 0.3 --phase 1:E=1,nu=0.3 \\
         --phase 2:E=10,nu=0.3 [--tolerance 0.05] --json out.json [--png bracket.png]
+    dolfinx-multiscale fe2 RUN.toml --json out.json [--checkpoint DIR] [--restart DIR] [--xdmf u.xdmf]
 
 Every subcommand runs unchanged under ``mpiexec -n N`` (one mesh distributed over the
 ranks); rank 0 writes each output file once, and only after everything succeeded, so a
-bad input leaves no file behind. Errors exit with status 2 and a one-line message.
+bad input leaves no file behind (``fe2`` rewrites its JSON atomically after every step and
+checkpoints, ``docs/run-files.md``). Errors exit with status 2 and a one-line message.
 
 Long commands say what they do on ``stderr`` (``--quiet`` silences it): ``mesh`` one line
 before meshing (the estimated element count) and one after; ``rve-path`` one line per
