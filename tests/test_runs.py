@@ -5,6 +5,8 @@ uninterrupted run for every restarted one (same rank count and 1 → 2 ranks).""
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -263,7 +265,9 @@ def test_msh_macro_mesh_groups_by_name_and_tag(tmp_path):
     for s in steps:
         fx, fy = s["reactions"]["clamp"]
         assert abs(fx + 0.002 * s["load"]) <= 1e-10 and abs(fy) <= 1e-10
-    assert (tmp_path / "u.xdmf").is_file() and (tmp_path / "u.h5").stat().st_size > 0
+    xdmf = (tmp_path / "u.xdmf").read_text()
+    assert xdmf.count('Attribute Name="displacement"') == 2  # both steps
+    assert xdmf.count('Attribute Name="equivalent_plastic_strain"') == 2
 
 
 BAD = [
@@ -456,3 +460,19 @@ def test_reduced_rve_material_with_checkpoints(tmp_path, uninterrupted):
     bad = write_run(tmp_path, text.replace("rom.npz", "missing.npz"), "bad.toml")
     with pytest.raises(RunFileError, match=r"\[\[material\]\] #1 reduced: expected an existing .npz"):
         read_run(bad)
+
+
+def test_xdmf_continues_across_a_restart(tmp_path, capfd):
+    run_file, out, ck, xdmf = write_run(tmp_path), tmp_path / "out.json", tmp_path / "ck", tmp_path / "u.xdmf"
+    assert fe2(run_file, "--json", out, "--checkpoint", ck, "--xdmf", xdmf, "--max-steps", 3, "--quiet") == 0
+    saved = tmp_path / "ck3"
+    shutil.copytree(ck, saved)
+    # two more steps, then killed: the restart from step 3 recomputes steps 4-5 without writing them again
+    assert fe2(run_file, "--json", out, "--checkpoint", ck, "--restart", ck, "--xdmf", xdmf, "--max-steps", 2,
+               "--quiet") == 0
+    assert fe2(run_file, "--json", out, "--restart", saved, "--xdmf", xdmf, "--quiet") == 0
+    assert "HDF5" not in capfd.readouterr().err
+    text = xdmf.read_text()
+    for name in ("displacement", "equivalent_plastic_strain"):
+        assert text.count(f'Attribute Name="{name}"') == 8
+    assert re.findall(r'<Time Value="([^"]+)"', text) == [str(k) for k in range(1, 9)] * 2

@@ -254,7 +254,8 @@ class FE2Material(LocalMaterial):
             vtx.write(0.0)
 
     def committed_history(self, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:
-        """A committed micro history variable averaged over each point's RVE, ``(N,)``.
+        """A committed micro history variable averaged over each point's RVE, ``(N,)``
+        (zeros for a linear RVE).
 
         Args:
             key: e.g. ``"p"`` (equivalent plastic strain).

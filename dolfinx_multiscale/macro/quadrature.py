@@ -230,6 +230,18 @@ class LocalMaterial(QuadratureMaterial):
         """Forget the trial states (the load step failed)."""
         self.trial_state = self.state
 
+    def committed_history(self, key: str) -> npt.NDArray[np.float64]:
+        """A committed scalar internal variable of the law at every point, ``(N,)``
+        (e.g. ``"p"``, the equivalent plastic strain of ``J2Plasticity``); zeros when the
+        law has none (an elastic law)."""
+        value = self.state.get(key)
+        if value is None:
+            return np.zeros(self.n_points)
+        value = np.asarray(value, dtype=float)
+        if value.shape != (self.n_points,):
+            raise ValueError(f"history {key!r} is not a scalar per point (shape {value.shape})")
+        return value
+
     def restore_state(self, state: dict) -> None:
         """Make ``state`` (arrays ``(N, ...)`` with the keys of the law's
         ``initial_state``, e.g. read from a checkpoint) the committed state of every

@@ -20,6 +20,7 @@ writes.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -39,26 +40,43 @@ __all__ = ["run"]
 
 
 class _FieldWriter:
-    """The displacement (P1, as XDMF needs the mesh's degree) every ``every`` steps; a
-    restart appends to the file of the interrupted run."""
+    """Every ``every`` steps: the displacement (P1, as XDMF needs the mesh's degree) and
+    the equivalent plastic strain ``p`` averaged over each cell (DG0; for an RVE the
+    volume average over the cell, 0 in elastic materials), at the XDMF "time" of the step
+    number (load factors repeat on unloading; a time must not). A restart appends to the
+    file of the interrupted run, skipping the steps it already holds (written before their
+    checkpoint, so a step whose checkpoint exists has its fields)."""
 
     def __init__(self, path: Path | None, problem: MacroProblem, every: int, append: bool):
         self.path, self.every = path, every
         self.file = None
+        self.written = 0  # the last step the file holds
         if path is None:
             return
         mesh = problem.mesh
         self.problem = problem
-        self.out = fem.Function(fem.functionspace(mesh, ("Lagrange", 1, (mesh.geometry.dim,))), name="displacement")
+        self.u = fem.Function(fem.functionspace(mesh, ("Lagrange", 1, (mesh.geometry.dim,))), name="displacement")
+        self.p = fem.Function(fem.functionspace(mesh, ("DG", 0)), name="equivalent_plastic_strain")
         append = append and path.exists() and path.with_suffix(".h5").exists()
+        if append:
+            times = re.findall(r'<Time Value="([^"]+)"', path.read_text()) if mesh.comm.rank == 0 else []
+            self.written = mesh.comm.bcast(int(max(map(float, times), default=0)), root=0)
         self.file = dolfinx.io.XDMFFile(mesh.comm, str(path), "a" if append else "w")
         if not append:
             self.file.write_mesh(mesh)
 
-    def write(self, step: int, load: float) -> None:
-        if self.file is not None and step % self.every == 0:
-            self.out.interpolate(self.problem.u)
-            self.file.write_function(self.out, load)
+    def write(self, step: int) -> None:
+        if self.file is None or step % self.every or step <= self.written:
+            return
+        self.u.interpolate(self.problem.u)
+        dofmap = self.p.function_space.dofmap.list
+        for material in self.problem.materials:
+            self.p.x.array[dofmap[material.cells].reshape(-1)] = material.cell_average(
+                material.committed_history("p"))
+        self.p.x.scatter_forward()
+        self.file.write_function(self.u, float(step))
+        self.file.write_function(self.p, float(step))
+        self.written = step
 
     def close(self) -> None:
         if self.file is not None:
@@ -133,11 +151,11 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
                     before, counts = counts, _reduced_counts(problem)
                     records[-1]["reduced_rve"] = {k: counts[k] - before[k] for k in counts}
                 report["complete"] = k + 1 == n_steps
+                fields.write(k + 1)
                 if json_path is not None and comm.rank == 0:
                     write_json_atomic(json_path, report)
                 if checkpoint is not None:
                     write_checkpoint(checkpoint, problem, k + 1, factor, records, comm)
-                fields.write(k + 1, factor)
                 bar.step(k + 1, load=factor, newton=records[-1]["newton_iterations"], cuts=solved["cuts"],
                          time=f"{solved['wall_s']:.2f} s")
                 if k + 1 < n_steps and stop.requested():
