@@ -476,3 +476,20 @@ def test_xdmf_continues_across_a_restart(tmp_path, capfd):
     for name in ("displacement", "equivalent_plastic_strain"):
         assert text.count(f'Attribute Name="{name}"') == 8
     assert re.findall(r'<Time Value="([^"]+)"', text) == [str(k) for k in range(1, 9)] * 2
+
+
+def test_p2_law_restart_on_two_ranks(tmp_path):
+    # P2 displacements (edge dofs keyed by their two input vertices) and a J2 law's point history,
+    # checkpointed serially and restarted on 2 ranks
+    text = (RUN.replace('cells = [4, 2]', 'cells = [6, 3]\ndegree = 2\nquadrature_degree = 2')
+            .replace(RUN[RUN.index('rve = '):RUN.index('[[dirichlet]]')], f'law = "{J2}"\n\n'))
+    run_file, ck = write_run(tmp_path, text), tmp_path / "ck"
+    whole, out = tmp_path / "whole.json", tmp_path / "out.json"
+    assert fe2(run_file, "--json", whole, "--quiet") == 0
+    reference = steps_of(whole)
+    assert max(abs(s["reactions"]["right"][1]) for s in reference) > 1e-4
+    assert abs(reference[-1]["reactions"]["right"][1]) > 1e-6  # unloaded with a plastic residual force
+    assert fe2(run_file, "--json", out, "--checkpoint", ck, "--max-steps", 4, "--quiet") == 0
+    result = cli(["fe2", run_file, "--json", out, "--restart", ck], nproc=2)
+    assert result.returncode == 0, result.stderr
+    assert_same_steps(reference, steps_of(out), 1e-10)
