@@ -493,3 +493,18 @@ def test_p2_law_restart_on_two_ranks(tmp_path):
     result = cli(["fe2", run_file, "--json", out, "--restart", ck], nproc=2)
     assert result.returncode == 0, result.stderr
     assert_same_steps(reference, steps_of(out), 1e-10)
+
+
+def test_sigterm_to_mpiexec_stops_every_rank_after_the_same_step(tmp_path, uninterrupted_long):
+    run_file, out, ck = write_run(tmp_path, LONG_RUN), tmp_path / "out.json", tmp_path / "ck"
+    proc = cli(["fe2", run_file, "--json", out, "--checkpoint", ck], nproc=2, wait=False)
+    _kill_after(proc, out, 2, signal.SIGTERM)  # mpiexec forwards it to both ranks
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("fe2: step")]
+    assert len(lines) == 1 and "stopped by SIGTERM after step" in lines[0], stderr
+    k = len(steps_of(out))
+    assert json.loads((ck / "checkpoint.json").read_text())["step"] == k
+    assert len(list((ck / f"step_{k:06d}").glob("rank_*.npz"))) == 2
+    assert fe2(run_file, "--json", out, "--checkpoint", ck, "--restart", ck, "--quiet") == 0
+    assert_same_steps(uninterrupted_long, steps_of(out), 1e-10)
