@@ -232,3 +232,28 @@ def test_monte_carlo_resumes_from_its_cache(tmp_path):
     for name in ("x", "v"):
         assert np.array_equal(more["samples"][name], plain["samples"][name])
         assert np.array_equal(more["samples"][name][:4], first["samples"][name])
+
+
+def test_monte_carlo_stops_after_a_round_and_resumes(tmp_path, capsys):
+    from mpi4py import MPI
+
+    from dolfinx_multiscale.errors import Interrupted
+    from dolfinx_multiscale.progress import StopFlag
+
+    calls = []
+
+    def sample(rng):
+        calls.append(1)
+        return rng.normal()
+
+    key = {"sampler": "normal"}
+    stop = StopFlag(MPI.COMM_SELF)
+    stop.set("SIGTERM")  # as if the signal came during the first sample
+    with pytest.raises(Interrupted, match=r"after 1/5 samples; kept: 1 samples in the cache") as info:
+        uq.monte_carlo(sample, 5, seed=1, comm=MPI.COMM_SELF, cache=tmp_path, cache_key=key, progress=True,
+                       stop=stop)
+    assert info.value.exit_status == 143 and len(calls) == 1
+    assert "monte-carlo: sample 1/5" in capsys.readouterr().err
+    resumed = uq.monte_carlo(sample, 5, seed=1, comm=MPI.COMM_SELF, cache=tmp_path, cache_key=key)
+    assert (resumed["cache"]["hits"], resumed["cache"]["computed"], len(calls)) == (1, 4, 5)
+    assert np.array_equal(resumed["samples"], uq.monte_carlo(sample, 5, seed=1, comm=MPI.COMM_SELF)["samples"])

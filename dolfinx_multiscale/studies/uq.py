@@ -93,14 +93,14 @@ def mean_confidence_interval(samples: npt.ArrayLike, level: float = 0.95) -> dic
 # -- parallel map over independent members ----------------------------------------------
 def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
                   label: Callable[[int], str] = "member {}".format, stop: StopFlag | None = None,
-                  kept: Callable[[int], str] = lambda done: "nothing") -> list:
+                  kept: Callable[[int], str] = lambda done: "nothing", noun: str = "members") -> list:
     """``[fn(i) for i in range(n)]`` with ``i`` on rank ``i % size``; all ranks get all.
 
     A failure of any member is re-raised on every rank (same type for ``ValueError``)
     after the collective gather, so no rank hangs. With ``stop``, the ranks poll it
     (collectively) after every round of ``size`` members and, when a signal came, stop
     there: :class:`~dolfinx_multiscale.errors.Interrupted` is raised on every rank after
-    the gather, saying how many members finished and what was kept (``kept(done)``).
+    the gather, saying how many members (``noun``) finished and what was kept (``kept(done)``).
     """
     local, error = [], None
     for first in range(0, n, comm.size):  # one round: a member per rank
@@ -120,7 +120,7 @@ def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
         raise exc_type(f"{label(i)}: {message}")
     results = sorted(item for part, _ in gathered for item in part)
     if len(results) < n:  # only when stopped
-        raise Interrupted(f"stopped by {stop.signal_name} after {len(results)}/{n} members; "
+        raise Interrupted(f"stopped by {stop.signal_name} after {len(results)}/{n} {noun}; "
                           f"kept: {kept(len(results))}", stop.exit_status)
     return [(rank, value) for _, rank, value in results]
 
@@ -382,7 +382,8 @@ def _mc_stats(x: np.ndarray, level: float) -> dict:
 
 def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed: int = 0,
                 comm: MPI.Comm = MPI.COMM_WORLD, level: float = 0.95,
-                cache: ResultCache | str | None = None, cache_key: Mapping | None = None) -> dict:
+                cache: ResultCache | str | None = None, cache_key: Mapping | None = None,
+                progress: bool = False, stop: StopFlag | None = None) -> dict:
     """Aleatory Monte Carlo: ``n`` independent samples of ``sample_fn``, in parallel.
 
     Sample ``i`` calls ``sample_fn(rng_i)`` with
@@ -410,6 +411,10 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
             "n_inclusions": 4, "volume_fraction": 0.3, "h": 0.05, "E": [1, 10]}``): the
             sampler cannot be hashed, so two samplers given the same ``cache_key`` share
             their samples.
+        progress: one line per finished sample on rank 0's ``stderr`` (its own samples).
+        stop: a :class:`~dolfinx_multiscale.progress.StopFlag` (from
+            :func:`~dolfinx_multiscale.progress.graceful_stop`) polled after every round
+            of ``comm.size`` samples.
 
     Returns:
         ``{"n", "seed", "level", "n_ranks", "wall_s", "ranks"}`` plus, with the structure
@@ -423,6 +428,7 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
     Raises:
         ValueError: ``n < 2``, a cache without ``cache_key``, or a failing sample
             (re-raised on every rank).
+        Interrupted: ``stop`` was set; the finished samples are in the cache.
     """
     if not (isinstance(n, (int, np.integer)) and n >= 2):
         raise ValueError(f"n must be an integer >= 2; got {n!r}")
@@ -432,12 +438,20 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
     store = ResultCache.of(cache)
     streams = np.random.SeedSequence(seed).spawn(int(n))
 
+    bar = Progress("monte-carlo", int(n), comm, enabled=progress, unit="sample")
+
     def sample(i: int) -> tuple[object, bool]:
         """Sample ``i`` (JSON form when read from the cache) and whether it was."""
-        return cached(store, lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
-                       lambda: sample_fn(np.random.default_rng(streams[i])))
+        t_sample = time.perf_counter()
+        value, hit = cached(store, lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
+                            lambda: sample_fn(np.random.default_rng(streams[i])))
+        bar.step(i + 1, wall=f"{time.perf_counter() - t_sample:.2f} s", cached="yes" if hit else "no")
+        return value, hit
 
-    gathered = _parallel_map(sample, int(n), comm, label="sample {}".format)
+    def kept(done: int) -> str:
+        return f"{done} samples in the cache {store.directory}" if store is not None else "nothing (no cache)"
+
+    gathered = _parallel_map(sample, int(n), comm, label="sample {}".format, stop=stop, kept=kept, noun="samples")
     results = [(rank, value) for rank, (value, _) in gathered]
     hits = sum(hit for _, (_, hit) in gathered)
     stacked = _stack_samples([value for _, value in results])
