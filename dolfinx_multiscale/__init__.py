@@ -73,6 +73,7 @@ __all__ = [
     "read_msh",
     "reduction",
     "references",
+    "runs",
     "scale_separation",
     "studies",
     "subc",

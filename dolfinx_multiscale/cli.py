@@ -109,8 +109,10 @@ def _check_output(path: str | None, suffix: str, option: str) -> Path | None:
 
 
 def _write_json(path: Path | None, data: dict, comm: MPI.Comm) -> None:
+    from .files import write_json_atomic
+
     if path is not None and comm.rank == 0:
-        path.write_text(json.dumps(data, indent=2) + "\n")
+        write_json_atomic(path, data)
 
 
 def _count(x: float) -> str:

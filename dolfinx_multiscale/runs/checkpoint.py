@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
@@ -43,8 +42,9 @@ import numpy.typing as npt
 
 import basix
 
-__all__ = ["CheckpointError", "FORMAT_VERSION", "dof_keys", "point_keys", "read_checkpoint", "write_checkpoint",
-           "write_json_atomic"]
+from ..files import atomic_write, write_json_atomic
+
+__all__ = ["CheckpointError", "FORMAT_VERSION", "dof_keys", "point_keys", "read_checkpoint", "write_checkpoint"]
 
 _log = logging.getLogger(__name__)
 
@@ -56,15 +56,6 @@ KEEP = 2
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint: none complete, another run file, another format."""
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename, so the
-    file is always either the old or the new complete JSON."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def dof_keys(V) -> npt.NDArray[np.int64]:
@@ -139,9 +130,8 @@ def write_checkpoint(directory: Path, problem, step: int, load: float, records: 
         for key, value in material.state.items():
             arrays[f"m{i}_state_{key}"] = np.asarray(value)
     name = f"rank_{comm.rank:05d}.npz"
-    tmp = target / f".{name}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, target / name)
+    with atomic_write(target / name, "wb") as f:
+        np.savez(f, **arrays)
     files = comm.gather((name, (target / name).stat().st_size, _sha256(target / name)), root=0)
     if comm.rank == 0:
         manifest = {"version": FORMAT_VERSION, "step": step, "load": load, "n_ranks": comm.size,

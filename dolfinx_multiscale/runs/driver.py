@@ -30,9 +30,10 @@ import dolfinx.fem as fem
 import dolfinx.io
 
 from ..errors import Interrupted
+from ..files import write_json_atomic
 from ..macro.newton import incremental_solve
 from ..progress import Progress, graceful_stop
-from .checkpoint import read_checkpoint, write_checkpoint, write_json_atomic
+from .checkpoint import read_checkpoint, write_checkpoint
 from .problem import MacroProblem, build_problem
 from .spec import RunSpec
 

@@ -29,6 +29,8 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..files import write_json_atomic
+
 __all__ = ["FORMAT_VERSION", "ResultCache", "cached"]
 
 #: Version of the stored layout; part of every key, so bumping it invalidates old entries.
@@ -111,13 +113,8 @@ class ResultCache:
         """Store ``result`` (JSON values, NumPy arrays or scalars) for ``inputs``,
         atomically; returns the entry's path."""
         target = self.path(inputs)
-        text = json.dumps({"format": FORMAT_VERSION, "inputs": inputs, "result": result}, default=_plain)
-        tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        write_json_atomic(target, {"format": FORMAT_VERSION, "inputs": inputs, "result": result}, fsync=True,
+                          indent=None, default=_plain)
         return target
 
     def __len__(self) -> int:
