@@ -30,7 +30,7 @@ import dolfinx
 import dolfinx.io.gmsh
 import dolfinx.mesh
 
-__all__ = ["mesh_recipe", "read_mesh", "write_recipe"]
+__all__ = ["mesh_recipe", "msh_dimension", "read_mesh", "write_recipe"]
 
 
 # --------------------------------------------------------------------------------------
@@ -327,6 +327,11 @@ def _mesh_from_model(comm: MPI.Comm, gdim: int) -> tuple[dolfinx.mesh.Mesh, dolf
 
 
 
+def _top_dimension() -> int:
+    """The highest dimension with elements in the current Gmsh model (0 if none)."""
+    return max((d for d in (1, 2, 3) if len(gmsh.model.mesh.getElements(d)[0]) > 0), default=0)
+
+
 def _inspect_msh(path: Path) -> tuple[str | None, int | None]:
     """Merge ``path`` into the current model; return (error message, gdim)."""
     if not path.is_file():
@@ -335,7 +340,7 @@ def _inspect_msh(path: Path) -> tuple[str | None, int | None]:
         gmsh.merge(str(path))
     except Exception as exc:  # noqa: BLE001
         return f"read_msh: Gmsh cannot read {str(path)!r}: {exc}", None
-    tdim = max((d for d in (1, 2, 3) if len(gmsh.model.mesh.getElements(d)[0]) > 0), default=0)
+    tdim = _top_dimension()
     if tdim not in (2, 3):
         return (
             f"read_msh: {str(path)!r} must contain 2-D or 3-D cells; top dimension found: {tdim}",
@@ -383,6 +388,25 @@ def write_recipe(recipe, path: Path, comm: MPI.Comm) -> None:
             gmsh.write(str(path))
 
     _run_on_root(comm, work)
+
+
+def msh_dimension(path: Path, comm: MPI.Comm) -> int:
+    """The top dimension of the cells of the ``.msh`` file ``path`` (read on rank 0 in a
+    fresh Gmsh model, the answer on every rank; 0 without cells).
+
+    Raises:
+        ValueError: on every rank, Gmsh cannot read the file.
+    """
+
+    def work():
+        with _gmsh_session():
+            try:
+                gmsh.merge(str(path))
+            except Exception as exc:  # noqa: BLE001 - Gmsh raises plain Exceptions
+                raise ValueError(f"Gmsh cannot read {str(path)!r}: {exc}") from None
+            return _top_dimension()
+
+    return comm.bcast(_run_on_root(comm, work), root=0)
 
 
 def read_mesh(path: Path, comm: MPI.Comm) -> tuple[dolfinx.mesh.Mesh, dolfinx.mesh.MeshTags]:

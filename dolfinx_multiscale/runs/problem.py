@@ -32,6 +32,7 @@ import dolfinx.mesh
 import ufl
 
 from ..cell.rve import RVE
+from ..geometry.meshing import msh_dimension
 from ..geometry.microstructures import read_msh
 from ..kinematics import FINITE_STRAIN, SMALL_STRAIN
 from ..macro.fe2 import FE2Material, cyclic_partitioner
@@ -85,23 +86,6 @@ class MacroProblem:
         return out
 
 
-def _gmsh_dimension(path: Path, comm: MPI.Comm) -> int:
-    dim = None
-    if comm.rank == 0:
-        import gmsh
-
-        initialized = gmsh.isInitialized()
-        if not initialized:
-            gmsh.initialize()
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.open(str(path))
-        dim = gmsh.model.getDimension()
-        gmsh.clear()
-        if not initialized:
-            gmsh.finalize()
-    return comm.bcast(dim, root=0)
-
-
 def _builtin_mesh(spec: RunSpec, comm: MPI.Comm, partitioner):
     m = spec.macro
     if m.dim == 2:
@@ -129,7 +113,10 @@ def _msh_mesh(spec: RunSpec, comm: MPI.Comm, partitioner):
     from dolfinx.io import gmsh as gmshio
 
     path = spec.macro.mesh
-    dim = _gmsh_dimension(path, comm)
+    try:
+        dim = msh_dimension(path, comm)
+    except ValueError as exc:
+        raise RunFileError(f"{spec.path.name}: [macro] mesh: {exc}") from None
     if dim not in (2, 3):
         raise RunFileError(f"{spec.path.name}: [macro] mesh: {path.name} has no 2-D or 3-D cells")
     data = gmshio.read_from_msh(path, comm, 0, gdim=dim, partitioner=partitioner)
