@@ -49,7 +49,7 @@ class _FieldWriter:
     checkpoint, so a step whose checkpoint exists has its fields)."""
 
     def __init__(self, path: Path | None, problem: MacroProblem, every: int, append: bool):
-        self.path, self.every = path, every
+        self.every = every
         self.file = None
         self.written = 0  # the last step the file holds
         if path is None:
@@ -102,7 +102,8 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
         json_path: the JSON written (rank 0, atomically) after every step.
         checkpoint: directory of the checkpoints written after every step.
         restart: a checkpoint directory to continue from (its newest complete one).
-        xdmf: the displacement at every ``[output] fields_every`` steps.
+        xdmf: the displacement and the cell-averaged equivalent plastic strain every
+            ``[output] fields_every`` steps.
         comm: the macro mesh's ranks.
         progress: one progress report per step on rank 0's ``stderr``.
         max_steps: return after this many steps of this call (a chunk of a long run,
@@ -150,7 +151,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
                                 "cuts": solved["cuts"], "wall_s": solved["wall_s"]})
                 if counts is not None:
                     before, counts = counts, _reduced_counts(problem)
-                    records[-1]["reduced_rve"] = {k: counts[k] - before[k] for k in counts}
+                    records[-1]["reduced_rve"] = {key: counts[key] - before[key] for key in counts}
                 report["complete"] = k + 1 == n_steps
                 fields.write(k + 1)
                 if json_path is not None and comm.rank == 0:

@@ -93,14 +93,15 @@ def mean_confidence_interval(samples: npt.ArrayLike, level: float = 0.95) -> dic
 # -- parallel map over independent members ----------------------------------------------
 def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
                   label: Callable[[int], str] = "member {}".format, stop: StopFlag | None = None,
-                  kept: Callable[[int], str] = lambda done: "nothing", noun: str = "members") -> list:
+                  store: ResultCache | None = None, noun: str = "members") -> list:
     """``[fn(i) for i in range(n)]`` with ``i`` on rank ``i % size``; all ranks get all.
 
     A failure of any member is re-raised on every rank (same type for ``ValueError``)
     after the collective gather, so no rank hangs. With ``stop``, the ranks poll it
     (collectively) after every round of ``size`` members and, when a signal came, stop
     there: :class:`~dolfinx_multiscale.errors.Interrupted` is raised on every rank after
-    the gather, saying how many members (``noun``) finished and what was kept (``kept(done)``).
+    the gather, saying how many members (``noun``) finished and that they are in the
+    cache ``store`` (if any).
     """
     local, error = [], None
     for first in range(0, n, comm.size):  # one round: a member per rank
@@ -120,9 +121,21 @@ def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
         raise exc_type(f"{label(i)}: {message}")
     results = sorted(item for part, _ in gathered for item in part)
     if len(results) < n:  # only when stopped
-        raise Interrupted(f"stopped by {stop.signal_name} after {len(results)}/{n} {noun}; "
-                          f"kept: {kept(len(results))}", stop.exit_status)
+        done = len(results)
+        kept = (f"{done} {noun} in the cache {store.directory} (run again with it to resume)" if store is not None
+                else "nothing (no cache)")
+        raise Interrupted(f"stopped by {stop.signal_name} after {done}/{n} {noun}; kept: {kept}", stop.exit_status)
     return [(rank, value) for _, rank, value in results]
+
+
+def _cached_member(store: ResultCache | None, bar: Progress, i: int, inputs: Callable[[], dict],
+                   compute: Callable[[], object], **shown) -> tuple[object, bool]:
+    """Member ``i`` from ``store`` or computed (:func:`~.cache.cached`), reported on
+    ``bar`` with ``shown``, its wall time and whether it came from the cache."""
+    t0 = time.perf_counter()
+    value, hit = cached(store, inputs, compute)
+    bar.step(i + 1, **shown, wall=f"{time.perf_counter() - t0:.2f} s", cached="yes" if hit else "no")
+    return value, hit
 
 
 def _cache_report(store: ResultCache | None, hits: int, n: int) -> dict | None:
@@ -215,9 +228,8 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
             0's members.
         stop: a :class:`~dolfinx_multiscale.progress.StopFlag` (from
             :func:`~dolfinx_multiscale.progress.graceful_stop`) polled between rounds of
-            members; when set, the study stops after the round. Gmsh's initialization
-            replaces the SIGTERM handler: initialize Gmsh before entering the graceful stop
-            (the command line does), so that the members' meshing sessions reuse it.
+            members; when set, the study stops after the round (the members' Gmsh
+            sessions keep Python's signal handlers, :mod:`~dolfinx_multiscale.geometry.meshing`).
 
     Returns:
         A JSON-ready dict: ``definition``, the arguments, ``notation`` (Mandel) and
@@ -282,21 +294,12 @@ def rve_size_study(sizes: Sequence[int], n_seeds: int, volume_fraction: float, m
 
     def member(i: int) -> tuple[dict, bool]:
         """The member's result and whether it came from the cache."""
-        t_member = time.perf_counter()
         size, member_seed = members[i]
-        out, hit = cached(store, lambda: {**study_inputs, "size": size, "seed": member_seed},
-                           lambda: compute(size, member_seed))
-        bar.step(i + 1, size=size, seed=member_seed, wall=f"{time.perf_counter() - t_member:.2f} s",
-                 cached="yes" if hit else "no")
-        return out, hit
-
-    def kept(done: int) -> str:
-        if store is None:
-            return "nothing (no cache)"
-        return f"{done} members in the cache {store.directory} (run again with it to resume)"
+        return _cached_member(store, bar, i, lambda: {**study_inputs, "size": size, "seed": member_seed},
+                              lambda: compute(size, member_seed), size=size, seed=member_seed)
 
     gathered = _parallel_map(member, len(members), comm, label=lambda i: "size {}, seed {}".format(*members[i]),
-                             stop=stop, kept=kept)
+                             stop=stop, store=store)
     results = [(rank, out) for rank, (out, _) in gathered]
     hits = sum(hit for _, (_, hit) in gathered)
     report_sizes = []
@@ -442,16 +445,11 @@ def monte_carlo(sample_fn: Callable[[np.random.Generator], object], n: int, seed
 
     def sample(i: int) -> tuple[object, bool]:
         """Sample ``i`` (JSON form when read from the cache) and whether it was."""
-        t_sample = time.perf_counter()
-        value, hit = cached(store, lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
-                            lambda: sample_fn(np.random.default_rng(streams[i])))
-        bar.step(i + 1, wall=f"{time.perf_counter() - t_sample:.2f} s", cached="yes" if hit else "no")
-        return value, hit
+        return _cached_member(store, bar, i,
+                              lambda: {"study": "monte_carlo", "sampler": cache_key, "seed": seed, "sample": i},
+                              lambda: sample_fn(np.random.default_rng(streams[i])))
 
-    def kept(done: int) -> str:
-        return f"{done} samples in the cache {store.directory}" if store is not None else "nothing (no cache)"
-
-    gathered = _parallel_map(sample, int(n), comm, label="sample {}".format, stop=stop, kept=kept, noun="samples")
+    gathered = _parallel_map(sample, int(n), comm, label="sample {}".format, stop=stop, store=store, noun="samples")
     results = [(rank, value) for rank, (value, _) in gathered]
     hits = sum(hit for _, (_, hit) in gathered)
     stacked = _stack_samples([value for _, value in results])
