@@ -211,7 +211,7 @@ def part_step(cells: int, batch: bool) -> dict:
 
 def run_reduced(points: int, tolerance: float = 1e-3, amplitude: float = 0.025) -> dict:
     """Item 6: the part's bending step (serial) with exact FE² and with a reduced RVE
-    (:class:`~dolfinx_multiscale.studies.reduction.ReducedRVE`, trained here)."""
+    (:class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`, trained here)."""
     micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
     t0 = time.perf_counter()
     model = dm.ReducedRVE.train(dm.RVE(micro, {1: J2, 2: FIBRE}), tolerance=tolerance, strain_amplitude=amplitude,

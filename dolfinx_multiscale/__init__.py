@@ -18,19 +18,21 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
         raise
 
 from . import cell, errors, geometry, kinematics, macro, materials, runs, studies, tensors, viz
-from .cell import RVE, kubc, periodic, subc
+from .cell import RVE, ReducedRVE, kubc, periodic, subc
+from .cell import reduced
 from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
 from .geometry import Microstructure, microstructures, read_msh
 from .macro import FE2Material, LocalMaterial, NewtonSolver, incremental_solve
 from .materials import (Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material, NeoHookean,
                         SaintVenantKirchhoff)
 from .stability import Ellipticity, acoustic_tensor, ellipticity
-from .studies import calibration, loading, reduction, references, scale_separation, uq, verification
+from .studies import calibration, loading, references, scale_separation, uq, verification
 from .studies.loading import load_path
-from .studies.reduction import ReducedRVE
 
 #: the former name of :mod:`.studies.references` (analytic bounds and laminates)
 homogenization = references
+#: the former name of :mod:`.cell.reduced` (reduced RVEs, once a study)
+reduction = reduced
 
 __version__ = "0.1.0"
 
@@ -71,6 +73,7 @@ __all__ = [
     "microstructures",
     "periodic",
     "read_msh",
+    "reduced",
     "reduction",
     "references",
     "runs",

@@ -7,11 +7,15 @@
 * :mod:`.condensation` — the reduced operator and the condensed tangent;
 * :mod:`.newton` — the micro Newton;
 * :mod:`.response` — fields, averages and energies of a solve;
-* :mod:`.rve` — the :class:`RVE` façade.
+* :mod:`.rve` — the :class:`RVE` façade;
+* :mod:`.reduced` — the hyper-reduced cell (:class:`ReducedRVE`), another material of
+  this layer: :mod:`.training` (its training data and modes), :mod:`.cubature` (the
+  empirical cubature).
 """
 
 from .boundary import BOUNDARY_CONDITIONS, kubc, periodic, subc
+from .reduced import ReducedRVE
 from .rve import RVE
 from .solver import SolverPolicy
 
-__all__ = ["BOUNDARY_CONDITIONS", "RVE", "SolverPolicy", "kubc", "periodic", "subc"]
+__all__ = ["BOUNDARY_CONDITIONS", "RVE", "ReducedRVE", "SolverPolicy", "kubc", "periodic", "subc"]

@@ -109,6 +109,37 @@ class BatchedCell:
             delta -= Z @ (S_inv @ (self._b.T @ delta))
         return delta
 
+    def tangent_correction(self, D: npt.NDArray[np.float64], rhs: npt.NDArray[np.float64],
+                           iterations: int) -> npt.NDArray[np.float64]:
+        """``K̃_t⁻¹ rhs`` ``(n_reduced, M)`` approximately for ``M`` points with tangents ``D``
+        ``(M, N, n, n)``: ``iterations`` conjugate-gradient iterations on each point's
+        tangent operator ``Pᵀ Bᵀ W D B P``, preconditioned by the elastic ``K̃``
+        (:meth:`elastic_solve`: one sparse LU for all points; the two differ in the
+        plastic zone only, so few iterations capture what the elastic solve misses)."""
+        cell = self
+        M = D.shape[0]
+
+        def apply(x):  # the tangent operator on the columns of x
+            strain = (cell.B @ (cell.Pt.T @ x)).T.reshape(M, -1, D.shape[-1], 1)
+            return cell.Pt @ (cell.BtW @ np.matmul(D, strain).reshape(M, -1).T)
+
+        x = np.zeros_like(rhs)
+        r = rhs.copy()
+        z = cell.elastic_solve(r)
+        p = z.copy()
+        rz = np.einsum("im,im->m", r, z)
+        for _ in range(iterations):
+            Ap = apply(p)
+            pAp = np.einsum("im,im->m", p, Ap)
+            alpha = rz / np.where(pAp != 0, pAp, 1.0)
+            x += alpha * p
+            r -= alpha * Ap
+            z = cell.elastic_solve(r)
+            rz_new = np.einsum("im,im->m", r, z)
+            p = z + (rz_new / np.where(rz != 0, rz, 1.0)) * p
+            rz = rz_new
+        return x
+
     def strains(self, E: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """``ε = E + B(w)`` at the cell points of ``M`` macro points: ``E`` ``(M, n)``,
         ``w`` ``(M, n_dofs)`` → ``(M, N, n)``."""

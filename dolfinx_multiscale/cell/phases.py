@@ -106,6 +106,26 @@ class PhaseLaws:
             trial.update({flat: new[key] for flat, key in self._keys[tag]})
         return sigma, D, trial, sigma33
 
+    def subset(self, points: npt.NDArray[np.int64]) -> tuple[PhaseLaws, dict[str, npt.NDArray[np.int64]]]:
+        """The laws of a subset of the points (e.g. the cubature points of a reduced cell).
+
+        Args:
+            points: sorted indices among the ``N`` points.
+
+        Returns:
+            ``(laws, columns)``: the :class:`PhaseLaws` of the subset (its points numbered
+            in the order of ``points``) and, per flat history key, the columns of a full
+            history array that belong to the subset (``state[key][:, columns[key]]`` is
+            the subset's history of ``M`` cells).
+        """
+        points = np.asarray(points, dtype=np.int64)
+        phase_points, columns = {}, {}
+        for tag, idx in self.phase_points.items():
+            inside = np.flatnonzero(np.isin(idx, points))
+            phase_points[tag] = np.searchsorted(points, idx[inside])
+            columns.update({flat: inside for flat, _ in self._keys[tag]})
+        return PhaseLaws(self.materials, phase_points, self.n), columns
+
     def _stacked_phase_state(self, state: dict, tag: int) -> dict[str, npt.NDArray]:
         """Phase ``tag``'s history of ``M`` macro points (arrays ``(M, n_phase, ...)``) as
         one history of ``M · n_phase`` points."""

@@ -106,7 +106,7 @@ class FE2Material(LocalMaterial):
 
     Args:
         rve: the :class:`~dolfinx_multiscale.cell.rve.RVE` workspace (or a
-            :class:`~dolfinx_multiscale.studies.reduction.ReducedRVE` of one); its mesh must
+            :class:`~dolfinx_multiscale.cell.reduced.ReducedRVE` of one); its mesh must
             live on ``MPI.COMM_SELF`` (every rank owns one workspace). Every point starts from
             the RVE's virgin state.
         mesh: the macro mesh (same dimension as the RVE; 2-D is plane strain).
@@ -178,7 +178,7 @@ class FE2Material(LocalMaterial):
     @property
     def stats(self) -> dict | None:
         """The law's counters when it is a reduced RVE
-        (:class:`~dolfinx_multiscale.studies.reduction.ReducedRVE`: shortcut, reduced and
+        (:class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`: shortcut, reduced and
         fallback points, the largest error indicator; cumulative and ``"last"`` update),
         else ``None``."""
         return getattr(self.rve, "stats", None)

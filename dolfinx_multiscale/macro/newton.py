@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
+from mpi4py import MPI
 from petsc4py import PETSc
 
 import numpy as np
@@ -77,6 +78,13 @@ class NewtonSolver:
         self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         dolfinx.fem.petsc.set_bc(self.b, self.bcs, x, -1.0)
 
+    def _check_materials(self) -> bool:
+        """The materials' post-convergence hooks (:meth:`QuadratureMaterial.check
+        <dolfinx_multiscale.macro.quadrature.QuadratureMaterial.check>`): whether one of
+        them, on any rank, changed points, so the Newton must iterate on. Collective."""
+        changed = [m.check() for m in self.materials]  # every hook runs (no short-circuit)
+        return bool(self.u.function_space.mesh.comm.allreduce(any(changed), op=MPI.LOR))
+
     def solve(self) -> int:
         """Iterate from the current ``u``; returns the number of iterations.
 
@@ -99,7 +107,10 @@ class NewtonSolver:
             if not np.isfinite(res):
                 break
             if res <= max(self.atol, self.rtol * self.residuals[0]) and it > 0:
-                return it
+                if not self._check_materials():
+                    return it
+                _log.info("  macro Newton: a material's post-convergence check changed some points; iterating on")
+                continue
             if it == self.max_iterations:
                 break
             self.A.zeroEntries()

@@ -158,6 +158,15 @@ class QuadratureMaterial:
     def _respond(self, strain):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check(self) -> bool:
+        """The post-convergence hook: called by
+        :class:`~dolfinx_multiscale.macro.newton.NewtonSolver` once the macro Newton has
+        converged with this material's last update. A material whose answers are checked
+        only then (a hyper-reduced RVE) re-marks the points that failed and returns
+        ``True``: they change at the next update, so the Newton iterates on. Collective.
+        This base class checks nothing."""
+        return False
+
     def commit(self) -> None:  # pragma: no cover - abstract
         """Accept the trial state of every point (the load step converged)."""
         raise NotImplementedError
@@ -211,6 +220,7 @@ class LocalMaterial(QuadratureMaterial):
         self.state = material.initial_state(self.n_points)
         self.trial_state = self.state
         self._spare = None  # a state buffer no longer in use (the one committed before)
+        self._checked = True  # the law's post-convergence check ran on the trial state
 
     def _respond(self, strain):
         # a trial of this step (previous Newton iteration): a guess for iterative laws and
@@ -219,10 +229,30 @@ class LocalMaterial(QuadratureMaterial):
         out = self.trial_state if same_step else self._spare
         sigma, tangent, self.trial_state = self.material.update(strain, self.state, True, out=out,
                                                                 guess=self.trial_state if same_step else None)
+        self._checked = False
         return sigma, np.ascontiguousarray(tangent)
 
+    def check(self) -> bool:
+        """Run the law's post-convergence check, if it has one: ``check_converged(strain,
+        state, trial, reference_stress) -> (N,) bool`` (e.g.
+        :meth:`ReducedRVE.check_converged <dolfinx_multiscale.cell.reduced.ReducedRVE.check_converged>`),
+        with ``reference_stress`` the RMS stress of the last update over all points of
+        all ranks. Returns whether some point of this rank was flagged. Collective."""
+        law_check = getattr(self.material, "check_converged", None)
+        if law_check is None:
+            return False
+        sums = self.mesh.comm.allreduce(np.array([np.sum(self.stress_values**2), self.n_points], dtype=float))
+        self._checked = True
+        if self.trial_state is self.state:
+            return False
+        reference = float(np.sqrt(sums[0] / max(sums[1], 1.0)))
+        return bool(np.any(law_check(self.strain, self.state, self.trial_state, reference)))
+
     def commit(self) -> None:
-        """Accept every point's trial state (the load step converged)."""
+        """Accept every point's trial state (the load step converged); runs the law's
+        post-convergence check first if no solver did (its flags are then only counted)."""
+        if not self._checked:
+            self.check()
         if self.trial_state is not self.state:
             self._spare, self.state = self.state, self.trial_state
 

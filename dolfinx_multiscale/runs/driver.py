@@ -11,8 +11,12 @@ always valid and holds every finished step::
 
 ``newton_iterations`` counts the macro Newton iterations of the step over its
 sub-steps; with a reduced RVE (``[[material]] reduced``) a record also has
-``reduced_rve: {"shortcut", "reduced", "fallback"}``, the point updates of the step
-solved by the elastic shortcut, the reduced model and the full RVE (all ranks); ``wall_s`` is the step's wall time (the only entry a restarted run does not
+``reduced_rve: {"shortcut", "reduced", "fallback", "checked", "flagged", "audited",
+"audit_above", "audit_bound"}``: the point updates of the step solved by the elastic
+shortcut, the reduced model and the full RVE, the reduced answers checked after
+convergence and flagged (re-solved by the full RVE), the audited ones and how many of those
+were above the tolerance (all ranks), and the one-sided 95 % Clopper–Pearson bound on the
+share of reduced answers above the tolerance from all audits of the run so far; ``wall_s`` is the step's wall time (the only entry a restarted run does not
 reproduce). A restart (:func:`run`'s ``restart``) reads the newest complete checkpoint
 (:mod:`.checkpoint`), on any rank count, and writes the JSON the uninterrupted run
 writes.
@@ -29,6 +33,7 @@ from mpi4py import MPI
 import dolfinx.fem as fem
 import dolfinx.io
 
+from ..cell.reduced import clopper_pearson_upper
 from ..errors import Interrupted
 from ..files import write_json_atomic
 from ..macro.newton import incremental_solve
@@ -89,7 +94,8 @@ def _reduced_counts(problem: MacroProblem) -> dict | None:
     stats = [m.stats for m in problem.materials if getattr(m, "stats", None) is not None]
     if not stats:
         return None
-    return {k: problem.mesh.comm.allreduce(sum(s[k] for s in stats)) for k in ("shortcut", "reduced", "fallback")}
+    return {k: problem.mesh.comm.allreduce(sum(s[k] for s in stats))
+            for k in ("shortcut", "reduced", "fallback", "checked", "flagged", "audited", "audit_above")}
 
 
 def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = None,
@@ -149,9 +155,16 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
                 records.append({"step": k + 1, "load": factor, "reactions": problem.reactions(),
                                 "newton_iterations": int(sum(solved["newton_iterations"])),
                                 "cuts": solved["cuts"], "wall_s": solved["wall_s"]})
+                reduced = {}
                 if counts is not None:
                     before, counts = counts, _reduced_counts(problem)
-                    records[-1]["reduced_rve"] = {key: counts[key] - before[key] for key in counts}
+                    step_counts = {key: counts[key] - before[key] for key in counts}
+                    audits = [r["reduced_rve"] for r in records[:-1]] + [step_counts]  # the run's, restarts included
+                    bound = clopper_pearson_upper(sum(a["audit_above"] for a in audits),
+                                                  sum(a["audited"] for a in audits))
+                    records[-1]["reduced_rve"] = {**step_counts, "audit_bound": bound}
+                    reduced = {"reduced": f"{step_counts['reduced']}/{step_counts['fallback']} reduced/full, "
+                                          f"{step_counts['flagged']} flagged, audit bound {bound:.2g}"}
                 report["complete"] = k + 1 == n_steps
                 fields.write(k + 1)
                 if json_path is not None and comm.rank == 0:
@@ -159,7 +172,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
                 if checkpoint is not None:
                     write_checkpoint(checkpoint, problem, k + 1, factor, records, comm)
                 bar.step(k + 1, load=factor, newton=records[-1]["newton_iterations"], cuts=solved["cuts"],
-                         time=f"{solved['wall_s']:.2f} s")
+                         time=f"{solved['wall_s']:.2f} s", **reduced)
                 if k + 1 < n_steps and stop.requested():
                     kept = [f"{json_path} (steps 1-{k + 1})"] if json_path is not None else []
                     if checkpoint is not None:

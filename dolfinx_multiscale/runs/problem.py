@@ -39,7 +39,7 @@ from ..macro.fe2 import FE2Material, cyclic_partitioner
 from ..macro.newton import NewtonSolver
 from ..macro.quadrature import LocalMaterial, derivative
 from ..materials.spec import material_from_parameters, parse_parameters
-from ..studies.reduction import ReducedRVE
+from ..cell.reduced import ReducedRVE
 from .spec import BOX_BOUNDARIES, RunFileError, RunSpec
 
 __all__ = ["MacroProblem", "build_problem"]

@@ -105,7 +105,7 @@ class MaterialSpec:
         bc: the RVE's boundary condition.
         phases: ``{tag: "key=value,..."}`` of the RVE.
         reduced: the resolved ``.npz`` of a reduced model of the RVE
-            (:meth:`~dolfinx_multiscale.studies.reduction.ReducedRVE.save`), or ``None``.
+            (:meth:`~dolfinx_multiscale.cell.reduced.ReducedRVE.save`), or ``None``.
         law: ``"key=value,..."`` of a single-scale law.
         key: ``"[[material]] #i"`` (1-based), for messages.
     """

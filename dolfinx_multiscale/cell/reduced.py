@@ -1,0 +1,579 @@
+"""Hyper-reduced RVEs: a POD–Galerkin cell integrated by empirical cubature, its error
+checked once per converged macro step, with fallback to the full RVE.
+
+**Model.** The fluctuation of a small-strain cell is sought in the span of ``r``
+orthonormal modes, ``w = Φ q`` (``Φ`` ``(n_dofs, r)``): the ``n`` elastic unit
+fluctuations (a linear cell is exact with them) and POD modes of full-RVE snapshots
+along training paths (Yvonnet & He, JCP 2007; Hernández, Oliver, Huespe, Caicedo & Cante,
+CMAME 2014). Every mode satisfies the boundary condition, so the reduced problem is the
+Galerkin projection, integrated by an *empirical cubature* (:mod:`.cubature`;
+Hernández, Caicedo & Ferrer, CMAME 2017): ``m`` micro points ``s`` with weights
+``ω_s ≥ 0`` instead of the ``N`` points of the cell,
+
+    f(q) = Σ_s ω_s (BΦ)_sᵀ σ_s(E + (BΦ)_s q; h_s) = 0,
+
+``Σ = |Y|⁻¹ Σ_s ω_s σ_s`` and ``C = |Y|⁻¹ (Σ_s ω_s D_s − Hᵀ K_q⁻¹ G)`` with
+``K_q = Σ_s ω_s (BΦ)_sᵀ D_s (BΦ)_s``, ``G = Σ_s ω_s (BΦ)_sᵀ D_s``, ``H = Σ_s ω_s (BΦ)_sᵀ D_sᵀ``.
+The law runs, and reads the history ``h``, only at the cubature points: a reduced
+iteration costs ``O(m r² n)`` whatever the cell size. The cubature integrates, on the
+training snapshots, the reduced internal force and the micro stress (so ``Σ``), plus the
+cell volume and the reduced elastic stiffness (so ``K_q`` stays positive definite).
+
+**Error control, once per converged step** (:meth:`ReducedRVE.check_converged`, the post-convergence
+hook of :class:`~dolfinx_multiscale.macro.newton.NewtonSolver`). During macro iterations
+only cheap checks run: the reduced Newton converged, and the macro strain stays within
+``COVERAGE`` times the largest training strain; a point failing them is solved by the full
+RVE at once. When the macro Newton has converged, every point the reduced model answered
+is reconstructed on the full cell — ``w = Φ q``, the law at all ``N`` points from the
+committed history (the full micro history, which later steps and fallbacks need) — and
+its error is estimated as
+
+    e = ‖Σ_full + ΔΣ − Σ_ECM‖ / max(‖Σ_ECM‖, σ_ref),
+
+``Σ_full = ⟨σ⟩`` of the reconstruction (the cubature error), ``ΔΣ = ⟨D B δw⟩`` with
+``δw ≈ −K̃_t⁻¹ R`` a few preconditioned CG iterations on the full residual ``R`` (the
+Galerkin error), and ``σ_ref`` the RMS macro stress of the step over all points (so
+nearly unloaded points do not force fallbacks). An error left in the micro history stays
+in later answers, so the point's indicator ``η`` accumulates ``e`` over its reduced steps
+(part of the state). A point with ``s η > tolerance`` (``s``: the safety factor, the 95 %
+quantile of ``error / η`` over at least 200 held-out training steps) is re-solved by the
+full RVE and the macro Newton continues. Tolerance stated on ``Σ``: per point
+``‖ΔΣ‖ ≤ tolerance · max(‖Σ‖, σ_ref)``.
+
+**Audit.** At every check, ``audit`` reduced points (random, seeded) are also solved by the
+full RVE; the observed errors and a one-sided 95 % Clopper–Pearson bound on the share of
+reduced answers above the tolerance are kept in :attr:`ReducedRVE.stats`.
+
+:class:`ReducedRVE` follows the material protocol (``FE2Material(reduced, mesh)``) and the
+single-point API of :func:`~dolfinx_multiscale.studies.loading.load_path`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ..kinematics import SMALL_STRAIN
+from ..materials.protocol import put, repeat, take
+from .response import CellResponse
+from .rve import NO_TANGENT, elastic_shortcut
+from .training import train
+
+__all__ = ["ReducedRVE", "clopper_pearson_upper"]
+
+_log = logging.getLogger(__name__)
+#: macro points evaluated together (bounds the memory of the tangents and reconstructions)
+CHUNK = 64
+#: reduced Newton iterations before a point is handed to the full RVE
+MAX_ITERATIONS = 25
+#: preconditioned CG iterations of the Galerkin part of the error estimate
+CG_ITERATIONS = 8
+#: macro strains beyond this multiple of the largest training strain go to the full RVE
+COVERAGE = 1.5
+#: per-point records of the reduced model kept in the state next to the RVE's:
+#: ``indicator`` (η), ``reduced`` (1: the reduced model answered the last update),
+#: ``forced`` (1: the check sent the point to the full RVE for the rest of the step)
+_RECORD = ("forced", "indicator", "reduced")
+
+
+class ReducedRVE:
+    """A hyper-reduced RVE with an error indicator and full-RVE fallback (module docstring).
+
+    Build it with :meth:`train` (or :meth:`load` a trained one); the constructor takes a
+    basis and a cubature directly (e.g. the full space and all points, for checks).
+
+    Args:
+        rve: the full :class:`~dolfinx_multiscale.cell.rve.RVE` (serial, small strain,
+            inelastic); it solves the fallback points.
+        basis: fluctuation modes ``(n_dofs, r)`` (local dofs of the full space, each
+            satisfying the boundary condition); orthonormalized here.
+        tolerance: the error of ``Σ`` allowed without fallback, relative to
+            ``max(‖Σ‖, σ_ref)`` (0: every point not solved by the elastic shortcut is
+            solved by the full RVE).
+        safety: the factor ``s`` of the fallback test ``s η > tolerance`` (from training).
+        info: training record (samples, modes, times, effectivities), kept for reports.
+        orthonormalize: make the basis orthonormal (QR, dropping dependent columns);
+            ``False`` for a basis that already is (a saved model: bit-identical answers).
+        cubature: ``(points (m,), weights (m,))`` — indices among the cell's micro points
+            and non-negative weights; default all points with their own weights.
+        strain_range: the largest training macro strain norm (``COVERAGE`` times it is
+            the cheap range check); default no check.
+
+    Attributes:
+        rve, basis, tolerance, safety, info: as given (``basis`` orthonormal).
+        points, weights: the cubature.
+        audit: reduced points per check also solved by the full RVE (default 2).
+        stats: cumulative counts ``{"updates", "shortcut", "reduced", "fallback",
+            "checked", "flagged", "max_indicator", "audited", "audit_above",
+            "audit_max_error", "audit_bound"}`` and ``"last"``, the last update's and
+            check's.
+        fallback: re-solve flagged points with the full RVE (``False`` only to measure
+            the reduced model itself).
+        shortcut: take the RVE's exact elastic shortcut first (``False`` only to measure
+            the reduced model itself).
+    """
+
+    def __init__(self, rve, basis: npt.ArrayLike, tolerance: float, safety: float = 1.0, info: dict | None = None,
+                 orthonormalize: bool = True, cubature: tuple | None = None, strain_range: float | None = None):
+        if rve.comm.size != 1:
+            raise ValueError("a reduced RVE needs a serial cell (MPI.COMM_SELF); each rank reduces its own")
+        if rve.kinematics is not SMALL_STRAIN or rve.is_linear:
+            raise ValueError("a reduced RVE needs an inelastic small-strain RVE (a linear one is exact already)")
+        basis = np.asarray(basis, dtype=float)
+        n_local = rve.w.x.array.size
+        if basis.ndim != 2 or basis.shape[0] != n_local or not 0 < basis.shape[1] <= n_local:
+            raise ValueError(f"basis must have shape ({n_local}, r) with 0 < r <= {n_local}; got {basis.shape}")
+        if not (np.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"tolerance must be a finite number >= 0; got {tolerance!r}")
+        if not (np.isfinite(safety) and safety >= 1):
+            raise ValueError(f"safety must be a finite number >= 1; got {safety!r}")
+        self.rve = rve
+        if orthonormalize:
+            q, rr = np.linalg.qr(basis)
+            basis = q[:, np.abs(np.diag(rr)) > 1e-12 * np.abs(np.diag(rr)).max()]
+        self.basis = basis
+        self.tolerance, self.safety = float(tolerance), float(safety)
+        self.strain_range = None if strain_range is None else float(strain_range)
+        self.info = dict(info or {})
+        self.kinematics, self.dim, self.n, self.comm = rve.kinematics, rve.dim, rve.n, rve.comm
+        self.is_linear, self.spd_tangent, self.varying_tangent = False, rve.spd_tangent, rve.varying_tangent
+        disc = rve.discretisation
+        self._cell = cell = rve.batched_cell
+        N, n, r = disc.n_points, self.n, self.basis.shape[1]
+        self.mode_strains = BPhi = np.asarray(cell.B @ self.basis).reshape(N, n, r)  # strain of every mode at every point
+        # the elastic part of the reduced problem, integrated exactly (module docstring)
+        self.elastic_tangents = D_el = rve.initial_tangent()[2]
+        self.out_of_plane_row = c33 = _out_of_plane_row(rve)
+        w, V = disc.weights, disc.volume
+        wD_BPhi = w[:, None, None] * np.matmul(D_el, BPhi)  # (N, n, r)
+        self._K_el = BPhi.reshape(N * n, r).T @ wD_BPhi.reshape(N * n, r)  # Σ_p w_p (BΦ)ᵀ D_el (BΦ)
+        self._F_el = wD_BPhi.sum(axis=0).T  # Σ_p w_p (BΦ)ᵀ D_el  (r, n), D_el symmetric
+        self._D_bar = np.einsum("p,pij->ij", w, D_el) / V  # ⟨D_el⟩
+        self._c33_bar, self._c33_BPhi = w @ c33 / V, np.einsum("p,pi,pir->r", w, c33, BPhi) / V
+        # the cubature and what lives at its points (set_cubature)
+        self.points = self.weights = self._BPhi_s = self._wBPhi_s = self._D_el_s = self._c33_s = None
+        self._sub_laws, self._columns = None, {}
+        if cubature is None:
+            cubature = (np.flatnonzero(disc.weights > 0), disc.weights[disc.weights > 0])
+        self.set_cubature(*cubature)
+        self._committed = take(self.initial_state(1), 0)
+        self._trial: dict | None = None
+        self.newton_iterations = 0
+        self.fallback = self.shortcut = True
+        self.audit = 2
+        self.stats = _fresh_stats()
+
+    def set_cubature(self, points: npt.ArrayLike, weights: npt.ArrayLike) -> None:
+        """Integrate the inelastic part of the reduced problem with micro ``points``
+        ``(m,)`` (indices among the cell's points; none: the elastic reduced model) and
+        weights ``(m,)`` (``≥ 0``)."""
+        points, weights = np.asarray(points, dtype=np.int64), np.asarray(weights, dtype=float)
+        N = self.rve.discretisation.n_points
+        if points.ndim != 1 or points.shape != weights.shape:
+            raise ValueError(f"cubature points and weights must be two (m,) arrays; got {points.shape}, "
+                             f"{weights.shape}")
+        if (points < 0).any() or (points >= N).any() or (np.diff(points) <= 0).any():
+            raise ValueError(f"cubature points must be sorted distinct indices in [0, {N})")
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise ValueError("cubature weights must be finite and >= 0")
+        self.points, self.weights = points, weights
+        self._sub_laws, self._columns = self.rve.laws.subset(points)
+        self._BPhi_s = self.mode_strains[points]
+        self._wBPhi_s = weights[:, None, None] * self._BPhi_s
+        self._D_el_s, self._c33_s = self.elastic_tangents[points], self.out_of_plane_row[points]
+
+    @property
+    def modes(self) -> int:
+        """Number of modes ``r``."""
+        return self.basis.shape[1]
+
+    @property
+    def cubature_points(self) -> int:
+        """Number of cubature points ``m``."""
+        return self.points.size
+
+    # -- the material protocol ------------------------------------------------------------
+    def initial_state(self, n_points: int) -> dict:
+        """The RVE's virgin state of ``n_points`` points plus the reduced model's records
+        ``"indicator"`` (``η``), ``"reduced"`` and ``"forced"`` (module docstring), each ``(N,)``."""
+        return {**self.rve.initial_state(n_points), **{k: np.zeros(n_points) for k in _RECORD}}
+
+    def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
+               guess: dict | None = None):
+        """The homogenized response at ``N`` points (the material protocol).
+
+        Elastic increments by the RVE's exact shortcut; points the last :meth:`check` of
+        this step flagged (``guess["forced"]``), and those failing the cheap checks, by the
+        full RVE (from the reduced fluctuation); the others by the hyper-reduced model,
+        whose full fields are reconstructed only by :meth:`check_converged`. Same arguments and
+        returns as :meth:`RVE.update <dolfinx_multiscale.cell.rve.RVE.update>`.
+        """
+        strain = np.asarray(strain, dtype=float)
+        if strain.ndim != 2 or strain.shape[1] != self.n:
+            raise ValueError(f"strain must have shape (N, {self.n}); got {strain.shape}")
+        N = len(strain)
+        sigma = np.empty((N, self.n))
+        tangent = np.empty((N, self.n, self.n)) if need_tangent else None
+        new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
+        accepted = (elastic_shortcut(self.rve, strain, state, new, sigma, tangent) if self.shortcut
+                    else np.zeros(N, dtype=bool))
+        new["indicator"][accepted] = state["indicator"][accepted]  # exact: no new error
+        new["reduced"][accepted] = new["forced"][accepted] = 0.0
+        forced = ~accepted & (guess["forced"] > 0 if guess is not None else False)
+        if self.strain_range is not None:
+            forced |= ~accepted & (np.linalg.norm(strain, axis=1) > COVERAGE * self.strain_range)
+        if not self.fallback:
+            forced[:] = False
+        rest = np.flatnonzero(~accepted & ~forced)
+        without_W = {k: v for k, v in new.items() if k != "W"}
+        failed = []
+        for start in range(0, rest.size, CHUNK):
+            idx = rest[start:start + CHUNK]
+            if guess is not None:
+                q = guess["w"][idx] @ self.basis
+            else:  # exact elastic predictor from the committed state (the elastic modes are in Φ)
+                q = (state["w"][idx] + (strain[idx] - state["E"][idx]) @ self.rve.initial_tangent()[1]) @ self.basis
+            Sigma, C, s33, q, its, ok = self._solve_reduced(strain[idx], take(state, idx), q)
+            sigma[idx] = Sigma
+            if need_tangent:
+                tangent[idx] = C
+            zeros = np.zeros(idx.size)
+            # history and energies: the committed ones until check() reconstructs them
+            put(without_W, idx, {**{k: state[k][idx] for k in without_W if k not in _RECORD},
+                                 "E": strain[idx], "w": q @ self.basis.T, "sigma33": s33,
+                                 "newton_iterations": its.astype(float), "elastic_shortcut": zeros,
+                                 "tangent_kind": zeros + NO_TANGENT, "indicator": state["indicator"][idx],
+                                 "reduced": zeros + 1, "forced": zeros})
+            failed.append(idx[~ok])
+        if self.fallback and failed:
+            forced[np.concatenate(failed)] = True
+        full = np.flatnonzero(forced)
+        if full.size:  # the full RVE, from the reduced fluctuation
+            rve_state = {k: v[full] for k, v in state.items() if k not in _RECORD}
+            s, C, rec = self.rve.update(strain[full], rve_state, need_tangent,
+                                        guess={**take(new, full), "tangent_kind": np.full(full.size, NO_TANGENT)})
+            sigma[full] = s
+            if need_tangent:
+                tangent[full] = C
+            put(new, full, {**rec, "indicator": state["indicator"][full], "reduced": 0 * s[:, 0],
+                            "forced": 0 * s[:, 0] + 1})
+        last = {"shortcut": int(accepted.sum()), "reduced": int(N - accepted.sum() - full.size),
+                "fallback": int(full.size)}
+        for key, value in last.items():
+            self.stats[key] += value
+        self.stats["updates"] += 1
+        self.stats["last"] = {**self.stats["last"], **last}
+        return sigma, tangent, new
+
+    def _solve_reduced(self, E, committed: dict, q):
+        """The hyper-reduced Newton for ``M`` points from coordinates ``q`` ``(M, r)``.
+
+        With ``τ = σ − D_el ε`` the inelastic part of the micro stress (zero where a point
+        stays elastic), the internal force is ``f = K_el q + F_el E + Σ_s ω_s (BΦ)_sᵀ τ_s``
+        and its Jacobian ``K = K_el + Σ_s ω_s (BΦ)_sᵀ (D_s − D_el,s) (BΦ)_s``: the elastic
+        part exact, the cubature for the inelastic one.
+
+        Returns:
+            ``(Σ (M, n), C (M, n, n), Σ33 (M,), q, iterations (M,), converged (M,))``.
+        """
+        M, n = E.shape
+        BPhi, wBPhi = self._BPhi_s, self._wBPhi_s
+        m, _, r = BPhi.shape
+        sub = {k: committed[k][:, cols] for k, cols in self._columns.items()}
+        B2 = BPhi.reshape(m * n, r)
+        wB = wBPhi.reshape(m * n, r)
+        rtol = max(self._cell.rtol, 1e-12)
+        its = np.zeros(M, dtype=np.int64)
+        while True:
+            eps = E[:, None, :] + (q @ B2.T).reshape(M, m, n)
+            if m:
+                sigma, D, _, sigma33 = self._sub_laws.evaluate_many(eps, sub)
+            else:  # no cubature point: the elastic reduced model (nothing inelastic was seen)
+                sigma, D, sigma33 = eps, np.zeros((M, 0, n, n)), np.zeros((M, 0))
+            tau = sigma - np.einsum("pij,mpj->mpi", self._D_el_s, eps)
+            stiffness_force, load = q @ self._K_el.T, E @ self._F_el.T
+            r_q = stiffness_force + load + tau.reshape(M, -1) @ wB
+            scale = (np.linalg.norm(stiffness_force, axis=1) + np.linalg.norm(load, axis=1)
+                     + np.linalg.norm(np.abs(tau).reshape(M, -1) @ np.abs(wB), axis=1))
+            active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale)
+            if not active.any() or its.max() == MAX_ITERATIONS:
+                break
+            K = self._reduced_stiffness(D[active] - self._D_el_s)
+            q[active] -= np.linalg.solve(K, r_q[active][..., None])[..., 0]
+            its[active] += 1
+        V = self.rve.discretisation.volume
+        dD = D - self._D_el_s
+        K = self._reduced_stiffness(dD)
+        G = self._F_el + np.einsum("pir,mpij->mrj", wBPhi, dD)
+        H = self._F_el + np.einsum("pir,mpji->mrj", wBPhi, dD)
+        C = self._D_bar + (np.einsum("mpij,p->mij", dD, self.weights)
+                           - np.einsum("mri,mrj->mij", H, np.linalg.solve(K, G))) / V
+        Sigma, Sigma33 = self._averages(E, q, sigma, sigma33, eps)
+        ok = ~active & np.isfinite(Sigma).all(axis=1)
+        if (~ok).any():
+            _log.debug("reduced Newton: %d of %d points not converged in %d iterations", (~ok).sum(), M, its.max())
+        return Sigma, C, Sigma33, q, its, ok
+
+    def _averages(self, E, q, sigma, sigma33, eps):
+        """``(Σ (M, n), Σ33 (M,))`` of ``M`` reduced solutions from the stresses and strains at
+        the cubature points ``(M, m, ...)``: ``⟨D_el ε⟩`` exact plus the cubature of ``τ``."""
+        V = self.rve.discretisation.volume
+        tau = sigma - np.einsum("pij,mpj->mpi", self._D_el_s, eps)
+        tau33 = sigma33 - np.einsum("pi,mpi->mp", self._c33_s, eps)
+        Sigma = E @ self._D_bar.T + q @ self._F_el / V + np.einsum("mpi,p->mi", tau, self.weights) / V
+        return Sigma, E @ self._c33_bar + q @ self._c33_BPhi + tau33 @ self.weights / V
+
+    def _reduced_stiffness(self, dD: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``K_q = K_el + Σ_s ω_s (BΦ)_sᵀ dD_s (BΦ)_s`` ``(M, r, r)`` for the cubature points'
+        tangent changes ``dD = D − D_el`` ``(M, m, n, n)``."""
+        m, n, r = self._BPhi_s.shape
+        return self._K_el + self._wBPhi_s.reshape(m * n, r).T @ np.matmul(dD, self._BPhi_s).reshape(len(dD), m * n, r)
+
+    # -- the post-convergence check ----------------------------------------------------------
+    def check_converged(self, strain: npt.ArrayLike, state: dict, trial: dict, reference_stress: float = 0.0
+              ) -> npt.NDArray[np.bool_]:
+        """Reconstruct and check the points the reduced model answered (module docstring).
+
+        Called once the macro Newton has converged with the stresses of the last
+        :meth:`update` (the post-convergence hook of
+        :class:`~dolfinx_multiscale.macro.newton.NewtonSolver`: ``LocalMaterial.check``).
+
+        Args:
+            strain: the macro strains of the last update ``(N, n)``.
+            state: the committed states (not modified).
+            trial: the last update's states; the reduced points get their full micro
+                history, fluctuation, energies and indicator; flagged points get
+                ``"forced"`` = 1.
+            reference_stress: ``σ_ref``, the RMS macro stress of the step over all points.
+
+        Returns:
+            The ``(N,)`` mask of flagged points: the next update solves them with the full
+            RVE, so the macro Newton must iterate again.
+        """
+        strain = np.asarray(strain, dtype=float)
+        idx_all = np.flatnonzero(trial["reduced"] > 0)
+        flagged = np.zeros(len(strain), dtype=bool)
+        answers = np.empty((len(strain), self.n))  # Σ_ECM of the reduced points
+        largest = 0.0
+        for start in range(0, idx_all.size, CHUNK):
+            idx = idx_all[start:start + CHUNK]
+            errors, answers[idx], records = self._reconstruct(strain[idx], take(state, idx),
+                                                              trial["w"][idx] @ self.basis, reference_stress)
+            eta = state["indicator"][idx] + errors
+            largest = max(largest, float(eta.max(initial=0.0)))
+            put({k: trial[k] for k in records}, idx, records)
+            trial["indicator"][idx] = eta
+            flagged[idx] = self.fallback & (self.safety * eta > self.tolerance)
+        trial["forced"][flagged] = 1.0
+        audit = self._audit(strain, state, answers, idx_all[~flagged[idx_all]], reference_stress)
+        last = {"checked": int(idx_all.size), "flagged": int(flagged.sum()), "max_indicator": largest, **audit}
+        self.stats["checked"] += last["checked"]
+        self.stats["flagged"] += last["flagged"]
+        self.stats["max_indicator"] = max(self.stats["max_indicator"], largest)
+        self.stats["last"] = {**self.stats["last"], **last}
+        return flagged
+
+    def _reconstruct(self, E, committed: dict, q, reference_stress: float):
+        """Full fields of ``M`` reduced solutions: ``(errors (M,), Σ_ECM (M, n), records)``
+        with the new state entries (full history, ``"w"``, energies)."""
+        cell, disc = self._cell, self.rve.discretisation
+        M, n = E.shape
+        N, _, r = self.mode_strains.shape
+        eps = E[:, None, :] + (q @ self.mode_strains.reshape(N * n, r).T).reshape(M, N, n)
+        sigma, D, history, sigma33 = self.rve.laws.evaluate_many(eps, committed)
+        reduced, _, _ = cell.residuals(sigma)
+        delta = (cell.Pt.T @ cell.tangent_correction(D, -reduced, CG_ITERATIONS)).T  # (M, n_dofs)
+        d_eps = cell.strains(np.zeros_like(E), delta)
+        w_pts = disc.weights
+        Sigma_full = np.einsum("mpi,p->mi", sigma, w_pts) / disc.volume
+        dSigma = np.einsum("p,mpij,mpj->mi", w_pts, D, d_eps) / disc.volume
+        pts = self.points
+        Sigma_ecm, _ = self._averages(E, q, sigma[:, pts], sigma33[:, pts], eps[:, pts])
+        scale = np.maximum(np.linalg.norm(Sigma_ecm, axis=1), reference_stress)
+        errors = np.linalg.norm(Sigma_full + dSigma - Sigma_ecm, axis=1) / np.maximum(scale, 1e-300)
+        w = q @ self.basis.T
+        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.zeros(M))
+        records.pop("Sigma")
+        records.pop("newton_iterations")
+        records.pop("sigma33")  # the cubature's Σ33 goes with the cubature's Σ
+        return np.where(np.isfinite(errors), errors, np.inf), Sigma_ecm, records
+
+    def _audit(self, strain, state: dict, answers, candidates, reference_stress: float) -> dict:
+        """Solve ``audit`` random reduced points with the full RVE; the errors of the
+        reduced answers go into the stats (the answers are not changed)."""
+        k = min(self.audit, candidates.size)
+        if k == 0:
+            return {}
+        # seeded by the points' strains: the same picks in a run restarted from a checkpoint
+        rng = np.random.default_rng(np.frombuffer(np.float64(strain[candidates].sum()).tobytes(), np.uint32))
+        pick = np.sort(rng.choice(candidates, size=k, replace=False))
+        rve_state = {key: v[pick] for key, v in state.items() if key not in _RECORD}
+        exact, _, _ = self.rve.update(strain[pick], rve_state, need_tangent=False)
+        reduced = answers[pick]
+        scale = np.maximum(np.linalg.norm(exact, axis=1), reference_stress)
+        errors = np.linalg.norm(reduced - exact, axis=1) / np.maximum(scale, 1e-300)
+        s = self.stats
+        s["audited"] += k
+        s["audit_above"] += int((errors > self.tolerance).sum())
+        s["audit_max_error"] = max(s["audit_max_error"], float(errors.max()))
+        s["audit_bound"] = clopper_pearson_upper(s["audit_above"], s["audited"])
+        return {"audited": k, "audit_max_error": float(errors.max()), "audit_bound": s["audit_bound"]}
+
+    def average_history(self, state: dict, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:
+        """:meth:`RVE.average_history <dolfinx_multiscale.cell.rve.RVE.average_history>`."""
+        return self.rve.average_history(state, key, tag)
+
+    @property
+    def n_dofs(self) -> int:
+        """Dofs of the full RVE."""
+        return self.rve.n_dofs
+
+    # -- one point (load_path) ---------------------------------------------------------------
+    @property
+    def committed_state(self) -> dict:
+        """The committed state of the single point of :meth:`solve` (a full RVE state)."""
+        return self._committed
+
+    @committed_state.setter
+    def committed_state(self, state: dict) -> None:
+        base = take(self.initial_state(1), 0)
+        self._committed = {k: np.asarray(state.get(k, v)) for k, v in base.items()}
+        self._trial = None
+
+    def solve(self, E: npt.ArrayLike, tangent: bool = True, warm_start: bool = False,
+              approximate_tangent: bool = False, initial_guess: dict | None = None):
+        """One point from the committed state, checked at once (the RVE's ``solve``
+        signature; the reduced model's tangent is exact for it, so ``approximate_tangent``
+        changes nothing). The check's ``σ_ref`` is :attr:`reference_stress`.
+
+        Returns:
+            ``(Σ (n,), C (n, n) | None)``; the trial state is kept for :meth:`commit`.
+        """
+        E = np.asarray(E, dtype=float).reshape(1, -1)
+        state = repeat(self._committed, 1)
+        start = initial_guess if initial_guess is not None else (self._trial if warm_start else None)
+        sigma, C, new = self.update(E, state, bool(tangent), guess=None if start is None else repeat(start, 1))
+        if new["reduced"][0] > 0 and self.check_converged(E, state, new, self.reference_stress)[0]:
+            sigma, C, new = self.update(E, state, bool(tangent), guess=new)
+        self._trial = take(new, 0)
+        self.newton_iterations = int(self._trial["newton_iterations"])
+        return sigma[0], (C[0] if tangent else None)
+
+    #: ``σ_ref`` of the single-point :meth:`solve`'s check (0: relative to ``‖Σ‖``)
+    reference_stress = 0.0
+
+    def commit(self) -> None:
+        """Accept the last :meth:`solve`."""
+        if self._trial is None:
+            raise RuntimeError("nothing to commit: call solve() first")
+        self._committed = self._trial
+
+    def _last(self) -> dict:
+        if self._trial is None:
+            raise RuntimeError("no solve yet: call solve(E) first")
+        return self._trial
+
+    def step_dissipation(self) -> float:
+        """``⟨D⟩`` of the last solve from the committed state."""
+        return float(self._last()["step_dissipation"])
+
+    def free_energy(self) -> float:
+        """``⟨ψ⟩`` of the last solve."""
+        return float(self._last()["free_energy"])
+
+    def average_sigma33(self) -> float:
+        """``Σ33`` of the last solve (plane strain)."""
+        return float(self._last()["sigma33"])
+
+    def mean_plastic_strain(self) -> float:
+        """``⟨p⟩`` of the last solve."""
+        return float(self.average_history(repeat(self._last(), 1), "p")[0])
+
+    def hill_mandel_residual(self) -> float:
+        """:meth:`CellResponse.hill_mandel_residual
+        <dolfinx_multiscale.cell.response.CellResponse.hill_mandel_residual>` of the last
+        solve (its full fields re-evaluated)."""
+        trial, rve = self._last(), self.rve
+        eps = self._cell.strains(trial["E"][None], trial["w"][None])[0]
+        sigma, _, history, sigma33 = rve.laws.update(eps, self._committed, False)
+        return CellResponse(rve.discretisation, rve.laws, trial["E"], trial["w"], eps, sigma, sigma33,
+                            history).hill_mandel_residual()
+
+    # -- training and storage ----------------------------------------------------------------
+    @classmethod
+    def train(cls, rve, tolerance: float = 1e-3, **options) -> ReducedRVE:
+        """A model of ``rve`` trained by :func:`~.training.train` (its arguments)."""
+        return train(cls, rve, tolerance, **options)
+
+    def save(self, path) -> Path:
+        """Write the model (basis, cubature, tolerance, safety, training info) to ``path`` (``.npz``)."""
+        path = Path(path)
+        np.savez(path, basis=self.basis, points=self.points, weights=self.weights, tolerance=self.tolerance,
+                 safety=self.safety, strain_range=np.nan if self.strain_range is None else self.strain_range,
+                 info=json.dumps(self.info), signature=_signature(self.rve))
+        return path
+
+    @classmethod
+    def load(cls, path, rve) -> ReducedRVE:
+        """A model written by :meth:`save`, for ``rve`` (the same cell and materials).
+
+        Raises:
+            ValueError: not a model file, or one trained on another cell.
+        """
+        try:
+            data = np.load(Path(path))
+            keys = set(data.files)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a reduced RVE model (.npz of ReducedRVE.save): {exc}") from None
+        with data:
+            missing = {"basis", "points", "weights", "tolerance", "safety", "signature"} - keys
+            if missing:
+                raise ValueError(f"{path}: not a reduced RVE model of this version (missing {sorted(missing)})")
+            mine, theirs = _signature(rve), data["signature"]
+            if theirs.shape != mine.shape or not np.allclose(theirs, mine, rtol=1e-10, atol=0):
+                raise ValueError(f"{path}: the model was trained on another cell (dofs, points, phase volumes "
+                                 f"{theirs.tolist()}); this RVE has {mine.tolist()}")
+            strain_range = float(data["strain_range"])
+            return cls(rve, data["basis"], float(data["tolerance"]), float(data["safety"]),
+                       json.loads(str(data["info"])), orthonormalize=False,
+                       cubature=(data["points"], data["weights"]),
+                       strain_range=None if np.isnan(strain_range) else strain_range)
+
+
+def clopper_pearson_upper(above: int, trials: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper–Pearson upper bound on a proportion: with ``above`` of ``trials``
+    audited answers above the tolerance, the share of all answers above it is below the
+    returned value with probability ``confidence`` (1 when nothing was audited):
+    ``B⁻¹(confidence; above + 1, trials − above)``, ``B`` the beta distribution."""
+    from scipy.stats import beta
+
+    if above >= trials:
+        return 1.0
+    return float(beta.ppf(confidence, above + 1, trials - above))
+
+
+def _out_of_plane_row(rve) -> npt.NDArray[np.float64]:
+    """``∂σ33/∂ε`` ``(N, n)`` of the virgin cell's elastic response at every point (plane
+    strain; zeros where the laws give no ``σ33``), from a strain far below any yield."""
+    N, n, tiny = rve.discretisation.n_points, rve.n, 1e-9
+    virgin = rve.laws.initial_state()
+    return np.column_stack([rve.laws.update(np.tile(tiny * e, (N, 1)), virgin, False)[3] / tiny
+                            for e in np.eye(n)])
+
+
+def _signature(rve) -> npt.NDArray[np.float64]:
+    """What identifies a cell for a saved model: dofs, micro points, volume per phase."""
+    disc = rve.discretisation
+    return np.array([rve.n_dofs, disc.n_points] + [disc.weights[idx].sum() for _, idx in
+                                                   sorted(disc.phase_points.items())], dtype=float)
+
+
+def _fresh_stats() -> dict:
+    return {"updates": 0, "shortcut": 0, "reduced": 0, "fallback": 0, "checked": 0, "flagged": 0,
+            "max_indicator": 0.0, "audited": 0, "audit_above": 0, "audit_max_error": 0.0, "audit_bound": 1.0,
+            "last": {}}

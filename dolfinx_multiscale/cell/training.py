@@ -1,0 +1,349 @@
+"""Training data of reduced cells: load paths, full-RVE snapshots, POD modes.
+
+* :func:`first_yield_strain` — the macro strain norm at which a cell first leaves its
+  elastic range, from its elastic strain localization (one law call per bisection step);
+* :func:`training_paths` — strain paths (Mandel ``(n,)`` per step) that cover what an FE²
+  macro point asks for: directions biased to the deviatoric subspace (bending and shear
+  are nearly isochoric) plus volumetric ones; proportional load–unload paths, non-
+  proportional ones (to one direction, then another, then back), and *one-step* radial
+  paths (a macro step reaches its load in one implicit increment, whose micro history
+  differs from that of a finely stepped path);
+* :func:`snapshots` — the full RVE's fluctuation and point stresses at every converged
+  step of such paths;
+* :func:`pod_modes` — the elastic unit fluctuations and the proper orthogonal
+  decomposition of what the snapshots hold beyond them;
+* :func:`train` — the whole training of a
+  :class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`: modes chosen by the validation
+  error of ``Σ``, the empirical cubature (:func:`cubature_integrands`), the safety factor.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import RVEConvergenceError
+from ..materials.protocol import repeat, take
+from .cubature import empirical_cubature
+
+__all__ = ["AMPLITUDE_FACTOR", "Snapshots", "cubature_integrands", "directions", "first_yield_strain", "pod_modes",
+           "snapshots", "train", "training_paths"]
+
+_log = logging.getLogger(__name__)
+#: halvings of a training step whose micro Newton fails
+_MAX_CUTS = 4
+#: the default training amplitude, in multiples of the cell's first-yield macro strain
+AMPLITUDE_FACTOR = 8.0
+
+
+def _volumetric(n: int) -> npt.NDArray[np.float64]:
+    """The unit volumetric direction of the Mandel strain (in-plane in 2-D plane strain)."""
+    d = 2 if n == 3 else 3
+    v = np.zeros(n)
+    v[:d] = 1.0 / np.sqrt(d)
+    return v
+
+
+def directions(n: int, count: int, rng: np.random.Generator, volumetric_share: float = 0.25
+               ) -> npt.NDArray[np.float64]:
+    """``count`` unit Mandel strain directions ``(count, n)``: a share ``volumetric_share``
+    uniform on the unit sphere, the others uniform on the deviatoric unit sphere."""
+    v = _volumetric(n)
+    x = rng.normal(size=(count, n))
+    deviatoric = rng.uniform(size=count) >= volumetric_share
+    x[deviatoric] -= np.outer(x[deviatoric] @ v, v)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def training_paths(n: int, amplitude: float, count: int, steps: int, seed: int) -> list[list[npt.NDArray]]:
+    """Random strain paths (Mandel ``(n,)`` per step, each from the virgin state).
+
+    Path ``k`` is, by ``k mod 3``: proportional load–unload (to ``a₁ d₁`` and back to 0 in
+    ``steps`` steps per segment); non-proportional (to ``a₁ d₁``, then ``a₂ d₂``, then 0);
+    one-step radial (to ``a₁ d₁`` in one step and back in one). ``d`` from
+    :func:`directions`, ``a`` uniform in ``[amplitude/4, amplitude]``.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        d1, d2 = directions(n, 2, rng)
+        a1, a2 = amplitude * rng.uniform(0.25, 1.0, size=2)
+        kind = k % 3
+        corners = [np.zeros(n), a1 * d1] + ([a2 * d2] if kind == 1 else []) + [np.zeros(n)]
+        per_segment = 1 if kind == 2 else steps
+        path = []
+        for A, B in zip(corners[:-1], corners[1:]):
+            path += [A + (B - A) * t for t in np.linspace(0, 1, per_segment + 1)[1:]]
+        out.append(path)
+    return out
+
+
+def first_yield_strain(rve, count: int = 64, seed: int = 0) -> float:
+    """The median over random directions (:func:`directions`) of the macro strain norm at
+    which some micro point of ``rve`` first leaves the elastic range.
+
+    With the elastic localization ``ε_p = A_p E`` (``A = I + B W_el``), the virgin cell's
+    law is evaluated at ``a A d`` for all directions at once and ``a`` bisected (40 steps)
+    between elastic (every micro tangent the elastic one) and not.
+    """
+    cell = rve.batched_cell
+    _, W, D_el = rve.initial_tangent()
+    unit = cell.strains(np.eye(rve.n), W)  # (n, N, n): micro strain of E = e_k
+    d = directions(rve.n, count, np.random.default_rng(seed))
+    eps = np.einsum("mk,kpi->mpi", d, unit)
+    virgin = repeat(take(rve.initial_state(1), 0), count)
+    lo, hi = np.zeros(count), np.ones(count)
+    while True:  # an upper bound: strains of 1 and more are outside small strain anyway
+        _, elastic, _, _ = rve.laws.update_many(hi[:, None, None] * eps, virgin, D_el)
+        if not elastic.any() or hi.max() >= 1e3:
+            break
+        hi[elastic] *= 10
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        _, elastic, _, _ = rve.laws.update_many(mid[:, None, None] * eps, virgin, D_el)
+        lo, hi = np.where(elastic, mid, lo), np.where(elastic, hi, mid)
+    return float(np.median(hi))
+
+
+@dataclasses.dataclass
+class Snapshots:
+    """The full RVE's fields at every converged step of training paths.
+
+    Attributes:
+        w: fluctuation dofs as columns ``(n_dofs, S)``.
+        eps, sigma: point strains and stresses ``(S, N, n)``.
+        sigma33: point out-of-plane stresses ``(S, N)`` (plane strain; else 0).
+        Sigma: per path, the list of its macro stresses ``(n,)``.
+    """
+
+    w: npt.NDArray[np.float64]
+    eps: npt.NDArray[np.float64]
+    sigma: npt.NDArray[np.float64]
+    sigma33: npt.NDArray[np.float64]
+    Sigma: list
+
+
+def snapshots(rve, paths: list[list[npt.ArrayLike]]) -> Snapshots:
+    """The full RVE along ``paths`` (strain control), each from the virgin state; a step
+    whose micro Newton fails is halved (up to 4 times). ``rve`` is left virgin."""
+    virgin = take(rve.initial_state(1), 0)
+    fields: list[tuple] = []
+    answers = []
+    for path in paths:
+        rve.committed_state = virgin
+        E_n = np.zeros(rve.n)
+        Sigmas = []
+        for E in path:
+            E = np.asarray(E, dtype=float)
+            Sigmas.append(_reach(rve, E_n, E))
+            r = rve.response
+            fields.append((r.w.copy(), r.eps.copy(), r.sigma.copy(), r.sigma33.copy()))
+            E_n = E
+        answers.append(Sigmas)
+    rve.committed_state = virgin
+    w, eps, sigma, sigma33 = zip(*fields)
+    return Snapshots(np.column_stack(w), np.asarray(eps), np.asarray(sigma), np.asarray(sigma33), answers)
+
+
+def _reach(rve, E_n, E, cuts: int = 0) -> npt.NDArray[np.float64]:
+    """Solve and commit ``E`` from the committed ``E_n``, halving on failure."""
+    try:
+        Sigma, _ = rve.solve(E, tangent=False)
+    except RVEConvergenceError:
+        if cuts == _MAX_CUTS:
+            raise
+        _reach(rve, E_n, 0.5 * (E_n + E), cuts + 1)
+        return _reach(rve, 0.5 * (E_n + E), E, cuts + 1)
+    rve.commit()
+    return Sigma
+
+
+def pod_modes(S: npt.NDArray[np.float64], elastic: npt.NDArray[np.float64], max_modes: int | None = None
+              ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The elastic modes and the POD modes of the snapshots outside their span.
+
+    Args:
+        S: fluctuation snapshots ``(n_dofs, S)``.
+        elastic: the elastic unit fluctuations ``(n_dofs, n)`` (always kept, first).
+        max_modes: bound on the number of POD modes returned.
+
+    Returns:
+        ``(basis (n_dofs, n + k), left (k + 1,))``: the orthonormalized elastic modes, then
+        the POD modes by decreasing singular value; ``left[j]`` is the share of the
+        snapshots' energy ``‖S‖²_F`` outside the span of the elastic and the first ``j``
+        POD modes.
+    """
+    Q = np.linalg.qr(elastic)[0]
+    U, s, _ = np.linalg.svd(S - Q @ (Q.T @ S), full_matrices=False)
+    keep = s > 1e-10 * np.linalg.norm(S)  # round-off of the projection is no mode
+    if max_modes is not None:
+        keep[max_modes:] = False
+    U, s_all = U[:, keep], s
+    left = np.append(np.cumsum(s_all[::-1] ** 2)[::-1], 0.0)[: keep.sum() + 1] / max(float((S**2).sum()), 1e-300)
+    return np.column_stack([Q, U]), left
+
+
+def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = None, paths: int = 24,
+          steps: int = 4, seed: int = 0, validation_paths: int = 30, user_paths: list | None = None,
+          max_modes: int | None = None, progress=None) -> ReducedRVE:
+    """Sample ``rve``, choose the modes and the cubature, measure the safety factor.
+
+    1. Training snapshots of the full RVE along :func:`~.training.training_paths`
+       (and ``user_paths``); the POD of the fluctuations beyond the elastic modes.
+    2. The number of POD modes: the fewest (bisection) whose reduced model, integrated
+       exactly, has a 95 % quantile of the ``Σ`` error on the held-out validation
+       paths below ``tolerance / 4`` — chosen by the stress, not by the fluctuation
+       energy.
+    3. The empirical cubature (:mod:`.cubature`) of the reduced internal force and
+       the micro stress on the training snapshots, the volume and the reduced elastic
+       stiffness, tightened (÷3, up to 4 times) until the hyper-reduced model's
+       validation error is below ``tolerance / 2``.
+    4. The safety factor: the 95 % quantile of ``error / η`` over the validation steps
+       (at least 1; ≥ 200 steps with the defaults).
+
+    Args:
+        cls: the model class (``ReducedRVE``; :meth:`ReducedRVE.train
+            <dolfinx_multiscale.cell.reduced.ReducedRVE.train>` passes it).
+        rve: the full RVE (serial, inelastic, small strain); left at its virgin state.
+        tolerance: the error of ``Σ`` allowed without fallback (relative, module
+            docstring), in ``(0, 1)``.
+        strain_amplitude: the largest macro strain (Mandel norm) to cover; default
+            ``AMPLITUDE_FACTOR`` (8) times the cell's first-yield macro strain
+            (:func:`~.training.first_yield_strain`).
+        paths: random training paths (:func:`~.training.training_paths`: proportional
+            load–unload, non-proportional, one-step radial).
+        steps: steps per path segment.
+        seed: of the training paths (validation paths use ``seed + 1``).
+        validation_paths: held-out random paths (modes, cubature, safety factor).
+        user_paths: more training paths, lists of Mandel strains ``(n,)``.
+        max_modes: bound on the number of POD modes.
+        progress: ``progress(stage: str)`` called at every stage (e.g. a
+            :class:`~dolfinx_multiscale.progress.Progress` line).
+
+    Returns:
+        The trained model; ``info`` holds ``samples``, ``training_paths``,
+        ``modes``, ``cubature_points``, ``amplitude``, ``first_yield_strain``,
+        ``validation_error`` (95 % quantile and max), ``effectivity`` (per validation
+        step), ``safety`` and ``training_s``.
+    """
+    if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and 0 < tolerance < 1):
+        raise ValueError(f"tolerance must be a finite number in (0, 1); got {tolerance!r}")
+    if strain_amplitude is not None and not (np.isfinite(strain_amplitude) and strain_amplitude > 0):
+        raise ValueError(f"strain_amplitude must be a finite number > 0; got {strain_amplitude!r}")
+    if rve.is_linear:
+        raise ValueError("a reduced RVE needs an inelastic small-strain RVE (a linear one is exact already)")
+    say = progress or (lambda stage: _log.info("reduced RVE: %s", stage))
+    t0 = time.perf_counter()
+    info: dict = {}
+    if strain_amplitude is None:
+        info["first_yield_strain"] = first_yield_strain(rve)
+        strain_amplitude = AMPLITUDE_FACTOR * info["first_yield_strain"]
+    info["amplitude"] = float(strain_amplitude)
+    training = training_paths(rve.n, strain_amplitude, paths, steps, seed)
+    training += [[np.asarray(E, dtype=float) for E in path] for path in (user_paths or [])]
+    say(f"training snapshots along {len(training)} paths (amplitude {strain_amplitude:.3g})")
+    data = snapshots(rve, training)
+    validation = training_paths(rve.n, strain_amplitude, validation_paths, steps, seed + 1)
+    say(f"full RVE along {len(validation)} validation paths")
+    reference = snapshots(rve, validation).Sigma
+    elastic = rve.initial_tangent()[1].T
+    basis, left = pod_modes(data.w, elastic, max_modes)
+    n, K = rve.n, basis.shape[1] - rve.n
+    strain_range = max(float(np.linalg.norm(np.asarray(E))) for path in training for E in path)
+
+    def model_with(k, cubature=None):
+        return cls(rve, basis[:, :n + k], tolerance, orthonormalize=False, cubature=cubature,
+                   strain_range=strain_range)
+
+    def error_of(model, subset):
+        return np.quantile(_validate(model, validation[:subset], reference[:subset])[0], 0.95)
+
+    # the fewest POD modes whose Galerkin error (exact integration) is below tolerance/2,
+    # or near that of all modes where the training coverage does not allow that
+    lo, hi = 0, K
+    target = max(tolerance / 2, 1.25 * error_of(model_with(hi), 6))
+    say(f"all {n + K} modes: validation error q95 {target / 1.25:.2e}")
+    while lo < hi:  # bisection
+        mid = (lo + hi) // 2
+        say(f"modes: trying {n + mid} of {n + K}")
+        if error_of(model_with(mid), 6) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    k = hi
+    say(f"{n + k} modes; empirical cubature")
+    model = model_with(k)
+    ecm_tolerance = tolerance
+    integrands = cubature_integrands(model, data)
+    for _ in range(5):  # the cubature, tightened until the error is below max(3/4 tolerance, 1.5 × target)
+        model.set_cubature(*empirical_cubature(integrands, rve.discretisation.weights, ecm_tolerance))
+        errors, ratios = _validate(model, validation, reference)
+        say(f"cubature tolerance {ecm_tolerance:.2g}: {model.cubature_points} points, validation error q95 "
+            f"{np.quantile(errors, 0.95):.2e}")
+        if np.quantile(errors, 0.95) <= max(0.75 * tolerance, 1.5 * target):
+            break
+        ecm_tolerance /= 3
+    model.safety = max(1.0, float(np.quantile(ratios, 0.95))) if ratios.size else 1.0
+    info.update({"samples": int(data.w.shape[1]), "training_paths": len(training), "modes": model.modes,
+                 "pod_modes": k, "pod_energy_left": float(left[k]), "cubature_points": model.cubature_points,
+                 "cell_points": int((rve.discretisation.weights > 0).sum()), "ecm_tolerance": ecm_tolerance,
+                 "validation_steps": int(errors.size),
+                 "validation_error": {"q95": float(np.quantile(errors, 0.95)), "max": float(errors.max())},
+                 "effectivity": ratios.tolist(), "safety": model.safety,
+                 "training_s": time.perf_counter() - t0})
+    model.info = info
+    say(f"{model.modes} modes, {model.cubature_points} cubature points of {info['cell_points']}, "
+        f"validation error q95 {info['validation_error']['q95']:.2e}, safety {model.safety:.2f}, "
+        f"{info['training_s']:.1f} s")
+    return model
+
+
+def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
+    """The functions the cubature of ``model`` must integrate, sampled at the ``N`` points
+    ``(N, J)``: for every snapshot of ``data`` the reduced internal force of the inelastic
+    stress ``(BΦ)ᵀτ`` (``r``), ``τ`` (``n``) and ``τ33`` (1), with ``τ = σ − D_el ε`` (the
+    elastic part is integrated exactly)."""
+    eps, sigma, sigma33 = data.eps, data.sigma, data.sigma33
+    tau = sigma - np.einsum("pij,spj->spi", model.elastic_tangents, eps)
+    tau33 = sigma33 - np.einsum("pi,spi->sp", model.out_of_plane_row, eps)
+    floor = 1e-12 * np.abs(sigma).max(initial=0.0)  # the round-off of elastic points is no τ
+    tau[np.abs(tau) <= floor], tau33[np.abs(tau33) <= floor] = 0.0, 0.0
+    N = model.mode_strains.shape[0]
+    force = np.einsum("pir,spi->psr", model.mode_strains, tau).reshape(N, -1)
+    return np.column_stack([force, tau.transpose(1, 0, 2).reshape(N, -1), tau33.T])
+
+
+def _validate(model, paths: list, reference: list) -> tuple[npt.NDArray, npt.NDArray]:
+    """The model without fallback along ``paths`` against the full RVE's ``Σ`` (``reference``,
+    per path a list of ``(n,)``): ``(errors, ratios)`` per step, the error relative to
+    ``max(‖Σ‖, σ_ref)`` with ``σ_ref`` the RMS of the path's ``Σ``, and ``error / η`` where
+    both exceed 1e-12. Leaves the model virgin with its counters as they were."""
+    virgin = take(model.initial_state(1), 0)
+    errors, ratios = [], []
+    stats = copy.deepcopy(model.stats)
+    model.fallback = False
+    try:
+        for path, answers in zip(paths, reference):
+            answers = np.asarray(answers)
+            model.reference_stress = float(np.sqrt(np.mean(np.sum(answers**2, axis=1))))
+            model.committed_state = virgin
+            for E, Sigma_ref in zip(path, answers):
+                Sigma, _ = model.solve(E, tangent=False)
+                model.commit()
+                error = np.linalg.norm(Sigma - Sigma_ref) / max(np.linalg.norm(Sigma_ref), model.reference_stress,
+                                                                1e-300)
+                errors.append(error)
+                eta = float(model.committed_state["indicator"])
+                if error > 1e-12 and eta > 1e-12:
+                    ratios.append(error / eta)
+    finally:
+        model.fallback = True
+        model.reference_stress = 0.0
+        model.committed_state = virgin
+        model.stats = stats
+    return np.asarray(errors), np.asarray(ratios)
