@@ -69,9 +69,10 @@ IMAGE_SUFFIXES = (".npy", ".png", ".raw", ".tif", ".tiff")
 
 #: Peak memory (bytes, all ranks together) of homogenizing one voxel of an image,
 #: periodic elasticity with the default solver: mesh, spaces, forms, the stiffness and
-#: its reduced copy, the solver. Measured (peak RSS less that of an empty run, serial)
-#: on random two-phase images: 2-D 256² (see ``tests``/README), 3-D 32³.
-BYTES_PER_VOXEL: dict[int, float] = {2: 4.0e3, 3: 4.0e4}
+#: its reduced copy, the solver. Measured (peak RSS less that of a run that had compiled
+#: the forms on a 4^d image, serial, random two-phase images): 2-D 256² and 512² 7.0 and
+#: 7.2 kB, 3-D 24³ and 32³ 25.0 kB per voxel (2026-12, default solver policy).
+BYTES_PER_VOXEL: dict[int, float] = {2: 7.5e3, 3: 2.5e4}
 
 #: Physical axis names of the array axes (last array axis = x).
 _AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
@@ -131,7 +132,7 @@ def _read_file(path: Path, shape, dtype) -> np.ndarray:
         raise ValueError(f"image {str(path)!r} is an empty file")
     try:
         if suffix == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
+            return _read_npy(path)
         if suffix == ".raw":
             return _read_raw(path, shape, dtype)
         if suffix == ".png":
@@ -141,6 +142,13 @@ def _read_file(path: Path, shape, dtype) -> np.ndarray:
         raise ValueError(f"image {str(path)!r}: {exc}") from None
     except (OSError, SyntaxError) as exc:  # Pillow/tifffile/numpy on a corrupt file
         raise ValueError(f"image {str(path)!r} cannot be read: {exc}") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"is not a NumPy .npy array file (np.save): {exc}") from None
 
 
 def _read_raw(path: Path, shape, dtype) -> np.ndarray:
