@@ -187,11 +187,11 @@ def test_roi_and_coarsen_by_majority_vote():
     fine = np.kron(coarse, np.ones((2, 2), dtype=int))  # every 2×2 block one label
     noisy = fine.copy()
     noisy[::2, ::2] = 0  # one voxel of four flipped: the majority is still the block's
-    np.testing.assert_array_equal(images.coarsen(noisy, 2), coarse)
+    np.testing.assert_array_equal(images.coarsen_labels(noisy, 2), coarse)
     tie = np.array([[4, 4], [1, 1]])
-    np.testing.assert_array_equal(images.coarsen(tie, 2), [[1]])  # a tie goes to the smaller label
+    np.testing.assert_array_equal(images.coarsen_labels(tie, 2), [[1]])  # a tie goes to the smaller label
     cube = np.kron(rng.integers(0, 3, size=(2, 2, 2)), np.ones((3, 3, 3), dtype=int))
-    np.testing.assert_array_equal(images.coarsen(cube, 3), cube[::3, ::3, ::3])
+    np.testing.assert_array_equal(images.coarsen_labels(cube, 3), cube[::3, ::3, ::3])
     micro = dm.from_image(np.pad(noisy, 1, constant_values=7), voxel_size=0.5, roi=((1, 7), (1, 9)),
                           coarsen=2, comm=COMM)
     np.testing.assert_array_equal(micro.image.labels, coarse)

@@ -1,7 +1,8 @@
 """Voxel images → periodic Q1 voxel meshes: read, label, crop, coarsen, report, mesh.
 
 The path of a µCT scan, a segmented micrograph or a NumPy array to a cell
-(:func:`~dolfinx_multiscale.geometry.microstructures.from_image` puts the steps together):
+(:func:`load_image` runs steps 1–5, and
+:func:`~dolfinx_multiscale.geometry.microstructures.from_image` adds step 6):
 
 1. :func:`read_image` — a NumPy array, ``.npy`` (memory-mapped), ``.tif``/``.tiff``
    (2-D, or a multi-page stack = 3-D; ``tifffile`` if installed, else Pillow), ``.png``
@@ -11,7 +12,7 @@ The path of a µCT scan, a segmented micrograph or a NumPy array to a cell
 3. :func:`label_image` — integer images are labels as they are; a grey-value image is
    cut by ``threshold`` (one value or an increasing list: labels ``0, 1, …`` by
    interval).
-4. :func:`coarsen` — ``k × k (× k)`` blocks of voxels become one, by majority vote.
+4. :func:`coarsen_labels` — ``k × k (× k)`` blocks of voxels become one, by majority vote.
 5. :class:`VoxelImage` — the labels with their voxel size: phases, exact volume
    fractions (voxel counts), the box and :meth:`VoxelImage.clusters` (which connected
    clusters of each label percolate through the periodic cell and which float).
@@ -55,11 +56,12 @@ __all__ = [
     "VoxelImage",
     "available_memory",
     "check_voxel_size",
-    "coarsen",
+    "coarsen_labels",
     "coarsened_shape",
     "crop",
     "estimate_memory",
     "label_image",
+    "load_image",
     "read_image",
     "voxel_mesh",
 ]
@@ -275,7 +277,7 @@ def label_image(values: np.ndarray, threshold=None) -> np.ndarray:
     return values
 
 
-def coarsen(labels: np.ndarray, factor: int) -> np.ndarray:
+def coarsen_labels(labels: np.ndarray, factor: int) -> np.ndarray:
     """Blocks of ``factor`` voxels per axis merged into one by majority vote.
 
     The new voxel takes the label most frequent in its block (a tie goes to the smallest
@@ -308,7 +310,7 @@ def coarsen(labels: np.ndarray, factor: int) -> np.ndarray:
 
 
 def coarsened_shape(shape: Sequence[int], factor: int) -> tuple[int, ...]:
-    """The shape after :func:`coarsen` by ``factor``; raises ValueError if ``factor`` is not
+    """The shape after :func:`coarsen_labels` by ``factor``; raises ValueError if ``factor`` is not
     an integer ``≥ 1`` dividing every side."""
     if not _is_int(factor) or factor < 1:
         raise ValueError(f"coarsen must be an integer >= 1; got {factor!r}")
@@ -363,6 +365,12 @@ class VoxelImage:
         """``{label: voxels of that label / all voxels}``, exact, sorted by label."""
         values, counts = np.unique(self.labels, return_counts=True)
         return {int(v): int(c) / self.n_voxels for v, c in zip(values, counts, strict=True)}
+
+    def summary(self) -> str:
+        """One line: shape, voxel size and (the first 12) labels."""
+        labels = list(self.volume_fractions)
+        more = f" ... ({len(labels)} labels)" if len(labels) > 12 else ""
+        return f"{self.shape} voxels of {self.voxel_size.tolist()}, labels {labels[:12]}{more}"
 
     def clusters(self) -> dict[int, dict]:
         """The connected clusters of every label, and which of them percolate.
@@ -445,6 +453,33 @@ def _periodic_union(components: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
                 wraps[rp] |= wraps[rq]
     root = np.array([find(c)[0] for c in range(n + 1)], dtype=np.int64)
     return root, wraps
+
+
+def load_image(source, voxel_size=None, *, threshold=None, roi=None, coarsen: int = 1,
+               shape: Sequence[int] | None = None, dtype: npt.DTypeLike | None = None, force: bool = False,
+               n_ranks: int = 1) -> VoxelImage:
+    """Read, crop, check the memory, label and coarsen: the :class:`VoxelImage` of a cell.
+
+    The memory check (:func:`estimate_memory` of the final image, with ``n_ranks`` ranks
+    holding the labels, against :func:`available_memory`) runs before the labels are
+    made, so a ``.npy``/``.raw`` scan too big for the machine is refused having read
+    nothing but its header. The other arguments as in
+    :func:`~dolfinx_multiscale.geometry.microstructures.from_image`. Not collective.
+
+    Raises:
+        ValueError: what :func:`read_image`, :func:`crop`, :func:`label_image`,
+            :func:`coarsen_labels` and :func:`check_voxel_size` raise, or an image that needs
+            more memory than the machine has (without ``force``).
+    """
+    values = crop(read_image(source, shape, dtype), roi)
+    final = coarsened_shape(values.shape, coarsen)
+    h = check_voxel_size(1.0 if voxel_size is None else voxel_size, values.ndim) * coarsen
+    need, have = estimate_memory(final, values.dtype.itemsize, n_ranks), available_memory()
+    if need > have and not force:
+        raise ValueError(f"an image of {math.prod(final)} voxels {final} needs about {need / 2**30:.3g} GiB "
+                         f"(estimate), more than the machine's {have / 2**30:.3g} GiB; crop (roi) or coarsen "
+                         "it, or force it (force=True; --force on the command line)")
+    return VoxelImage(np.ascontiguousarray(coarsen_labels(label_image(values, threshold), coarsen)), h)
 
 
 # --------------------------------------------------------------------------------------

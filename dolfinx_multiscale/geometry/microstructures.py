@@ -774,7 +774,7 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD) -> Microstructur
 
 def from_image(
     image,
-    voxel_size=1.0,
+    voxel_size=None,
     *,
     threshold=None,
     roi=None,
@@ -792,16 +792,18 @@ def from_image(
     at ``x = (j + ½) h_x``, ``y = (i + ½) h_y`` (NumPy order, row 0 at ``y = 0``, not
     the top-down display of a picture); a 3-D ``image[k, i, j]`` also at
     ``z = (k + ½) h_z``. The cell is the image's box ``[0, n_x h_x] × [0, n_y h_y]
-    (× [0, n_z h_z])``; the mesh is periodic by construction. Steps: read, crop (``roi``),
-    label (``threshold``), coarsen, check the memory, mesh (:mod:`.images`). Every rank
-    reads the image; DOLFINx distributes the mesh.
+    (× [0, n_z h_z])``; the mesh is periodic by construction. Every rank reads the image
+    (:func:`~dolfinx_multiscale.geometry.images.load_image`: read, crop, check the
+    memory, label, coarsen); DOLFINx distributes the mesh
+    (:func:`~dolfinx_multiscale.geometry.images.voxel_mesh`).
 
     Args:
-        image: A 2-D/3-D NumPy array or the path of a ``.npy``, ``.tif``/``.tiff``
-            (multi-page = 3-D), ``.png`` or ``.raw`` file
-            (:func:`~dolfinx_multiscale.geometry.images.read_image`).
-        voxel_size: ``h``, one number or ``(h_x, h_y[, h_z])`` (physical order), > 0; of
-            the image as read (``coarsen`` multiplies it).
+        image: A 2-D/3-D NumPy array, the path of a ``.npy``, ``.tif``/``.tiff``
+            (multi-page = 3-D), ``.png`` or ``.raw`` file, or an already loaded
+            :class:`~dolfinx_multiscale.geometry.images.VoxelImage` (then no other
+            image option may be given).
+        voxel_size: ``h``, one number or ``(h_x, h_y[, h_z])`` (physical order), > 0, of
+            the image as read (``coarsen`` multiplies it); default 1.
         threshold: For a grey-value image: one value (labels 0 below, 1 at or above) or
             an increasing list (labels ``0, 1, …`` by interval); required for a float
             image.
@@ -827,20 +829,19 @@ def from_image(
     from ..progress import Progress
 
     report = Progress("image", None, comm, enabled=progress)
-    t0 = time.perf_counter()
-    values = images.crop(images.read_image(image, shape, dtype), roi)
-    final = images.coarsened_shape(values.shape, coarsen)
-    h = images.check_voxel_size(voxel_size, values.ndim) * coarsen
-    need, have = images.estimate_memory(final, values.dtype.itemsize, comm.size), images.available_memory()
-    if need > have and not force:
-        raise ValueError(f"an image of {math.prod(final)} voxels {final} needs about {need / 2**30:.3g} GiB "
-                         f"(estimate), more than the machine's {have / 2**30:.3g} GiB; crop (roi) or coarsen "
-                         "it, or pass force=True (--force) to try anyway")
-    labels = images.coarsen(images.label_image(values, threshold), coarsen)
-    voxels = images.VoxelImage(np.ascontiguousarray(labels), h)
+    if isinstance(image, images.VoxelImage):
+        given = {"voxel_size": voxel_size, "threshold": threshold, "roi": roi, "shape": shape, "dtype": dtype}
+        given = [k for k, v in given.items() if v is not None] + (["coarsen"] if coarsen != 1 else [])
+        if given:
+            raise ValueError(f"{', '.join(given)} apply when reading an image, not to a VoxelImage")
+        voxels = image
+    else:
+        t0 = time.perf_counter()
+        voxels = images.load_image(image, voxel_size, threshold=threshold, roi=roi, coarsen=coarsen, shape=shape,
+                                   dtype=dtype, force=force, n_ranks=comm.size)
+        report.message(f"read {voxels.summary()} in {time.perf_counter() - t0:.1f} s")
     kind = "quadrilaterals" if voxels.dim == 2 else "hexahedra"
-    report.message(f"read {voxels.shape} voxels, labels {list(voxels.volume_fractions)}, in "
-                   f"{time.perf_counter() - t0:.1f} s; meshing {voxels.n_voxels} {kind} on {comm.size} rank(s)")
+    report.message(f"meshing {voxels.n_voxels} {kind} on {comm.size} rank(s)")
     t0 = time.perf_counter()
     mesh, cell_tags = images.voxel_mesh(voxels, comm)
     report.message(f"meshed in {time.perf_counter() - t0:.1f} s")
