@@ -14,7 +14,7 @@ Subcommands::
         --steps 10 --json out.json [--png curve.png]
     dolfinx-multiscale rve-size --sizes 1,4,9 --seeds 5 --vf 0.3 --phase 1:E=1,nu=0.3 \\
         --phase 2:E=10,nu=0.3 [--tolerance 0.05] --json out.json [--png bracket.png]
-    dolfinx-multiscale fe2 RUN.toml --json out.json [--checkpoint DIR] [--restart DIR] [--xdmf u.xdmf]
+    dolfinx-multiscale fe2 RUN.toml --json out.json [--checkpoint DIR] [--restart DIR] [--xdmf u.xdmf] [--force]
 
 ``homogenize`` and ``rve-path`` take a Gmsh ``.msh`` (its cell physical groups are the
 phases) or a voxel image (``.npy``, ``.tif``/``.tiff``, ``.png``, ``.raw`` with ``--shape``
