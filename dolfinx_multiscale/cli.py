@@ -166,8 +166,8 @@ def _image_options(args) -> dict:
 
 
 def _read_cell(args, comm: MPI.Comm, materials: dict):
-    """The cell of ``homogenize``/``rve-path``, a ``.msh`` or an image, whose phases
-    (labels) are checked against ``materials`` before the image is meshed."""
+    """The cell of ``homogenize``/``rve-path``, a ``.msh`` or an image (whose labels are
+    checked against ``materials`` before it is meshed)."""
     from .geometry.images import IMAGE_SUFFIXES, load_image
     from .geometry.microstructures import from_image, read_msh
 
@@ -181,11 +181,9 @@ def _read_cell(args, comm: MPI.Comm, materials: dict):
         if not path.is_file():
             raise CLIError(f"mesh file {args.mesh!r} does not exist")
         try:
-            micro = read_msh(path, comm=comm)
+            return read_msh(path, comm=comm)  # its phases are checked by the RVE
         except ValueError as exc:
             raise CLIError(str(exc)) from None
-        _check_phases(micro.volume_fractions, materials, "phase tag")
-        return micro
     if suffix not in IMAGE_SUFFIXES:
         raise CLIError(f"the cell must be a .msh mesh or an image ({', '.join(IMAGE_SUFFIXES)}); got {args.mesh!r}")
     for key in ("voxel_size", "threshold"):
@@ -196,7 +194,7 @@ def _read_cell(args, comm: MPI.Comm, materials: dict):
         image = load_image(path, force=args.force, n_ranks=comm.size, **options)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    _check_phases(image.volume_fractions, materials, "label", image=True)
+    _check_labels(image.volume_fractions, materials)
     if not args.quiet and comm.rank == 0:
         print(f"image: read {image.summary()} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for label, c in image.clusters().items():
@@ -207,18 +205,19 @@ def _read_cell(args, comm: MPI.Comm, materials: dict):
     return from_image(image, progress=not args.quiet, comm=comm)
 
 
-def _check_phases(fractions: dict, materials: dict, kind: str, image: bool = False) -> None:
-    """Every phase (label) of the cell has a ``--phase`` and every ``--phase`` a phase."""
-    tags = sorted(fractions)
-    shown = str(tags) if len(tags) <= 12 else f"{tags[:12]}... ({len(tags)} {kind}s)"
-    missing = [t for t in tags if t not in materials]
+def _check_labels(fractions: dict, materials: dict) -> None:
+    """Every label of an image has a ``--phase`` and every ``--phase`` a label (before
+    the image is meshed)."""
+    labels = sorted(fractions)
+    shown = str(labels) if len(labels) <= 12 else f"{labels[:12]}... ({len(labels)} labels)"
+    missing = [t for t in labels if t not in materials]
     if missing:
-        hint = "; a grey-value image needs --threshold" if image and len(tags) > 12 else ""
-        raise CLIError(f"{kind}(s) {missing[:12]} of the cell have no --phase (the cell's {kind}s: {shown}); "
+        hint = "; a grey-value image needs --threshold" if len(labels) > 12 else ""
+        raise CLIError(f"label(s) {missing[:12]} of the cell have no --phase (the cell's labels: {shown}); "
                        f"give --phase {missing[0]}:...{hint}")
-    extra = sorted(set(materials) - set(tags))
+    extra = sorted(set(materials) - set(labels))
     if extra:
-        raise CLIError(f"--phase {extra} is not a {kind} of the cell (its {kind}s: {shown})")
+        raise CLIError(f"--phase {extra} is not a label of the cell (its labels: {shown})")
 
 
 def _image_report(micro) -> dict:

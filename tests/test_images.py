@@ -304,6 +304,27 @@ def test_square_inclusion_converges_to_obnosov():
     assert errors[2] < 1e-2
 
 
+def test_finite_strain_homogeneous_image_is_the_law():
+    """Two labels with one neo-Hookean law: P̄ and Ā of the cell are the law's at F̄."""
+    law = dm.NeoHookean(E=1.0, nu=0.3)
+    img = np.full((3, 4), 2, dtype=np.uint8)
+    img[1, 1] = 5
+    rve = dm.RVE(dm.from_image(img, 0.5, comm=COMM), {2: law, 5: law}, bc="periodic")
+    H = np.array([0.1, 0.05, -0.02, -0.04])  # F̄ − I, row-major
+    P, A = rve.solve(H)
+    P_law, A_law, _ = law.update(H[None], law.initial_state(1))
+    np.testing.assert_allclose(P, P_law[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(A, A_law[0], rtol=0, atol=1e-12)
+
+
+def test_from_a_loaded_voxel_image():
+    image = images.load_image(np.array([[1, 2], [2, 2]]), voxel_size=0.5)
+    micro = dm.from_image(image, comm=COMM)
+    assert micro.image is image and micro.volume_fractions == {1: 0.25, 2: 0.75}
+    with pytest.raises(ValueError, match="voxel_size, coarsen apply when reading an image"):
+        dm.from_image(image, voxel_size=1.0, coarsen=2, comm=COMM)
+
+
 # -- nonlinear and FE² on an image cell ------------------------------------------------------
 J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05)
 IMAGE = np.array([[1, 1, 1, 1], [1, 2, 2, 1], [1, 2, 1, 1], [1, 1, 1, 1]])
