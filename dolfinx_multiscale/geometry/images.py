@@ -388,6 +388,10 @@ class VoxelImage:
             "floating_fraction": their voxels / all voxels, "percolates": axes along
             which some cluster percolates, e.g. ["x", "y"]}}``.
         """
+        return self._cluster_report
+
+    @functools.cached_property
+    def _cluster_report(self) -> dict[int, dict]:
         from scipy import ndimage
 
         out = {}
