@@ -21,7 +21,7 @@ from . import cell, errors, geometry, kinematics, macro, materials, runs, studie
 from .cell import RVE, ReducedRVE, kubc, periodic, subc
 from .cell import reduced
 from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
-from .geometry import Microstructure, microstructures, read_msh
+from .geometry import Microstructure, from_image, microstructures, read_msh
 from .macro import FE2Material, LocalMaterial, NewtonSolver, incremental_solve
 from .materials import (Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material, NeoHookean,
                         SaintVenantKirchhoff)
@@ -61,6 +61,7 @@ __all__ = [
     "cell",
     "ellipticity",
     "errors",
+    "from_image",
     "geometry",
     "homogenization",
     "incremental_solve",

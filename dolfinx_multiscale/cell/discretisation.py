@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
+import dolfinx.mesh
 import ufl
 
 from ..kinematics import Kinematics
@@ -48,7 +49,11 @@ class CellDiscretisation:
             = phases, periodic cell ``box``).
         kinematics: the generalized strain of the physics.
         degree: Lagrange degree of the fluctuation; the quadrature degree is
-            ``max(2 (degree − 1), 1)``.
+            ``max(2 (degree − 1), 1)`` on simplices (exact for the stiffness of affine
+            P_k cells) and ``2 degree`` on quadrilaterals / hexahedra (on an affine box
+            a Q_k gradient has degree ``k`` in the other axes, so the stiffness integrand
+            has degree ``2k`` per axis: Gauss with ``k + 1`` points per axis is exact,
+            while degree 1 would give one point per cell and hourglass modes).
         tags: the phase tags whose points are located (:attr:`phase_points`).
 
     Attributes:
@@ -82,7 +87,9 @@ class CellDiscretisation:
 
         imap = mesh.topology.index_map(mesh.topology.dim)
         self.cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
-        self.fields = fields = QuadratureFields(mesh, max(2 * (degree - 1), 1), n, self.cells)
+        simplex = mesh.topology.cell_type in (dolfinx.mesh.CellType.triangle, dolfinx.mesh.CellType.tetrahedron)
+        q = max(2 * (degree - 1), 1) if simplex else 2 * degree
+        self.fields = fields = QuadratureFields(mesh, q, n, self.cells)
         self.dx = dx = fields.dx
         self.sig_q, self.D_q = fields.stress, fields.tangent
         # w_p |det J| at every point (zero on ghost cells, which are not integrated)
