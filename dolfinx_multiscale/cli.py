@@ -531,6 +531,47 @@ def _cmd_fe2(args, comm: MPI.Comm) -> dict:
         raise CLIError(f"{exc}{kept}") from None
 
 
+def _cmd_reduce(args, comm: MPI.Comm) -> dict:
+    from .cell.reduced import ReducedRVE
+    from .cell.rve import RVE
+
+    out = _check_output(args.out, ".npz", "--out")
+    _check_output(args.json, ".json", "--json")
+    if not (math.isfinite(args.tolerance) and 0 < args.tolerance < 1):
+        raise CLIError(f"--tolerance must be a number in (0, 1); got {args.tolerance!r}")
+    if args.strain_amplitude is not None and not (math.isfinite(args.strain_amplitude) and args.strain_amplitude > 0):
+        raise CLIError(f"--strain-amplitude must be a number > 0; got {args.strain_amplitude!r}")
+    for option in ("paths", "steps", "validation_paths"):
+        if getattr(args, option) < 1:
+            raise CLIError(f"--{option.replace('_', '-')} must be >= 1; got {getattr(args, option)}")
+    materials = _materials(args.phase, "elasticity", False)
+    micro = _read_cell(args, MPI.COMM_SELF, materials)  # every rank its own serial cell, as FE² uses it
+    try:
+        rve = RVE(micro, materials, bc=args.bc, degree=args.degree, petsc_options_prefix="reduce_")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if rve.is_linear:
+        raise CLIError("every phase is linear: the RVE is exact with its effective tensor, there is nothing to "
+                       "reduce (give a phase an inelastic law, e.g. model=j2)")
+    report: dict = {}
+    if comm.rank == 0:  # the training is serial (one cell); the other ranks wait
+        say = (lambda stage: None) if args.quiet else (lambda stage: print(f"reduce: {stage}", file=sys.stderr))
+        model = ReducedRVE.train(rve, tolerance=args.tolerance, strain_amplitude=args.strain_amplitude,
+                                 paths=args.paths, steps=args.steps, seed=args.seed,
+                                 validation_paths=args.validation_paths, progress=say)
+        model.save(out)
+        info = model.info
+        report = {"model": str(out), "cell": str(args.mesh), "bc": args.bc, "n_dofs": rve.n_dofs,
+                  "tolerance": model.tolerance, "modes": model.modes, "cubature_points": model.cubature_points,
+                  "cell_points": info["cell_points"], "safety": model.safety,
+                  "effectivity": {"q50": float(np.median(info["effectivity"])) if info["effectivity"] else None,
+                                  "q95": model.safety},
+                  **{k: info[k] for k in ("samples", "training_paths", "amplitude", "validation_steps",
+                                          "validation_error", "training_s") if k in info},
+                  **_image_report(micro)}
+    return comm.bcast(report)
+
+
 def _order(rve) -> list[str]:
     return rve.kinematics.component_keys(rve.dim)
 
@@ -619,6 +660,25 @@ def _parser() -> argparse.ArgumentParser:
                                    "again with it to resume: members found there are not recomputed")
     for long_command in (m, h, r, s):
         long_command.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    d = sub.add_parser("reduce", help="train a hyper-reduced RVE (modes + empirical cubature) for FE² run files")
+    _add_cell_arguments(d)
+    d.add_argument("--bc", default="periodic", choices=sorted(BOUNDARY_CONDITIONS))
+    d.add_argument("--phase", action="append", default=[],
+                   help="TAG:key=value,... (e.g. 1:model=j2,E=1,nu=0.3,sy0=0.005,H=0.05 and 2:E=10,nu=0.25)")
+    d.add_argument("--degree", type=int, default=1, help="Lagrange degree of the fluctuation")
+    d.add_argument("--tolerance", type=float, default=1e-3,
+                   help="error of the macro stress allowed without falling back to the full RVE, relative to "
+                        "max(|Sigma|, the step's RMS stress) (default 1e-3)")
+    d.add_argument("--strain-amplitude", type=float, dest="strain_amplitude",
+                   help="largest macro strain (Mandel norm) to train for (default 8 x the first-yield strain)")
+    d.add_argument("--paths", type=int, default=24, help="training paths (default 24)")
+    d.add_argument("--steps", type=int, default=4, help="steps per path segment (default 4)")
+    d.add_argument("--validation-paths", type=int, default=30, dest="validation_paths",
+                   help="held-out paths for the modes, the cubature and the safety factor (default 30)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the training paths")
+    d.add_argument("--out", required=True, help="the model (.npz), for [[material]] reduced = ... in run files")
+    d.add_argument("--json", help="a report: modes, cubature points, effectivity, safety factor, training time")
+    d.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     f = sub.add_parser("fe2", help="an FE² macro run from a TOML run file, checkpointed and restartable")
     f.add_argument("run", help="the run file (TOML; docs/run-files.md)")
     f.add_argument("--json", required=True, help="output JSON, rewritten atomically after every step")
@@ -650,8 +710,8 @@ def _add_cell_arguments(parser: argparse.ArgumentParser) -> None:
                                                         "machine has (estimate)")
 
 
-_COMMANDS = {"fe2": _cmd_fe2, "homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path,
-             "rve-size": _cmd_rve_size}
+_COMMANDS = {"fe2": _cmd_fe2, "homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "reduce": _cmd_reduce,
+             "rve-path": _cmd_rve_path, "rve-size": _cmd_rve_size}
 
 
 def _say(comm: MPI.Comm, line: str) -> None:
@@ -689,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     if comm.rank == 0:
         summary = {k: v for k, v in result.items() if k in ("C", "K", "bc", "wall_s", "output",
                                                           "hill_mandel_residual", "n_dofs",
-                                                          "smallest_size", "complete", "cache")}
+                                                          "smallest_size", "complete", "cache", "modes",
+                                                          "cubature_points", "safety")}
         print(json.dumps(summary))
     return 0
 

@@ -10,8 +10,8 @@ hyper-reduction of nonlinear finite element models via empirical cubature", CMAM
 
 **Algorithm.**
 
-1. Orthogonal basis of the integrands: with ``A_pj = √w_p g_j(x_p)`` (each integrand
-   scaled to unit norm, so that every family matters), the SVD ``A = U Σ Vᵀ`` (``U`` from
+1. Orthogonal basis of the integrands: with ``A_pj = √w_p g_j(x_p)`` (the caller scales
+   families of integrands of different units to comparable norms), the SVD ``A = U Σ Vᵀ`` (``U`` from
    the eigenvectors of ``A Aᵀ``) truncated to
    the ``k`` left singular vectors that keep all but ``svd_tolerance²`` of ``‖A‖²_F``; the
    functions ``φ_i(x_p) = U_pi / √w_p`` are ``w``-orthonormal and span the integrands to
@@ -52,9 +52,7 @@ def integrand_basis(samples: npt.ArrayLike, weights: npt.ArrayLike, svd_toleranc
     g = np.asarray(samples, dtype=float)
     w = np.asarray(weights, dtype=float)
     A = np.sqrt(w)[:, None] * g
-    norms = np.linalg.norm(A, axis=0)
-    A = A[:, norms > 0] / norms[norms > 0]
-    if A.shape[1] == 0:
+    if not A.any():
         raise ValueError("every integrand sample is zero: nothing to integrate")
     # the left singular vectors from the P × P Gram matrix (P ≪ J: much cheaper than the SVD)
     s2, U = np.linalg.eigh(A @ A.T)

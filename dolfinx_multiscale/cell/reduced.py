@@ -6,18 +6,23 @@ orthonormal modes, ``w = Φ q`` (``Φ`` ``(n_dofs, r)``): the ``n`` elastic unit
 fluctuations (a linear cell is exact with them) and POD modes of full-RVE snapshots
 along training paths (Yvonnet & He, JCP 2007; Hernández, Oliver, Huespe, Caicedo & Cante,
 CMAME 2014). Every mode satisfies the boundary condition, so the reduced problem is the
-Galerkin projection, integrated by an *empirical cubature* (:mod:`.cubature`;
-Hernández, Caicedo & Ferrer, CMAME 2017): ``m`` micro points ``s`` with weights
-``ω_s ≥ 0`` instead of the ``N`` points of the cell,
+Galerkin projection. Its elastic part is integrated exactly and the rest by an
+*empirical cubature* (:mod:`.cubature`; Hernández, Caicedo & Ferrer, CMAME 2017): ``m``
+micro points ``s`` with weights ``ω_s ≥ 0``. With ``τ = σ − D_el ε`` the inelastic part
+of the micro stress (zero wherever a point stays elastic),
 
-    f(q) = Σ_s ω_s (BΦ)_sᵀ σ_s(E + (BΦ)_s q; h_s) = 0,
+    f(q) = K_el q + F_el E + Σ_s ω_s (BΦ)_sᵀ τ_s(E + (BΦ)_s q; h_s) = 0,
 
-``Σ = |Y|⁻¹ Σ_s ω_s σ_s`` and ``C = |Y|⁻¹ (Σ_s ω_s D_s − Hᵀ K_q⁻¹ G)`` with
-``K_q = Σ_s ω_s (BΦ)_sᵀ D_s (BΦ)_s``, ``G = Σ_s ω_s (BΦ)_sᵀ D_s``, ``H = Σ_s ω_s (BΦ)_sᵀ D_sᵀ``.
+``K_el = Σ_p w_p (BΦ)_pᵀ D_el,p (BΦ)_p`` and ``F_el = Σ_p w_p (BΦ)_pᵀ D_el,p`` over all
+points (precomputed), ``Σ = ⟨D_el⟩ E + |Y|⁻¹ (F_elᵀ q + Σ_s ω_s τ_s)`` and
+``C = ⟨D_el⟩ + |Y|⁻¹ (Σ_s ω_s δD_s − Hᵀ K⁻¹ G)`` with ``δD = D − D_el``,
+``K = K_el + Σ_s ω_s (BΦ)_sᵀ δD_s (BΦ)_s``, ``G = F_el + Σ_s ω_s (BΦ)_sᵀ δD_s``,
+``H = F_el + Σ_s ω_s (BΦ)_sᵀ δD_sᵀ``. A cell that stays elastic is exact, and the reduced
+tangent is the exact elastic one plus the cubature of the plastic softening.
 The law runs, and reads the history ``h``, only at the cubature points: a reduced
-iteration costs ``O(m r² n)`` whatever the cell size. The cubature integrates, on the
-training snapshots, the reduced internal force and the micro stress (so ``Σ``), plus the
-cell volume and the reduced elastic stiffness (so ``K_q`` stays positive definite).
+iteration costs ``O(m r² n)`` whatever the cell size. The cubature is fitted on the
+training snapshots' reduced internal force ``(BΦ)ᵀτ``, ``τ`` and ``τ33``
+(:func:`~.training.cubature_integrands`).
 
 **Error control, once per converged step** (:meth:`ReducedRVE.check_converged`, the post-convergence
 hook of :class:`~dolfinx_multiscale.macro.newton.NewtonSolver`). During macro iterations
@@ -35,7 +40,7 @@ its error is estimated as
 Galerkin error), and ``σ_ref`` the RMS macro stress of the step over all points (so
 nearly unloaded points do not force fallbacks). An error left in the micro history stays
 in later answers, so the point's indicator ``η`` accumulates ``e`` over its reduced steps
-(part of the state). A point with ``s η > tolerance`` (``s``: the safety factor, the 95 %
+(part of the state). A point with ``s η > tolerance`` (``s``: the safety factor, the 99 %
 quantile of ``error / η`` over at least 200 held-out training steps) is re-solved by the
 full RVE and the macro Newton continues. Tolerance stated on ``Σ``: per point
 ``‖ΔΣ‖ ≤ tolerance · max(‖Σ‖, σ_ref)``.
@@ -230,6 +235,9 @@ class ReducedRVE:
         if not self.fallback:
             forced[:] = False
         rest = np.flatnonzero(~accepted & ~forced)
+        start_from = guess if guess is not None else state  # where the full RVE starts the forced points
+        for key in ("E", "w"):
+            new[key][forced] = start_from[key][forced]
         without_W = {k: v for k, v in new.items() if k != "W"}
         failed = []
         for start in range(0, rest.size, CHUNK):
@@ -251,7 +259,10 @@ class ReducedRVE:
                                  "reduced": zeros + 1, "forced": zeros})
             failed.append(idx[~ok])
         if self.fallback and failed:
-            forced[np.concatenate(failed)] = True
+            failed = np.concatenate(failed)
+            forced[failed] = True
+            for key in ("E", "w"):  # the full RVE starts from the committed state, not a diverged guess
+                new[key][failed] = state[key][failed]
         full = np.flatnonzero(forced)
         if full.size:  # the full RVE, from the reduced fluctuation
             rve_state = {k: v[full] for k, v in state.items() if k not in _RECORD}
@@ -289,6 +300,7 @@ class ReducedRVE:
         wB = wBPhi.reshape(m * n, r)
         rtol = max(self._cell.rtol, 1e-12)
         its = np.zeros(M, dtype=np.int64)
+        diverged = np.zeros(M, dtype=bool)
         while True:
             eps = E[:, None, :] + (q @ B2.T).reshape(M, m, n)
             if m:
@@ -300,7 +312,8 @@ class ReducedRVE:
             r_q = stiffness_force + load + tau.reshape(M, -1) @ wB
             scale = (np.linalg.norm(stiffness_force, axis=1) + np.linalg.norm(load, axis=1)
                      + np.linalg.norm(np.abs(tau).reshape(M, -1) @ np.abs(wB), axis=1))
-            active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale)
+            diverged |= ~np.isfinite(r_q).all(axis=1)
+            active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale) & ~diverged
             if not active.any() or its.max() == MAX_ITERATIONS:
                 break
             K = self._reduced_stiffness(D[active] - self._D_el_s)
@@ -314,7 +327,7 @@ class ReducedRVE:
         C = self._D_bar + (np.einsum("mpij,p->mij", dD, self.weights)
                            - np.einsum("mri,mrj->mij", H, np.linalg.solve(K, G))) / V
         Sigma, Sigma33 = self._averages(E, q, sigma, sigma33, eps)
-        ok = ~active & np.isfinite(Sigma).all(axis=1)
+        ok = ~active & ~diverged & np.isfinite(Sigma).all(axis=1) & np.isfinite(C).all(axis=(1, 2))
         if (~ok).any():
             _log.debug("reduced Newton: %d of %d points not converged in %d iterations", (~ok).sum(), M, its.max())
         return Sigma, C, Sigma33, q, its, ok

@@ -168,8 +168,7 @@ class FE2Material(LocalMaterial):
             reduced = ""
             if self.stats is not None:  # a reduced RVE: its model and its fallbacks
                 last = self.stats["last"]
-                reduced = (f", {last['reduced']} by the reduced model, {last['fallback']} fell back to the full RVE "
-                           f"(largest indicator {last['max_indicator']:.2e})")
+                reduced = f", {last['reduced']} by the reduced model, {last['fallback']} by the full RVE"
             _log.info("    FE2 update: %d points on this rank (%d by the elastic shortcut%s), %d micro Newton "
                       "iterations, %.2f s", N, int(trial["elastic_shortcut"].sum()), reduced,
                       int(self.micro_iterations.sum()), time.perf_counter() - t0)
@@ -179,8 +178,8 @@ class FE2Material(LocalMaterial):
     def stats(self) -> dict | None:
         """The law's counters when it is a reduced RVE
         (:class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`: shortcut, reduced and
-        fallback points, the largest error indicator; cumulative and ``"last"`` update),
-        else ``None``."""
+        fallback points, checked and flagged points, the largest error indicator, the
+        audit; cumulative and ``"last"`` update and check), else ``None``."""
         return getattr(self.rve, "stats", None)
 
     def _point_coordinates(self, i: int) -> npt.NDArray[np.float64]:
