@@ -14,12 +14,32 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+import basix
 import basix.ufl
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import ufl
 
-__all__ = ["QuadratureFields"]
+__all__ = ["QuadratureFields", "stiffness_degree"]
+
+
+def stiffness_degree(mesh, degree: int) -> int:
+    """The lowest quadrature degree that integrates a stiffness ``∫ B(v) · D B(u) dx``
+    with a cell-wise constant ``D`` exactly on affine cells (boxes for quadrilaterals
+    and hexahedra, e.g. voxels).
+
+    Lagrange ``P_k`` on simplices: ``B`` has degree ``k − 1``, the integrand ``2(k − 1)``
+    (at least 1). ``Q_k`` on quadrilaterals/hexahedra: ``∂φ/∂x`` keeps degree ``k`` in
+    the other directions, so the integrand has degree ``2k`` per direction, a Gauss rule of
+    ``k + 1`` points per direction (Q1: 2 × 2 (× 2); one point would leave hourglass modes).
+
+    Args:
+        mesh: the mesh (its cell type decides).
+        degree: the Lagrange degree ``k`` of the field.
+    """
+    if mesh.basix_cell() in (basix.CellType.quadrilateral, basix.CellType.hexahedron):
+        return 2 * degree
+    return max(2 * (degree - 1), 1)
 
 
 class QuadratureFields:

@@ -57,11 +57,18 @@ class CondensedOperator:
     def factorize(self, D: npt.NDArray[np.float64]) -> None:
         """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
         ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
-        since ``K`` depends on nothing else."""
+        since ``K`` depends on nothing else. ``D`` is kept by reference (``N n²`` values:
+        2.3 kB per hexahedron), so it must not be modified afterwards (the phase laws
+        return new arrays)."""
         if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
             return
-        self.solver.set_operator(self.disc.assemble_stiffness())
-        self.factorized_D = np.array(D)
+        solver = self.solver
+        if solver.in_place:  # large cells: straight into K̃
+            self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern))
+            solver.update_operator()
+        else:
+            solver.set_operator(self.disc.assemble_local_stiffness())
+        self.factorized_D = D
 
     def restricted_unit_loads(self, form) -> list[PETSc.Vec]:
         """``Pᵀ`` of ``form`` assembled for every unit macro strain (work vectors)."""
