@@ -73,6 +73,9 @@ class QuadratureFields:
         self.points = self._scalar.element.interpolation_points
         self.points_per_cell = self.points.shape[0]
         self._dofs = self._scalar.dofmap.list[cells].reshape(-1)  # point p (cell-major) → dof
+        dofmap = self._scalar.dofmap.list
+        self._cell_major = np.array_equal(dofmap.reshape(-1), np.arange(dofmap.size))
+        self._owned_points = mesh.topology.index_map(mesh.topology.dim).size_local * self.points_per_cell
 
     @property
     def n_points(self) -> int:
@@ -84,6 +87,17 @@ class QuadratureFields:
         self.stress.x.array.reshape(-1, self.n)[self._dofs] = stress
         if tangent is not None:
             self.tangent.x.array.reshape(-1, self.n * self.n)[self._dofs] = tangent.reshape(len(tangent), -1)
+
+    def packed(self, field: fem.Function) -> dict | None:
+        """``field`` (:attr:`stress` or :attr:`tangent`) as the packed coefficients of a
+        form with one cell integral over the owned cells and no other coefficient (the
+        ``coeffs`` of DOLFINx's assemblers): a view of its values, not DOLFINx's copy (as
+        large as the tangents: ``N n²`` values), when the quadrature dofs are numbered cell by
+        cell, as DOLFINx numbers them; ``None`` (let DOLFINx pack) otherwise."""
+        if not self._cell_major:
+            return None
+        values = field.x.array[: self._owned_points * field.function_space.dofmap.bs]
+        return {(fem.IntegralType.cell, 0): values.reshape(self._owned_points // self.points_per_cell, -1)}
 
     def weights(self) -> npt.NDArray[np.float64]:
         """The quadrature weights ``w_p |det J|`` of the addressed points, ``(N,)`` (ghost

@@ -40,12 +40,14 @@ class CondensedOperator:
         solver: as given.
         factorized_D: the point tangents ``(N, n, n)`` of the current factorization
             (``None`` before the first).
+        load_norm: ``max_k ‖F_k‖`` of the full-space unit loads of the last :meth:`tangent`.
     """
 
     def __init__(self, discretisation: CellDiscretisation, solver: ReducedSolver, average_constraint: bool):
         self.disc = disc = discretisation
         self.solver = solver
         self.factorized_D: npt.NDArray[np.float64] | None = None
+        self.load_norm = 0.0
         self._full = [disc.create_vector() for _ in range(disc.n)]  # unit loads, full space
         self._reduced: dict[int, list[PETSc.Vec]] = {}  # unit loads per form, reduced
         self._W_reduced: list[PETSc.Vec] | None = None  # the last reduced unit fluctuations
@@ -94,6 +96,7 @@ class CondensedOperator:
         """
         disc = self.disc
         F = self.restricted_unit_loads(disc.load)
+        self.load_norm = max(f.norm() for f in self._full)
         symmetric = self.solver.symmetric or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
         G = F if symmetric else self.restricted_unit_loads(disc.adjoint_load)
         C = disc.average(D)

@@ -109,6 +109,9 @@ class CellDiscretisation:
         self.average_form = fem.form(ufl.inner(self.Ebar, B(v)) * dx)
         self._strain_expr = fem.Expression(B(self.w), fields.points)
         self._K: dolfinx.la.MatrixCSR | None = None  # the local CSR stiffness (small cells)
+        # the one coefficient of each form (the quadrature Functions are packed without a copy)
+        self._field_of = {id(self.a): self.D_q, id(self.load): self.D_q, id(self.adjoint_load): self.D_q,
+                          id(self.residual): self.sig_q}
 
     @property
     def n_points(self) -> int:
@@ -156,7 +159,7 @@ class CellDiscretisation:
         """Assemble ``form`` into ``out`` (zeroed first, ghost contributions added)."""
         with out.localForm() as loc:
             loc.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(out, form)
+        dolfinx.fem.petsc.assemble_vector(out, form, coeffs=self._coefficients(form))
         out.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         return out
 
@@ -167,8 +170,13 @@ class CellDiscretisation:
         if self._K is None:
             self._K = fem.create_matrix(self.a)
         self._K.set_value(0.0)
-        fem.assemble_matrix(self._K, self.a)
+        fem.assemble_matrix(self._K, self.a, coeffs=self._coefficients(self.a))
         return self._K
+
+    def _coefficients(self, form) -> dict | None:
+        """The packed coefficients of one of the forms (``None``: DOLFINx packs them)."""
+        field = self._field_of.get(id(form))
+        return None if field is None else self.fields.packed(field)
 
     def stiffness_pattern(self) -> dolfinx.la.SparsityPattern:
         """The finalized sparsity of the stiffness form :attr:`a` (owned node rows, local
@@ -186,7 +194,8 @@ class CellDiscretisation:
         A.zeroEntries()
         unrolled = A.getBlockSize() != self.V.dofmap.index_map_bs
         dolfinx.cpp.fem.petsc.assemble_matrix(A, self.a._cpp_object, fem.pack_constants(self.a),
-                                              fem.pack_coefficients(self.a), [], unrolled)
+                                              self._coefficients(self.a) or fem.pack_coefficients(self.a), [],
+                                              unrolled)
         A.assemble()
         return A
 
