@@ -20,7 +20,7 @@ except ModuleNotFoundError as _exc:  # DOLFINx installed without the PyPI wheel
 from . import cell, errors, geometry, kinematics, macro, materials, runs, studies, tensors, viz
 from .cell import RVE, kubc, periodic, subc
 from .errors import LoadPathError, MacroConvergenceError, NotPeriodicError, RVEConvergenceError
-from .geometry import Microstructure, microstructures, read_msh
+from .geometry import Microstructure, from_image, microstructures, read_msh
 from .macro import FE2Material, LocalMaterial, NewtonSolver, incremental_solve
 from .materials import (Conductivity, GeneralizedMaxwell, J2Plasticity, LinearElastic, Material, NeoHookean,
                         SaintVenantKirchhoff)
@@ -59,6 +59,7 @@ __all__ = [
     "cell",
     "ellipticity",
     "errors",
+    "from_image",
     "geometry",
     "homogenization",
     "incremental_solve",

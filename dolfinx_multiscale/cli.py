@@ -5,6 +5,8 @@ Subcommands::
     dolfinx-multiscale mesh KIND [--vf F] [--h H] [...] -o cell.msh [--png cell.png]
     dolfinx-multiscale homogenize MESH.msh --bc periodic --phase 1:E=1,nu=0.3 \\
         --phase 2:E=10,nu=0.3 --json out.json [--png fields.png]
+    dolfinx-multiscale homogenize IMAGE.{npy,tif,tiff,png,raw} --voxel-size H [--threshold T,...] \\
+        [--roi 0:64,32:96] [--coarsen k] [--force] --phase 0:E=1,nu=0.3 --phase 255:E=10,nu=0.3 --json out.json
     dolfinx-multiscale rve-path MESH.msh --phase 1:model=j2,E=1,nu=0.3,sy0=0.005,H=0.05 \\
         --phase 2:E=10,nu=0.3 --strain 11=0.02 --stress 22=0 --steps 10 --unload --json out.json
     dolfinx-multiscale rve-path MESH.msh --kinematics finite --phase 1:model=neo-hookean,E=1,nu=0.3 \
@@ -12,7 +14,16 @@ Subcommands::
         --steps 10 --json out.json [--png curve.png]
     dolfinx-multiscale rve-size --sizes 1,4,9 --seeds 5 --vf 0.3 --phase 1:E=1,nu=0.3 \\
         --phase 2:E=10,nu=0.3 [--tolerance 0.05] --json out.json [--png bracket.png]
-    dolfinx-multiscale fe2 RUN.toml --json out.json [--checkpoint DIR] [--restart DIR] [--xdmf u.xdmf]
+    dolfinx-multiscale fe2 RUN.toml --json out.json [--checkpoint DIR] [--restart DIR] [--xdmf u.xdmf] [--force]
+
+``homogenize`` and ``rve-path`` take a Gmsh ``.msh`` (its cell physical groups are the
+phases) or a voxel image (``.npy``, ``.tif``/``.tiff``, ``.png``, ``.raw`` with ``--shape``
+and ``--dtype``): one Q1 cell per voxel, each label a phase (``--threshold`` turns grey
+values into labels 0, 1, ...; ``image[i, j]`` is the voxel at ``x = (j + ½) h_x``,
+``y = (i + ½) h_y``, row 0 at ``y = 0``; ``--voxel-size H`` or ``HX,HY[,HZ]``); the JSON
+then also has ``"image": {"shape", "voxel_size", "labels", "volume_fractions",
+"clusters"}``. An image whose estimated memory exceeds the machine's is refused unless
+given ``--force``; every label needs a ``--phase`` and every ``--phase`` a label.
 
 Every subcommand runs unchanged under ``mpiexec -n N`` (one mesh distributed over the
 ranks); rank 0 writes each output file once, and only after everything succeeded, so a
@@ -20,10 +31,15 @@ bad input leaves no file behind (``fe2`` rewrites its JSON atomically after ever
 checkpoints, ``docs/run-files.md``). Errors exit with status 2 and a one-line message.
 
 Long commands say what they do on ``stderr`` (``--quiet`` silences it): ``mesh`` one line
-before meshing (the estimated element count) and one after; ``rve-path`` one line per
+before meshing (the estimated element count) and one after; ``homogenize`` and
+``rve-path`` of an image one after reading, one after meshing and one per label with its
+clusters (how many float, i.e. percolate along no axis); ``homogenize`` one before and
+after solving; ``rve-path`` one line per
 step (step k/N, the prescribed strain, micro Newton iterations, cuts, time); ``rve-size``
 one per member. ``mesh`` refuses, before meshing, an ``--h`` whose estimated element
-count exceeds :data:`MESH_CELL_BOUND` unless given ``--force``. SIGINT (Ctrl-C) and
+count exceeds :data:`MESH_CELL_BOUND` unless given ``--force``, and ``fe2`` the same for
+the ``[macro]`` cells of a rectangle or box; ``fe2 --checkpoint`` must name a directory
+(existing or not), never a file. SIGINT (Ctrl-C) and
 SIGTERM stop ``rve-path`` after the current step (its ``--json`` then holds the finished
 steps, ``"complete": false``) and ``rve-size`` after the current members (``--cache DIR``
 keeps every finished member; the same command with the same cache resumes and recomputes
@@ -123,6 +139,98 @@ def _count(x: float) -> str:
     return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
 
 
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{option} must be comma-separated numbers; got {text!r}") from None
+
+
+def _image_options(args) -> dict:
+    """The ``from_image`` keyword arguments of the image options given."""
+    roi = None
+    if args.roi is not None:
+        try:
+            roi = [tuple(int(v) for v in r.split(":")) for r in args.roi.split(",")]
+        except ValueError:
+            roi = [()]
+        if any(len(r) != 2 for r in roi):
+            raise CLIError(f"--roi must be START:STOP per array axis, comma separated (e.g. 0:64,32:96); "
+                           f"got {args.roi!r}")
+    options = {"voxel_size": _floats(args.voxel_size, "--voxel-size"), "threshold": _floats(args.threshold,
+               "--threshold"), "roi": roi, "coarsen": args.coarsen, "shape": None if args.shape is None else
+               _int_list(args.shape, "--shape"), "dtype": args.dtype}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _read_cell(args, comm: MPI.Comm, materials: dict):
+    """The cell of ``homogenize``/``rve-path``, a ``.msh`` or an image (whose labels are
+    checked against ``materials`` before it is meshed)."""
+    from .geometry.images import IMAGE_SUFFIXES, load_image
+    from .geometry.microstructures import from_image, read_msh
+
+    path = Path(args.mesh)
+    suffix = path.suffix.lower()
+    options = _image_options(args)
+    if suffix == ".msh":
+        given = [f"--{k.replace('_', '-')}" for k in options] + (["--force"] if args.force else [])
+        if given:
+            raise CLIError(f"{', '.join(given)} apply to images, not to a .msh mesh")
+        if not path.is_file():
+            raise CLIError(f"mesh file {args.mesh!r} does not exist")
+        try:
+            return read_msh(path, comm=comm)  # its phases are checked by the RVE
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    if suffix not in IMAGE_SUFFIXES:
+        raise CLIError(f"the cell must be a .msh mesh or an image ({', '.join(IMAGE_SUFFIXES)}); got {args.mesh!r}")
+    for key in ("voxel_size", "threshold"):
+        if key in options and len(options[key]) == 1:
+            options[key] = options[key][0]
+    t0 = time.perf_counter()
+    try:
+        image = load_image(path, force=args.force, n_ranks=comm.size, **options)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    _check_labels(image.volume_fractions, materials)
+    if not args.quiet and comm.rank == 0:
+        print(f"image: read {image.summary()} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        for label, c in image.clusters().items():
+            along = ", ".join(c["percolates"]) or "no axis"
+            print(f"image: label {label}: {image.volume_fractions[label]:.4g} of the voxels, {c['clusters']} "
+                  f"cluster(s), {c['floating']} floating ({c['floating_fraction']:.3g} of the voxels); "
+                  f"percolates along {along}", file=sys.stderr)
+    return from_image(image, progress=not args.quiet, comm=comm)
+
+
+def _check_labels(fractions: dict, materials: dict) -> None:
+    """Every label of an image has a ``--phase`` and every ``--phase`` a label (before
+    the image is meshed)."""
+    labels = sorted(fractions)
+    shown = str(labels) if len(labels) <= 12 else f"{labels[:12]}... ({len(labels)} labels)"
+    missing = [t for t in labels if t not in materials]
+    if missing:
+        hint = "; a grey-value image needs --threshold" if len(labels) > 12 else ""
+        raise CLIError(f"label(s) {missing[:12]} of the cell have no --phase (the cell's labels: {shown}); "
+                       f"give --phase {missing[0]}:...{hint}")
+    extra = sorted(set(materials) - set(labels))
+    if extra:
+        raise CLIError(f"--phase {extra} is not a label of the cell (its labels: {shown})")
+
+
+def _image_report(micro) -> dict:
+    """The ``"image"`` entry of a JSON report (``{}`` for a ``.msh`` cell)."""
+    image = micro.image
+    if image is None:
+        return {}
+    return {"image": {"shape": list(image.shape), "voxel_size": image.voxel_size.tolist(),
+                      "labels": list(image.volume_fractions),
+                      "volume_fractions": {str(k): v for k, v in image.volume_fractions.items()},
+                      "clusters": {str(k): v for k, v in image.clusters().items()}}}
+
+
 # -- subcommands ------------------------------------------------------------------------
 def _cmd_mesh(args, comm: MPI.Comm) -> dict:
     from .geometry.microstructures import GENERATORS, estimate_cells, write_msh
@@ -167,8 +275,8 @@ def _cmd_mesh(args, comm: MPI.Comm) -> dict:
 
 def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
     from .cell.rve import RVE
-    from .geometry.microstructures import read_msh
     from .kinematics import kinematics
+    from .progress import Progress
     from .tensors import symmetry_error
 
     _check_output(args.json, ".json", "--json")  # fail before any work, not after
@@ -176,18 +284,20 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
     materials = _materials(args.phase, args.physics, args.plane_stress)
     if args.plane_stress and not kinematics(args.physics).has_out_of_plane_stress:
         raise CLIError("--plane-stress applies to elasticity only")
-    if not Path(args.mesh).is_file():
-        raise CLIError(f"mesh file {args.mesh!r} does not exist")
     t0 = time.perf_counter()
+    micro = _read_cell(args, comm, materials)
     try:
-        micro = read_msh(args.mesh, comm=comm)
         rve = RVE(micro, materials, bc=args.bc, degree=args.degree,
                   petsc_options_prefix="homogenize_")
     except ValueError as exc:  # includes NotPeriodicError and phase/material mismatches
         raise CLIError(str(exc)) from None
     if args.plane_stress and micro.dim != 2:
         raise CLIError("--plane-stress applies to 2-D meshes only")
+    report = Progress("homogenize", None, comm, enabled=not args.quiet)
+    report.message(f"solving {rve.n} load cases, {rve.n_dofs} dofs, {comm.size} rank(s)")
+    t_solve = time.perf_counter()
     C = rve.effective_tensor()
+    report.message(f"solved in {time.perf_counter() - t_solve:.1f} s")
     wall = time.perf_counter() - t0
     residuals = []
     for k in range(rve.n):
@@ -203,7 +313,7 @@ def _cmd_homogenize(args, comm: MPI.Comm) -> dict:
         "mesh": str(args.mesh), "bc": args.bc, "physics": rve.kinematics.name, "dim": rve.dim,
         "degree": args.degree, "plane_stress": bool(args.plane_stress), "notation": "mandel",
         "order": _order(rve), key: C.tolist(),
-        "volume_fractions": {str(k): v for k, v in micro.volume_fractions.items()},
+        "volume_fractions": {str(k): v for k, v in micro.volume_fractions.items()}, **_image_report(micro),
         "n_dofs": rve.n_dofs, "n_ranks": comm.size,
         "hill_mandel_residual": float(max(residuals)),
         "symmetry_error": symmetry_error(C),
@@ -258,7 +368,6 @@ def _path_from_args(args, kin, dim: int) -> dict:
 def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
     from .cell.rve import RVE
     from .errors import Interrupted, LoadPathError
-    from .geometry.microstructures import read_msh
     from .kinematics import FINITE_STRAIN, SMALL_STRAIN
     from .progress import Progress, graceful_stop
     from .studies.loading import load_path, parse_path
@@ -268,11 +377,9 @@ def _cmd_rve_path(args, comm: MPI.Comm) -> dict:
     finite = args.kinematics == "finite"
     kin = FINITE_STRAIN if finite else SMALL_STRAIN
     materials = _materials(args.phase, kin.name, False)
-    if not Path(args.mesh).is_file():
-        raise CLIError(f"mesh file {args.mesh!r} does not exist")
     t0 = time.perf_counter()
+    micro = _read_cell(args, comm, materials)
     try:
-        micro = read_msh(args.mesh, comm=comm)
         path = _path_from_args(args, kin, micro.dim)
         steps = parse_path(path, micro.dim, kin)
         rve = RVE(micro, materials, bc=args.bc, degree=args.degree, petsc_options_prefix="rve_path_")
@@ -326,7 +433,8 @@ def _rve_path_report(args, rve, records: list[dict], n_steps: int, snapshots: li
     """The JSON of ``rve-path`` after ``len(records)`` of ``n_steps`` steps: ``complete``
     says whether all ran, ``stopped_at_step`` the last finished step of a stopped run."""
     complete = len(records) == n_steps
-    common = {"mesh": str(args.mesh), "kinematics": args.kinematics, "dim": rve.dim, "bc": args.bc,
+    common = {"mesh": str(args.mesh), **_image_report(rve.micro), "kinematics": args.kinematics, "dim": rve.dim,
+              "bc": args.bc,
               "n_dofs": rve.n_dofs, "n_ranks": rve.comm.size, "wall_s": time.perf_counter() - t0,
               "n_steps": n_steps, "complete": complete, "stopped_at_step": None if complete else len(records),
               "field_pictures": snapshots}
@@ -405,11 +513,17 @@ def _cmd_fe2(args, comm: MPI.Comm) -> dict:
         raise CLIError(f"--restart: directory {args.restart!r} does not exist")
     if args.max_steps is not None and args.max_steps < 1:
         raise CLIError(f"--max-steps must be >= 1; got {args.max_steps}")
+    if args.checkpoint is not None and Path(args.checkpoint).exists() and not Path(args.checkpoint).is_dir():
+        raise CLIError(f"--checkpoint {args.checkpoint!r} is a file; give a directory (created if missing)")
     try:
         spec = read_run(args.run)
+        estimate = spec.macro.n_elements()
+        if estimate is not None and estimate > MESH_CELL_BOUND and not args.force:
+            raise CLIError(f"{Path(args.run).name}: [macro] cells {list(spec.macro.cells)} give {_count(estimate)} "
+                           f"elements (bound {_count(MESH_CELL_BOUND)}); pass --force to run anyway")
         return run(spec, out, None if args.checkpoint is None else Path(args.checkpoint),
                    None if args.restart is None else Path(args.restart), xdmf, comm, progress=not args.quiet,
-                   max_steps=args.max_steps)
+                   max_steps=args.max_steps, force=args.force)
     except (RunFileError, CheckpointError) as exc:
         raise CLIError(str(exc)) from None
     except ConvergenceError as exc:
@@ -447,8 +561,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true",
                    help=f"mesh even if the element count estimated from --h exceeds {MESH_CELL_BOUND:,}")
 
-    h = sub.add_parser("homogenize", help="effective tensor of a .msh microstructure")
-    h.add_argument("mesh", help="Gmsh .msh whose cell physical groups are the phases")
+    h = sub.add_parser("homogenize", help="effective tensor of a .msh microstructure or a voxel image")
+    _add_cell_arguments(h)
     h.add_argument("--bc", default="periodic", choices=sorted(BOUNDARY_CONDITIONS))
     h.add_argument("--physics", default="elasticity", choices=("elasticity", "conduction"))
     h.add_argument("--phase", action="append", default=[],
@@ -459,7 +573,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--png", help="picture of the fields under a unit E[0]")
 
     r = sub.add_parser("rve-path", help="virtual test: the RVE along a macro load path")
-    r.add_argument("mesh", help="Gmsh .msh whose cell physical groups are the phases")
+    _add_cell_arguments(r)
     r.add_argument("--bc", default="periodic", choices=sorted(BOUNDARY_CONDITIONS))
     r.add_argument("--phase", action="append", default=[],
                    help="TAG:model=j2,E=..,nu=..,sy0=..,H=..[,Hk=..] | TAG:E=..,nu=.. (repeat)")
@@ -503,7 +617,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--png", help="picture of the bracket closing on the periodic value")
     s.add_argument("--cache", help="directory keeping every finished member (created if missing); run "
                                    "again with it to resume: members found there are not recomputed")
-    for long_command in (m, r, s):
+    for long_command in (m, h, r, s):
         long_command.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     f = sub.add_parser("fe2", help="an FE² macro run from a TOML run file, checkpointed and restartable")
     f.add_argument("run", help="the run file (TOML; docs/run-files.md)")
@@ -513,8 +627,27 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--xdmf", help="displacement field output (XDMF), every [output] fields_every steps")
     f.add_argument("--max-steps", type=int, dest="max_steps",
                    help="stop after this many steps (a chunk of a long run; continue with --restart)")
+    f.add_argument("--force", action="store_true",
+                   help=f"run even if the [macro] rectangle/box has more than {MESH_CELL_BOUND:,} elements, or an "
+                        "image cell needs more memory than the machine has")
     f.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
+
+
+def _add_cell_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cell of ``homogenize``/``rve-path``: a ``.msh`` or an image with its options."""
+    parser.add_argument("mesh", help="the cell: a Gmsh .msh whose cell physical groups are the phases, or a voxel "
+                                     "image (.npy, .tif, .tiff, .png, .raw) whose labels are")
+    g = parser.add_argument_group("voxel images (image[i, j] is the voxel at x = (j+1/2) hx, y = (i+1/2) hy)")
+    g.add_argument("--voxel-size", dest="voxel_size", help="H, or HX,HY[,HZ] (default 1)")
+    g.add_argument("--threshold", help="T or T1,T2,...: grey values below T1 are label 0, then 1, ... "
+                                       "(required for a float image)")
+    g.add_argument("--roi", help="START:STOP per array axis (rows = y first; z, y, x in 3-D), e.g. 0:64,32:96")
+    g.add_argument("--coarsen", type=int, help="merge K voxels per axis into one by majority vote")
+    g.add_argument("--shape", help=".raw only: the array shape, e.g. 64,64,64")
+    g.add_argument("--dtype", help=".raw only: the voxel type, e.g. uint8, <u2, float32")
+    g.add_argument("--force", action="store_true", help="mesh an image even if it needs more memory than the "
+                                                        "machine has (estimate)")
 
 
 _COMMANDS = {"fe2": _cmd_fe2, "homogenize": _cmd_homogenize, "mesh": _cmd_mesh, "rve-path": _cmd_rve_path,

@@ -285,6 +285,19 @@ BAD = [
     ("steps = 4, unload", "unload", "[loading] ramp steps: missing"),
     ("reactions = [\"left\", \"right\"]", "reactions = [\"left\", \"side\"]", "[output] reactions"),
     ("[loading]", "[loadings]", "run file loadings: unknown key"),
+    # non-finite numbers are refused when the file is read, not after cuts at the step
+    ("ramp = { to = 1.0, steps = 4, unload = true }", "factors = [0.5, nan]",
+     "[loading] factors: expected a non-empty list of finite numbers; got [0.5, nan]"),
+    ("ramp = { to = 1.0, steps = 4, unload = true }", "factors = [0.5, inf]", "[loading] factors"),
+    ("to = 1.0", "to = inf", "[loading] ramp to: expected a finite number; got inf"),
+    ("value = -0.02", "value = nan", "[[dirichlet]] #2 value: expected a finite number"),
+    ("value = [0, 0]", "value = [0, -inf]", "[[dirichlet]] #1 value: expected a vector of 2 finite numbers"),
+    # a huge built-in macro mesh is estimated and refused without --force
+    ("cells = [4, 2]", "cells = [100000, 100000]",
+     "run.toml: [macro] cells [100000, 100000] give 2e10 elements (bound 2e6); pass --force to run anyway"),
+    # image keys go with an image rve only
+    ("bc = \"periodic\"", "bc = \"periodic\"\nvoxel_size = 0.1",
+     "[[material]] #1 voxel_size: applies to an image rve, not to a .msh"),
 ]
 
 
@@ -297,6 +310,54 @@ def test_bad_run_file_one_line_naming_the_key(tmp_path, capsys, old, new, messag
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists() and not (tmp_path / "ck").exists()
+
+
+def test_checkpoint_that_is_a_file_is_refused_before_the_run(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    ck.write_text("not a directory")
+    out = tmp_path / "out.json"
+    assert fe2(write_run(tmp_path), "--json", out, "--checkpoint", ck, "--quiet") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dolfinx-multiscale fe2: error: --checkpoint {str(ck)!r} is a file; give a directory "
+                   "(created if missing)"]
+    assert not out.exists() and ck.read_text() == "not a directory"
+
+
+def test_huge_macro_mesh_runs_with_force(tmp_path, monkeypatch):
+    from dolfinx_multiscale import cli
+
+    monkeypatch.setattr(cli, "MESH_CELL_BOUND", 10)  # the 4 × 2 plate has 16 triangles
+    out = tmp_path / "out.json"
+    assert fe2(write_run(tmp_path, RUN.replace("steps = 4", "steps = 1")), "--json", out, "--quiet") == 2
+    assert not out.exists()
+    assert fe2(write_run(tmp_path, RUN.replace("steps = 4", "steps = 1")), "--json", out, "--quiet", "--force") == 0
+    assert len(steps_of(out)) == 2
+
+
+def test_image_rve_equals_the_same_cell_as_msh(tmp_path):
+    """[[material]] rve = "cell.npy" with voxel_size: the FE² run of the .msh of the same
+    voxels (written node by node with Gmsh) to 1e-9."""
+    from test_images import write_voxel_msh
+
+    img = np.array([[1, 1, 1, 1], [1, 2, 2, 1], [1, 2, 1, 1], [1, 1, 1, 1]], dtype=np.uint8)
+    np.save(tmp_path / "cell.npy", img)
+    write_voxel_msh(img, 0.25, tmp_path / "cell.msh")
+    base = RUN.replace("steps = 4, unload = true", "steps = 2").replace("cells = [4, 2]", "cells = [2, 1]")
+    msh_rve = f'rve = "{MESHES / "square_circle.msh"}"'
+    assert msh_rve in base
+    reactions = []
+    for rve in ('rve = "cell.npy"\nvoxel_size = 0.25', 'rve = "cell.msh"'):
+        out = tmp_path / "out.json"
+        assert fe2(write_run(tmp_path, base.replace(msh_rve, rve)), "--json", out, "--quiet") == 0
+        reactions.append(np.array([s["reactions"]["right"] for s in steps_of(out)]))
+    assert np.abs(reactions[0]).max() > 0
+    assert np.abs(reactions[0] - reactions[1]).max() <= 1e-9 * np.abs(reactions[1]).max()
+    bad = base.replace(msh_rve, 'rve = "cell.npy"\nvoxel_size = -1.0')
+    with pytest.raises(RunFileError, match="voxel_size: expected a number > 0"):
+        read_run(write_run(tmp_path, bad))
+    bad = base.replace(msh_rve, 'rve = "cell.npy"\nthreshold = [0.5, 0.2]')
+    assert fe2(write_run(tmp_path, bad), "--json", tmp_path / "bad.json", "--quiet") == 2
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_read_run_values(tmp_path):

@@ -53,3 +53,22 @@ def test_headless_picture_does_not_try_x(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "x server" not in proc.stderr.lower(), proc.stderr[-3000:]
     assert pixels(png).std() > 20
+
+
+def test_voxel_picture_puts_row_zero_at_the_bottom(tmp_path):
+    from dolfinx_multiscale.geometry.images import VoxelImage
+    from dolfinx_multiscale.viz import plot_voxels
+
+    labels = np.zeros((8, 8), dtype=np.uint8)
+    labels[4:] = 9  # rows 4..7 (y > 1/2): label 9, yellow in viridis; rows 0..3 dark purple
+    img = pixels(plot_voxels(VoxelImage(labels, np.ones(2)), tmp_path / "v.png"))
+    column = img[: int(0.75 * img.shape[0]), img.shape[1] // 2]  # above the colour bar
+    r, g, b = column.T  # viridis ends, shaded: yellow has R, G >> B; purple B > R, G ~ 0
+    yellow = np.flatnonzero((r > 3 * b) & (g > 3 * b) & (r > 60))
+    purple = np.flatnonzero((b > r) & (g < 10) & (b > 20))
+    assert len(yellow) > 20 and len(purple) > 20
+    assert yellow.max() < purple.min()  # picture rows run top-down: label 9 (high y) on top
+    cube = np.zeros((6, 6, 6), dtype=np.uint8)
+    cube[2:4, 2:4, 2:4] = 1
+    img3 = pixels(plot_voxels(VoxelImage(cube, np.ones(3)), tmp_path / "v3.png", hide=[0]))
+    assert len(np.unique(img3.reshape(-1, 3), axis=0)) > 5

@@ -17,7 +17,8 @@ translated copy of the mesh of the opposite low face, so nodes match to round-of
 * :func:`porous` -- periodic voids (real holes, no cells); phase ``1`` only.
 
 :func:`read_msh` loads any Gmsh ``.msh`` whose top-dimensional cells carry physical
-groups, :func:`write_msh` writes a generator's ``.msh`` without making a DOLFINx mesh and
+groups, :func:`from_image` makes a voxel cell (one Q1 quadrilateral / hexahedron per voxel,
+the label as the phase) of a labelled or grey-value image (:mod:`.images`), :func:`write_msh` writes a generator's ``.msh`` without making a DOLFINx mesh and
 :func:`periodicity_error` measures how periodic a mesh is. :func:`estimate_cells` predicts
 a generator's element count from ``h`` before anything is meshed.
 
@@ -42,6 +43,7 @@ import dataclasses
 import itertools
 import math
 import numbers
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -53,6 +55,7 @@ import dolfinx.fem
 import dolfinx.mesh
 import ufl
 
+from . import images
 from .meshing import mesh_recipe, read_mesh, write_recipe
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "circular_inclusion",
     "estimate_cells",
     "fibre_array",
+    "from_image",
     "inclusion_radius",
     "laminate",
     "periodicity_error",
@@ -108,14 +112,17 @@ class Microstructure:
         box: ``(lower, upper)``, two arrays of shape ``(dim,)``: the corners of the
             periodic cell (an axis-aligned box).
         volume_fractions: Measured fraction of the box volume occupied by each phase
-            tag (assembled on the mesh, identical on all ranks). For a porous cell the
-            sum is ``1 - porosity < 1``.
+            tag (assembled on the mesh, identical on all ranks; of a voxel image: voxel
+            counts). For a porous cell the sum is ``1 - porosity < 1``.
+        image: The labelled :class:`~dolfinx_multiscale.geometry.images.VoxelImage` of
+            a cell made by :func:`from_image` (``None`` otherwise).
     """
 
     mesh: dolfinx.mesh.Mesh
     cell_tags: dolfinx.mesh.MeshTags
     box: tuple[np.ndarray, np.ndarray]
     volume_fractions: dict[int, float]
+    image: images.VoxelImage | None = None
 
     @property
     def dim(self) -> int:
@@ -763,6 +770,82 @@ def read_msh(path: str | Path, comm: MPI.Comm = MPI.COMM_WORLD) -> Microstructur
     comm.Allreduce(np.ascontiguousarray(lo, dtype=np.float64), lo_glob, op=MPI.MIN)
     comm.Allreduce(np.ascontiguousarray(hi, dtype=np.float64), hi_glob, op=MPI.MAX)
     return _microstructure(mesh, cell_tags, (lo_glob, hi_glob))
+
+
+def from_image(
+    image,
+    voxel_size=None,
+    *,
+    threshold=None,
+    roi=None,
+    coarsen: int = 1,
+    shape: Sequence[int] | None = None,
+    dtype=None,
+    force: bool = False,
+    progress: bool = False,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+) -> Microstructure:
+    """A voxel cell from an image: one Q1 quadrilateral / hexahedron per voxel.
+
+    Each distinct integer label is a phase whose cell tag is the label (``0`` included;
+    labels need not be contiguous). **Axes:** a 2-D ``image[i, j]`` is the voxel centred
+    at ``x = (j + ½) h_x``, ``y = (i + ½) h_y`` (NumPy order, row 0 at ``y = 0``, not
+    the top-down display of a picture); a 3-D ``image[k, i, j]`` also at
+    ``z = (k + ½) h_z``. The cell is the image's box ``[0, n_x h_x] × [0, n_y h_y]
+    (× [0, n_z h_z])``; the mesh is periodic by construction. Every rank reads the image
+    (:func:`~dolfinx_multiscale.geometry.images.load_image`: read, crop, check the
+    memory, label, coarsen); DOLFINx distributes the mesh
+    (:func:`~dolfinx_multiscale.geometry.images.voxel_mesh`).
+
+    Args:
+        image: A 2-D/3-D NumPy array, the path of a ``.npy``, ``.tif``/``.tiff``
+            (multi-page = 3-D), ``.png`` or ``.raw`` file, or an already loaded
+            :class:`~dolfinx_multiscale.geometry.images.VoxelImage` (then no other
+            image option may be given).
+        voxel_size: ``h``, one number or ``(h_x, h_y[, h_z])`` (physical order), > 0, of
+            the image as read (``coarsen`` multiplies it); default 1.
+        threshold: For a grey-value image: one value (labels 0 below, 1 at or above) or
+            an increasing list (labels ``0, 1, …`` by interval); required for a float
+            image.
+        roi: Region of interest, one ``(start, stop)`` per *array* axis (``image[roi]``),
+            e.g. ``((0, 64), (32, 96))`` keeps rows ``0..63`` (y) and columns ``32..95`` (x).
+        coarsen: Merge ``coarsen`` voxels per axis into one by majority vote.
+        shape, dtype: Of a ``.raw`` file (required there, refused elsewhere).
+        force: Mesh even if :func:`~dolfinx_multiscale.geometry.images.estimate_memory`
+            exceeds the machine's memory.
+        progress: Print a line (rank 0, ``stderr``) after reading and around meshing.
+        comm: Communicator of the mesh.
+
+    Returns:
+        The :class:`Microstructure`, with exact voxel volume fractions and
+        ``image`` (labels, voxel size, cluster report) set.
+
+    Raises:
+        ValueError: on every rank alike: an unreadable/empty file, a 1-D array, NaN, a
+            float image without ``threshold``, a bad ``voxel_size``, ``roi``,
+            ``coarsen``, ``threshold``, negative labels, or an image that needs more
+            memory than the machine has (without ``force``).
+    """
+    from ..progress import Progress
+
+    report = Progress("image", None, comm, enabled=progress)
+    if isinstance(image, images.VoxelImage):
+        given = {"voxel_size": voxel_size, "threshold": threshold, "roi": roi, "shape": shape, "dtype": dtype}
+        given = [k for k, v in given.items() if v is not None] + (["coarsen"] if coarsen != 1 else [])
+        if given:
+            raise ValueError(f"{', '.join(given)} apply when reading an image, not to a VoxelImage")
+        voxels = image
+    else:
+        t0 = time.perf_counter()
+        voxels = images.load_image(image, voxel_size, threshold=threshold, roi=roi, coarsen=coarsen, shape=shape,
+                                   dtype=dtype, force=force, n_ranks=comm.size)
+        report.message(f"read {voxels.summary()} in {time.perf_counter() - t0:.1f} s")
+    kind = "quadrilaterals" if voxels.dim == 2 else "hexahedra"
+    report.message(f"meshing {voxels.n_voxels} {kind} on {comm.size} rank(s)")
+    t0 = time.perf_counter()
+    mesh, cell_tags = images.voxel_mesh(voxels, comm)
+    report.message(f"meshed in {time.perf_counter() - t0:.1f} s")
+    return Microstructure(mesh, cell_tags, voxels.box, dict(voxels.volume_fractions), image=voxels)
 
 
 # --------------------------------------------------------------------------------------

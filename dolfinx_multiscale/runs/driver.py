@@ -94,7 +94,7 @@ def _reduced_counts(problem: MacroProblem) -> dict | None:
 
 def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = None,
         restart: Path | None = None, xdmf: Path | None = None, comm: MPI.Comm = MPI.COMM_WORLD,
-        progress: bool = True, max_steps: int | None = None) -> dict:
+        progress: bool = True, max_steps: int | None = None, force: bool = False) -> dict:
     """Run ``spec`` step by step.
 
     Args:
@@ -108,6 +108,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
         progress: one progress report per step on rank 0's ``stderr``.
         max_steps: return after this many steps of this call (a chunk of a long run,
             e.g. within a batch job's time limit; continue with ``restart``).
+        force: mesh an image RVE even if it needs more memory than the machine has.
 
     Returns:
         The report (the JSON's contents); ``"complete"`` tells whether the last step is
@@ -121,7 +122,7 @@ def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = 
         CheckpointError: ``restart`` has no usable checkpoint for this run file.
     """
     t0 = time.perf_counter()
-    problem = build_problem(spec, comm)
+    problem = build_problem(spec, comm, force=force)
     records, done, load = [], 0, 0.0
     if restart is not None:
         manifest = read_checkpoint(restart, problem, comm)

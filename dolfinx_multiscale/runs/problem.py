@@ -33,7 +33,7 @@ import ufl
 
 from ..cell.rve import RVE
 from ..geometry.meshing import msh_dimension
-from ..geometry.microstructures import read_msh
+from ..geometry.microstructures import from_image, read_msh
 from ..kinematics import FINITE_STRAIN, SMALL_STRAIN
 from ..macro.fe2 import FE2Material, cyclic_partitioner
 from ..macro.newton import NewtonSolver
@@ -138,7 +138,17 @@ def _tag(spec: RunSpec, comm: MPI.Comm, key: str, value, tags, names: dict, kind
     return int(tag)
 
 
-def _material(spec: RunSpec, m, mesh, subdomain, kin):
+def _cell(spec: RunSpec, m, force: bool):
+    """The RVE's microstructure: its ``.msh`` or its image (on ``MPI.COMM_SELF``)."""
+    try:
+        if m.rve.suffix == ".msh":
+            return read_msh(m.rve, comm=MPI.COMM_SELF)
+        return from_image(m.rve, comm=MPI.COMM_SELF, force=force, **m.image)
+    except ValueError as exc:
+        raise RunFileError(f"{spec.path.name}: {m.key} rve: {exc}") from None
+
+
+def _material(spec: RunSpec, m, mesh, subdomain, kin, force: bool):
     physics = "finite" if kin is FINITE_STRAIN else "elasticity"
     q = spec.macro.quadrature_degree
     if m.law is not None:
@@ -146,8 +156,8 @@ def _material(spec: RunSpec, m, mesh, subdomain, kin):
         return LocalMaterial(law, mesh, q, subdomain)
     laws = {tag: material_from_parameters(parse_parameters(text), physics, what=f"phase {tag}")
             for tag, text in m.phases.items()}
+    micro = _cell(spec, m, force)
     try:
-        micro = read_msh(m.rve, comm=MPI.COMM_SELF)
         rve = RVE(micro, laws, bc=m.bc)
     except ValueError as exc:
         raise RunFileError(f"{spec.path.name}: {m.key} phases: {exc}") from None
@@ -159,8 +169,10 @@ def _material(spec: RunSpec, m, mesh, subdomain, kin):
     return FE2Material(rve, mesh, q, subdomain)
 
 
-def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD) -> MacroProblem:
+def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD, force: bool = False) -> MacroProblem:
     """Build the macro problem of ``spec`` on ``comm``.
+
+    ``force``: build an image RVE even if it needs more memory than the machine has.
 
     FE² materials get an RVE workspace per rank (``MPI.COMM_SELF``); with more than one
     rank and an RVE the macro mesh is partitioned by
@@ -192,7 +204,7 @@ def build_problem(spec: RunSpec, comm: MPI.Comm = MPI.COMM_WORLD) -> MacroProble
                                    'groups; use where = "all" or a .msh mesh')
             tag = _tag(spec, mesh.comm, f"{m.key} where", m.where, cell_tags, cell_names, "cell group")
             subdomain = (cell_tags, tag)
-        material = _material(spec, m, mesh, subdomain, kin)
+        material = _material(spec, m, mesh, subdomain, kin, force)
         materials.append(material)
         F = F + ufl.inner(material.stress(u), grad_v) * (material.dx if tag is None else material.dx(tag))
         covered += mesh.comm.allreduce(material.cells.size, op=MPI.SUM)

@@ -13,7 +13,8 @@ A run file describes a macro problem whose materials are RVEs or single-scale la
 
     [[material]]
     where = "all"                    # or a cell physical group of the .msh (tag or name)
-    rve = "cell.msh"                 # an RVE (FE²) ...
+    rve = "cell.msh"                 # an RVE (FE²): a .msh, or an image ("scan.npy", .tif, .png,
+                                     #   .raw) with voxel_size, threshold, roi, coarsen, shape, dtype
     bc = "periodic"                  # kubc, periodic, subc
     phases = { 1 = "model=j2,E=1,nu=0.3,sy0=0.005,H=0.05", 2 = "E=10,nu=0.3" }
     # reduced = "model.npz"          # optional: a ReducedRVE of this cell (ReducedRVE.save)
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +96,14 @@ class MacroSpec:
     kinematics: str = "small"
     dim: int | None = None
 
+    def n_elements(self) -> int | None:
+        """The element count of a rectangle (2 triangles per cell, 4 if ``crossed``) or
+        box (6 tetrahedra per cell), known before meshing; ``None`` for a ``.msh``."""
+        if self.cells is None:
+            return None
+        per_cell = 6 if self.dim == 3 else 4 if self.diagonal == "crossed" else 2
+        return per_cell * math.prod(self.cells)
+
 
 @dataclass(frozen=True)
 class MaterialSpec:
@@ -101,13 +111,17 @@ class MaterialSpec:
 
     Attributes:
         where: ``"all"``, a cell group tag (int) or name (str).
-        rve: the resolved ``.msh`` path of the RVE (FE²), or ``None`` for a law.
+        rve: the resolved ``.msh`` or image path of the RVE (FE²), or ``None`` for a law.
         bc: the RVE's boundary condition.
         phases: ``{tag: "key=value,..."}`` of the RVE.
         reduced: the resolved ``.npz`` of a reduced model of the RVE
             (:meth:`~dolfinx_multiscale.studies.reduction.ReducedRVE.save`), or ``None``.
         law: ``"key=value,..."`` of a single-scale law.
         key: ``"[[material]] #i"`` (1-based), for messages.
+        image: the keyword arguments of
+            :func:`~dolfinx_multiscale.geometry.microstructures.from_image` for an image
+            ``rve`` (``voxel_size``, ``threshold``, ``roi``, ``coarsen``, ``shape``,
+            ``dtype``; empty for a ``.msh``).
     """
 
     where: int | str
@@ -117,6 +131,7 @@ class MaterialSpec:
     reduced: Path | None
     law: str | None
     key: str
+    image: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -203,9 +218,13 @@ def _kind_name(kind) -> str:
     return " or ".join(k.__name__ for k in _as_tuple(kind))
 
 
+def _finite(value) -> bool:
+    """A number (not a bool) that is finite (TOML has ``nan`` and ``inf``)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _numbers(value, length: int | None = None) -> bool:
-    return (isinstance(value, list) and (length is None or len(value) == length)
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
+    return isinstance(value, list) and (length is None or len(value) == length) and all(map(_finite, value))
 
 
 def _macro(path: Path, data) -> MacroSpec:
@@ -243,20 +262,24 @@ def _macro(path: Path, data) -> MacroSpec:
 
 def _material(path: Path, i: int, data, physics: str) -> MaterialSpec:
     key = f"[[material]] #{i + 1}"
-    t = _Table(path, key, data, ("where", "rve", "bc", "phases", "reduced", "law"))
+    t = _Table(path, key, data, ("where", "rve", "bc", "phases", "reduced", "law", *_IMAGE_KEYS))
     where = t.get("where", (str, int), "all", expected='"all", a cell group tag or name')
     if ("rve" in t.data) == ("law" in t.data):
         raise t.error(None, "give either rve = \"cell.msh\" (with phases) or law = \"model=...,E=..,nu=..\"")
     if "law" in t.data:
-        for extra in ("bc", "phases", "reduced"):
+        for extra in ("bc", "phases", "reduced", *_IMAGE_KEYS):
             if extra in t.data:
                 raise t.error(extra, "goes with rve, not with law")
         law = t.get("law", str)
         _check_law(t, "law", law, physics)
         return MaterialSpec(where, None, "periodic", {}, None, law, key)
-    rve = (path.parent / t.get("rve", str, expected="a .msh path")).resolve()
-    if rve.suffix != ".msh" or not rve.is_file():
-        raise t.error("rve", f"expected an existing .msh file; got {str(rve)!r}")
+    rve = (path.parent / t.get("rve", str, expected="a .msh or image path")).resolve()
+    if not rve.is_file():
+        raise t.error("rve", f"expected an existing .msh or image file; got {str(rve)!r}")
+    image = {name: t.get(name, kind, check=check, expected=expected)
+             for name, (kind, check, expected) in _IMAGE_KEYS.items() if name in t.data}
+    if image and rve.suffix == ".msh":
+        raise t.error(next(iter(image)), "applies to an image rve, not to a .msh")
     bc = t.get("bc", str, "periodic", lambda v: v in _BCS, f"one of {', '.join(_BCS)}")
     phases_raw = t.get("phases", dict, expected='a table like { 1 = "E=1,nu=0.3", 2 = "E=10,nu=0.3" }')
     phases = {}
@@ -276,7 +299,20 @@ def _material(path: Path, i: int, data, physics: str) -> MaterialSpec:
         reduced = (path.parent / t.get("reduced", str, expected="a .npz path")).resolve()
         if reduced.suffix != ".npz" or not reduced.is_file():
             raise t.error("reduced", f"expected an existing .npz file (ReducedRVE.save); got {str(reduced)!r}")
-    return MaterialSpec(where, rve, bc, phases, reduced, None, key)
+    return MaterialSpec(where, rve, bc, phases, reduced, None, key, image)
+
+
+#: the image keys of a [[material]] (``from_image``'s arguments): type, check, what is expected
+_IMAGE_KEYS = {
+    "voxel_size": ((int, float, list), lambda v: _finite(v) and v > 0 or _numbers(v) and all(h > 0 for h in v),
+                   "a number > 0 or one per axis [hx, hy(, hz)]"),
+    "threshold": ((int, float, list), lambda v: _finite(v) or _numbers(v) and bool(v),
+                  "a number or an increasing list of numbers"),
+    "roi": (list, lambda v: all(_numbers(r, 2) for r in v), "[[start, stop], ...] per array axis"),
+    "coarsen": (int, lambda v: v >= 1, "an integer >= 1"),
+    "shape": (list, lambda v: all(isinstance(n, int) and n >= 1 for n in v), "the .raw shape, integers >= 1"),
+    "dtype": (str, None, 'the .raw voxel type, e.g. "uint8"'),
+}
 
 
 def _check_law(t: _Table, key: str, text: str, physics: str) -> None:
@@ -293,10 +329,11 @@ def _boundary_load(path: Path, kind: str, i: int, data, dim: int | None) -> Boun
     component = t.get("component", int, None, lambda v: v >= 0 and (dim is None or v < dim),
                       f"an integer in [0, {dim})" if dim else "an integer >= 0")
     if component is None:
-        value = t.get("value", list, check=lambda v: _numbers(v, dim), expected=f"a vector of {dim or 'd'} numbers")
+        value = t.get("value", list, check=lambda v: _numbers(v, dim),
+                      expected=f"a vector of {dim or 'd'} finite numbers")
         value = tuple(float(x) for x in value)
     else:
-        value = float(t.get("value", (int, float), expected="a number (with component)"))
+        value = float(t.get("value", (int, float), check=_finite, expected="a finite number (with component)"))
     scale = t.get("scale_with_load", bool, False)
     return BoundaryLoad(boundary, value, component, scale, key)
 
@@ -308,10 +345,10 @@ def _loading(path: Path, data) -> tuple[tuple, int]:
         raise t.error(None, "give either factors = [...] or ramp = { to = 1.0, steps = 10, unload = false }")
     if "factors" in t.data:
         factors = t.get("factors", list, check=lambda v: bool(v) and _numbers(v),
-                        expected="a non-empty list of numbers")
+                        expected="a non-empty list of finite numbers")
         return tuple(float(f) for f in factors), max_cuts
     ramp = _Table(path, "[loading] ramp", t.data["ramp"], ("to", "steps", "unload"))
-    to = float(ramp.get("to", (int, float)))
+    to = float(ramp.get("to", (int, float), check=_finite, expected="a finite number"))
     steps = ramp.get("steps", int, check=lambda v: v >= 1, expected="an integer >= 1")
     unload = ramp.get("unload", bool, False)
     up = [to * (k + 1) / steps for k in range(steps)]

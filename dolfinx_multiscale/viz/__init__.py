@@ -15,7 +15,7 @@ re-exported here.
 from . import curves, fields
 from .curves import (plot_load_path, plot_mesh_convergence, plot_monte_carlo, plot_rve_size_study,
                      plot_scale_separation, plot_time_scale_separation, pyplot, save_figure)
-from .fields import plot_macro, plot_microstructure, plot_rve, plot_scale_separation_fields
+from .fields import plot_macro, plot_microstructure, plot_rve, plot_scale_separation_fields, plot_voxels
 
 __all__ = [
     "curves",
@@ -30,6 +30,7 @@ __all__ = [
     "plot_scale_separation",
     "plot_scale_separation_fields",
     "plot_time_scale_separation",
+    "plot_voxels",
     "pyplot",
     "save_figure",
 ]

@@ -27,7 +27,7 @@ import dolfinx.plot
 
 from ..kinematics import FINITE_STRAIN
 
-__all__ = ["plot_macro", "plot_microstructure", "plot_rve", "plot_scale_separation_fields"]
+__all__ = ["plot_macro", "plot_microstructure", "plot_rve", "plot_scale_separation_fields", "plot_voxels"]
 
 #: VTK's off-screen render windows that need no X server, in order of preference, with
 #: the library each one loads at run time
@@ -137,6 +137,59 @@ def plot_microstructure(micro, path: str | Path) -> Path | None:
     if grid is None:
         return None
     return _render([(grid, "phase", "phase", None)], path, f"{micro.dim}-D microstructure")
+
+
+def plot_voxels(image, path: str | Path, title: str = "", hide=(), rank: int = 0) -> Path | None:
+    """Write a PNG of a labelled voxel image, drawn as voxels (PyVista ``ImageData``).
+
+    The image is drawn in its physical axes (``image.labels[k, i, j]`` at
+    ``x = (j + ½) h_x``, ``y = (i + ½) h_y``, ``z = (k + ½) h_z``; a 2-D image seen from
+    +z with row 0 at the bottom), coloured by label. A 3-D image shows its outer faces,
+    or, with ``hide`` (e.g. the matrix label), only the other labels inside the box's
+    outline. Not collective: every rank holds the image; only ``rank`` draws.
+
+    Args:
+        image: a :class:`~dolfinx_multiscale.geometry.images.VoxelImage` (e.g.
+            ``micro.image`` of a cell made by ``from_image``).
+        path: output PNG.
+        title: text in the upper right corner.
+        hide: labels not drawn.
+        rank: the rank of ``MPI.COMM_WORLD`` that draws.
+
+    Returns:
+        The path on ``rank``, ``None`` elsewhere.
+    """
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.rank != rank:
+        return None
+    import pyvista
+
+    _select_offscreen_window()
+    labels = np.asarray(image.labels)
+    n = list(labels.shape[::-1]) + [1] * (3 - labels.ndim)  # cells along x, y, z
+    h = list(image.voxel_size) + [1.0] * (3 - labels.ndim)
+    grid = pyvista.ImageData(dimensions=[m + 1 for m in n], spacing=h)
+    grid.cell_data["label"] = labels.ravel()  # C order: x fastest, then y, z, as VTK's
+    shown = grid
+    if len(hide):
+        keep = ~np.isin(labels.ravel(), list(hide))
+        shown = grid.extract_cells(np.flatnonzero(keep))
+    plotter = pyvista.Plotter(off_screen=True, window_size=(640, 560))
+    plotter.add_mesh(shown, scalars="label", cmap="viridis", show_edges=labels.size <= 4096,
+                     clim=[float(labels.min()), float(labels.max())],
+                     scalar_bar_args={"title": "label", "vertical": False})
+    if labels.ndim == 3:
+        plotter.add_mesh(grid.outline(), color="black")
+        plotter.view_isometric()
+    else:
+        plotter.view_xy()
+    plotter.add_text(title or f"{'x'.join(map(str, labels.shape[::-1]))} voxels", position="upper_right",
+                     font_size=8)
+    path = Path(path)
+    plotter.screenshot(str(path))
+    plotter.close()
+    return path
 
 
 def _cell_tags(micro) -> npt.NDArray[np.int32]:
