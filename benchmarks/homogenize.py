@@ -369,15 +369,17 @@ def make_mesh(name: str, directory: Path) -> Path:
 
 
 def run_worker_process(script: str, args_after_out: list[str], code: str, path: Path,
-                       timeout: float | None = None, prefix: str = "bench_", ranks: int = 1) -> dict:
+                       timeout: float | None = None, prefix: str = "bench_", ranks: int = 1,
+                       python: str | None = None) -> dict:
     """Run ``script --worker CODE MESH --out result.json *args_after_out`` in a fresh
     process (its own peak memory; one thread per process; ``ranks > 1``: under the venv's
-    ``mpiexec -n ranks``) and return its JSON result, with the process wall time and the
-    load average at the start; ``{"error", "stderr_tail"}`` on failure."""
+    ``mpiexec -n ranks``; ``python``: another interpreter, e.g. a peer's own venv) and
+    return its JSON result, with the process wall time and the load average at the start;
+    ``{"error", "stderr_tail"}`` on failure."""
     env = dict(os.environ, **SERIAL_ENV)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, script, "--worker", code, str(path), "--out", str(out), *args_after_out]
+        cmd = [python or sys.executable, script, "--worker", code, str(path), "--out", str(out), *args_after_out]
         if ranks > 1:
             cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(ranks), *cmd]
         load = os.getloadavg()[0]

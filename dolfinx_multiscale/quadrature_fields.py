@@ -14,12 +14,32 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+import basix
 import basix.ufl
 import dolfinx.fem as fem
 import dolfinx.fem.petsc
 import ufl
 
-__all__ = ["QuadratureFields"]
+__all__ = ["QuadratureFields", "stiffness_degree"]
+
+
+def stiffness_degree(mesh, degree: int) -> int:
+    """The lowest quadrature degree that integrates a stiffness ``∫ B(v) · D B(u) dx``
+    with a cell-wise constant ``D`` exactly on affine cells (boxes for quadrilaterals
+    and hexahedra, e.g. voxels).
+
+    Lagrange ``P_k`` on simplices: ``B`` has degree ``k − 1``, the integrand ``2(k − 1)``
+    (at least 1). ``Q_k`` on quadrilaterals/hexahedra: ``∂φ/∂x`` keeps degree ``k`` in
+    the other directions, so the integrand has degree ``2k`` per direction, a Gauss rule of
+    ``k + 1`` points per direction (Q1: 2 × 2 (× 2); one point would leave hourglass modes).
+
+    Args:
+        mesh: the mesh (its cell type decides).
+        degree: the Lagrange degree ``k`` of the field.
+    """
+    if mesh.basix_cell() in (basix.CellType.quadrilateral, basix.CellType.hexahedron):
+        return 2 * degree
+    return max(2 * (degree - 1), 1)
 
 
 class QuadratureFields:
@@ -53,6 +73,9 @@ class QuadratureFields:
         self.points = self._scalar.element.interpolation_points
         self.points_per_cell = self.points.shape[0]
         self._dofs = self._scalar.dofmap.list[cells].reshape(-1)  # point p (cell-major) → dof
+        dofmap = self._scalar.dofmap.list
+        self._cell_major = np.array_equal(dofmap.reshape(-1), np.arange(dofmap.size))
+        self._owned_points = mesh.topology.index_map(mesh.topology.dim).size_local * self.points_per_cell
 
     @property
     def n_points(self) -> int:
@@ -64,6 +87,17 @@ class QuadratureFields:
         self.stress.x.array.reshape(-1, self.n)[self._dofs] = stress
         if tangent is not None:
             self.tangent.x.array.reshape(-1, self.n * self.n)[self._dofs] = tangent.reshape(len(tangent), -1)
+
+    def packed(self, field: fem.Function) -> dict | None:
+        """``field`` (:attr:`stress` or :attr:`tangent`) as the packed coefficients of a
+        form with one cell integral over the owned cells and no other coefficient (the
+        ``coeffs`` of DOLFINx's assemblers): a view of its values, not DOLFINx's copy (as
+        large as the tangents: ``N n²`` values), when the quadrature dofs are numbered cell by
+        cell, as DOLFINx numbers them; ``None`` (let DOLFINx pack) otherwise."""
+        if not self._cell_major:
+            return None
+        values = field.x.array[: self._owned_points * field.function_space.dofmap.bs]
+        return {(fem.IntegralType.cell, 0): values.reshape(self._owned_points // self.points_per_cell, -1)}
 
     def weights(self) -> npt.NDArray[np.float64]:
         """The quadrature weights ``w_p |det J|`` of the addressed points, ``(N,)`` (ghost

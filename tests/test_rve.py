@@ -198,12 +198,16 @@ def test_iterative_3d_solver_gives_the_direct_tensor(bc):
     assert np.abs(rve.effective_tensor() - direct).max() <= 1e-9 * np.abs(direct).max()
 
 
+@pytest.mark.parametrize("coo_assembly_dofs", [10**9, 0], ids=["coo", "in-place"])
 @pytest.mark.parametrize("bc", BCS)
-def test_reduced_stiffness_equals_petsc_ptap(inclusion2d, bc):
-    """K̃ assembled from the CSR entries by COO equals PETSc's PᵀKP of the assembled K."""
+def test_reduced_stiffness_equals_petsc_ptap(inclusion2d, bc, coo_assembly_dofs):
+    """K̃, copied from the CSR entries by COO (small cells) or assembled straight through
+    its local-to-global map (large cells), equals PETSc's PᵀKP of the assembled K."""
     import dolfinx.fem.petsc
 
-    rve = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF}, bc=bc)
+    rve = dm.RVE(inclusion2d, {1: SOFT, 2: STIFF}, bc=bc,
+                 solver_policy=SolverPolicy(coo_assembly_dofs=coo_assembly_dofs))
+    assert rve.linear_solver.in_place == (coo_assembly_dofs == 0)
     rve.effective_tensor()
     K = dolfinx.fem.petsc.assemble_matrix(rve.discretisation.a)
     K.assemble()
@@ -211,6 +215,31 @@ def test_reduced_stiffness_equals_petsc_ptap(inclusion2d, bc):
     difference = rve.linear_solver.Kr.copy()
     difference.axpy(-1.0, reference)
     assert difference.norm() <= 1e-14 * reference.norm()
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_voxel_stiffness_is_exact_for_bilinear_fields(dim):
+    """On quadrilaterals/hexahedra (voxels) the stiffness is integrated exactly: the
+    energy ``uᵀ K u`` of the Q1 field ``u = x y (z)`` is ``∫ |∇u|² = 2/3`` (2-D) and
+    ``1/3`` (3-D) on the unit box; one point per cell (the simplices' rule) gives less
+    and leaves the hourglass modes without stiffness."""
+    import dolfinx.fem as fem
+    import dolfinx.mesh as dmesh
+
+    from dolfinx_multiscale.geometry.microstructures import Microstructure
+
+    cell = dmesh.CellType.quadrilateral if dim == 2 else dmesh.CellType.hexahedron
+    mesh = (dmesh.create_unit_square(COMM, 4, 4, cell) if dim == 2
+            else dmesh.create_unit_cube(COMM, 3, 3, 3, cell))
+    n_cells = mesh.topology.index_map(dim).size_local
+    tags = dmesh.meshtags(mesh, dim, np.arange(n_cells, dtype=np.int32), np.ones(n_cells, dtype=np.int32))
+    micro = Microstructure(mesh, tags, (np.zeros(dim), np.ones(dim)), {1: 1.0})
+    rve = dm.RVE(micro, {1: dm.Conductivity(1.0)})
+    rve.effective_tensor()  # fills the point tangents
+    u = fem.Function(rve.V)
+    u.interpolate(lambda x: np.prod(x[:dim], axis=0))
+    K = rve.discretisation.assemble_local_stiffness().to_scipy()
+    assert u.x.array @ (K @ u.x.array) == pytest.approx(2 / 3 if dim == 2 else 1 / 3, rel=1e-13)
 
 
 def test_solver_defaults_do_not_leak_between_rves(inclusion2d):

@@ -15,9 +15,10 @@ finite element vector, ``w = P w̃`` (the design's prolongation matrix; no dolfi
   self-equilibrated load has no reaction there, so the pins change nothing.
 
 The solver (:mod:`~dolfinx_multiscale.cell.solver`) solves ``Pᵀ K P w̃ = Pᵀ f``, with
-``Pᵀ K P`` assembled straight from the entries of ``K`` through
-:attr:`CellConstraint.reduced_index` (equal to ``K.ptap(P)``, without forming ``K``),
-and, for SUBC, adds the average-strain constraint by a Schur complement.
+``Pᵀ K P`` assembled through :attr:`CellConstraint.reduced_index` (equal to
+``K.ptap(P)``, without a PETSc matrix of the full space: from the entries of a local
+``K``, or the element matrices straight into the reduced matrix), and, for SUBC, adds
+the average-strain constraint by a Schur complement.
 The reduced unknowns are numbered node by node, rank by rank, so results do not depend
 on the number of MPI ranks.
 """

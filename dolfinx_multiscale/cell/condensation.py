@@ -40,12 +40,14 @@ class CondensedOperator:
         solver: as given.
         factorized_D: the point tangents ``(N, n, n)`` of the current factorization
             (``None`` before the first).
+        load_norm: ``max_k ‖F_k‖`` of the full-space unit loads of the last :meth:`tangent`.
     """
 
     def __init__(self, discretisation: CellDiscretisation, solver: ReducedSolver, average_constraint: bool):
         self.disc = disc = discretisation
         self.solver = solver
         self.factorized_D: npt.NDArray[np.float64] | None = None
+        self.load_norm = 0.0
         self._full = [disc.create_vector() for _ in range(disc.n)]  # unit loads, full space
         self._reduced: dict[int, list[PETSc.Vec]] = {}  # unit loads per form, reduced
         self._W_reduced: list[PETSc.Vec] | None = None  # the last reduced unit fluctuations
@@ -57,11 +59,18 @@ class CondensedOperator:
     def factorize(self, D: npt.NDArray[np.float64]) -> None:
         """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
         ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
-        since ``K`` depends on nothing else."""
+        since ``K`` depends on nothing else. ``D`` is kept by reference (``N n²`` values:
+        2.3 kB per hexahedron), so it must not be modified afterwards (the phase laws
+        return new arrays)."""
         if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
             return
-        self.solver.set_operator(self.disc.assemble_stiffness())
-        self.factorized_D = np.array(D)
+        solver = self.solver
+        if solver.in_place:  # large cells: straight into K̃
+            self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern))
+            solver.update_operator()
+        else:
+            solver.set_operator(self.disc.assemble_local_stiffness())
+        self.factorized_D = D
 
     def restricted_unit_loads(self, form) -> list[PETSc.Vec]:
         """``Pᵀ`` of ``form`` assembled for every unit macro strain (work vectors)."""
@@ -87,6 +96,7 @@ class CondensedOperator:
         """
         disc = self.disc
         F = self.restricted_unit_loads(disc.load)
+        self.load_norm = max(f.norm() for f in self._full)
         symmetric = self.solver.symmetric or np.abs(D - np.swapaxes(D, 1, 2)).max() <= 1e-13 * np.abs(D).max()
         G = F if symmetric else self.restricted_unit_loads(disc.adjoint_load)
         C = disc.average(D)

@@ -31,12 +31,13 @@ import numpy as np
 import numpy.typing as npt
 
 import dolfinx.fem as fem
+import dolfinx.cpp.fem.petsc
 import dolfinx.fem.petsc
-import dolfinx.mesh
+import dolfinx.la
 import ufl
 
 from ..kinematics import Kinematics
-from ..quadrature_fields import QuadratureFields
+from ..quadrature_fields import QuadratureFields, stiffness_degree
 
 __all__ = ["CellDiscretisation"]
 
@@ -48,12 +49,10 @@ class CellDiscretisation:
         micro: the :class:`~dolfinx_multiscale.geometry.Microstructure` (mesh, cell tags
             = phases, periodic cell ``box``).
         kinematics: the generalized strain of the physics.
-        degree: Lagrange degree of the fluctuation; the quadrature degree is
-            ``max(2 (degree − 1), 1)`` on simplices (exact for the stiffness of affine
-            P_k cells) and ``2 degree`` on quadrilaterals / hexahedra (on an affine box
-            a Q_k gradient has degree ``k`` in the other axes, so the stiffness integrand
-            has degree ``2k`` per axis: Gauss with ``k + 1`` points per axis is exact,
-            while degree 1 would give one point per cell and hourglass modes).
+        degree: Lagrange degree of the fluctuation; the quadrature degree is the one
+            exact for the stiffness on affine cells
+            (:func:`~dolfinx_multiscale.quadrature_fields.stiffness_degree`:
+            ``max(2 (degree − 1), 1)`` on simplices, ``2 degree`` on voxels).
         tags: the phase tags whose points are located (:attr:`phase_points`).
 
     Attributes:
@@ -70,7 +69,6 @@ class CellDiscretisation:
         sig_q, D_q: quadrature Functions of the micro stress ``(n,)`` and tangent ``(n, n)``.
         Ebar: the ``Constant`` macro strain of the ``load`` forms.
         a, residual, load, adjoint_load, average_form: compiled forms (module docstring).
-        K: the stiffness as a DOLFINx CSR matrix (owned + ghost rows, not finalized).
     """
 
     def __init__(self, micro, kinematics: Kinematics, degree: int, tags):
@@ -87,9 +85,7 @@ class CellDiscretisation:
 
         imap = mesh.topology.index_map(mesh.topology.dim)
         self.cells = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
-        simplex = mesh.topology.cell_type in (dolfinx.mesh.CellType.triangle, dolfinx.mesh.CellType.tetrahedron)
-        q = max(2 * (degree - 1), 1) if simplex else 2 * degree
-        self.fields = fields = QuadratureFields(mesh, q, n, self.cells)
+        self.fields = fields = QuadratureFields(mesh, stiffness_degree(mesh, degree), n, self.cells)
         self.dx = dx = fields.dx
         self.sig_q, self.D_q = fields.stress, fields.tangent
         # w_p |det J| at every point (zero on ghost cells, which are not integrated)
@@ -112,7 +108,10 @@ class CellDiscretisation:
         self.adjoint_load = fem.form(ufl.inner(ufl.dot(ufl.transpose(self.D_q), self.Ebar), B(v)) * dx)
         self.average_form = fem.form(ufl.inner(self.Ebar, B(v)) * dx)
         self._strain_expr = fem.Expression(B(self.w), fields.points)
-        self.K = fem.create_matrix(self.a)  # local CSR (owned + ghost rows), see ReducedSolver
+        self._K: dolfinx.la.MatrixCSR | None = None  # the local CSR stiffness (small cells)
+        # the one coefficient of each form (the quadrature Functions are packed without a copy)
+        self._field_of = {id(self.a): self.D_q, id(self.load): self.D_q, id(self.adjoint_load): self.D_q,
+                          id(self.residual): self.sig_q}
 
     @property
     def n_points(self) -> int:
@@ -160,15 +159,45 @@ class CellDiscretisation:
         """Assemble ``form`` into ``out`` (zeroed first, ghost contributions added)."""
         with out.localForm() as loc:
             loc.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(out, form)
+        dolfinx.fem.petsc.assemble_vector(out, form, coeffs=self._coefficients(form))
         out.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         return out
 
-    def assemble_stiffness(self):
-        """Re-assemble :attr:`K` from the tangents in :attr:`D_q`; returns it."""
-        self.K.set_value(0.0)
-        fem.assemble_matrix(self.K, self.a)
-        return self.K
+    def assemble_local_stiffness(self) -> dolfinx.la.MatrixCSR:
+        """Re-assemble the stiffness ``K`` from the tangents in :attr:`D_q` into a local
+        DOLFINx CSR matrix (owned + ghost rows, not finalized; created at the first call,
+        then refilled); returns it."""
+        if self._K is None:
+            self._K = fem.create_matrix(self.a)
+        self._K.set_value(0.0)
+        fem.assemble_matrix(self._K, self.a, coeffs=self._coefficients(self.a))
+        return self._K
+
+    def _coefficients(self, form) -> dict | None:
+        """The packed coefficients of one of the forms (``None``: DOLFINx packs them)."""
+        field = self._field_of.get(id(form))
+        return None if field is None else self.fields.packed(field)
+
+    def stiffness_pattern(self) -> dolfinx.la.SparsityPattern:
+        """The finalized sparsity of the stiffness form :attr:`a` (owned node rows, local
+        node columns: the space's index map with extra ghosts)."""
+        pattern = fem.create_sparsity_pattern(self.a)
+        pattern.finalize()
+        return pattern
+
+    def assemble_stiffness(self, A: PETSc.Mat) -> PETSc.Mat:
+        """Assemble the stiffness from the tangents in :attr:`D_q` into ``A`` through
+        ``A``'s local-to-global map (zeroed first; node blocks when ``A``'s block size is
+        the space's, else dof by dof; entries mapped to a negative index are dropped), and
+        finalize it. With the map of a boundary condition this is ``Pᵀ K P``
+        (:meth:`~dolfinx_multiscale.cell.solver.ReducedSolver.reduced_operator`)."""
+        A.zeroEntries()
+        unrolled = A.getBlockSize() != self.V.dofmap.index_map_bs
+        dolfinx.cpp.fem.petsc.assemble_matrix(A, self.a._cpp_object, fem.pack_constants(self.a),
+                                              self._coefficients(self.a) or fem.pack_coefficients(self.a), [],
+                                              unrolled)
+        A.assemble()
+        return A
 
     def unit_vectors(self, form, out: list[PETSc.Vec]) -> list[PETSc.Vec]:
         """Assemble ``form`` for every unit macro strain ``Ē = e_k`` into ``out[k]``."""

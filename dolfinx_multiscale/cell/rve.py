@@ -278,10 +278,8 @@ class RVE:
                 self.discretisation.set_point_values(sigma, D)
                 self.operator.factorize(D)
                 C, W = self.operator.tangent(D)
-                self._initial = (C, W, np.array(D))
-                disc = self.discretisation
-                unit = disc.unit_vectors(disc.load, [disc.create_vector() for _ in range(self.n)])
-                self._newton.force_floor = FORCE_FLOOR_STRAIN * max(v.norm() for v in unit)
+                self._initial = (C, W, D)  # D: a new array of the laws, kept by the operator too
+                self._newton.force_floor = FORCE_FLOOR_STRAIN * self.operator.load_norm
             finally:
                 self._committed = saved
         return self._initial

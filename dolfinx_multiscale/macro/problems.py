@@ -25,6 +25,7 @@ import dolfinx.mesh
 import ufl
 
 from ..kinematics import FINITE_STRAIN
+from ..quadrature_fields import stiffness_degree
 from .newton import NewtonSolver, incremental_solve
 
 __all__ = ["Beam", "cantilever_bcs"]
@@ -76,7 +77,8 @@ class Beam:
         mode: ``"bending"`` (end displaced in ``y``) or ``"tension"`` (in ``x``).
         length, height: the block size.
         degree: Lagrange degree of the displacement; the factory's material needs
-            ``quadrature_degree ≥ max(2(degree−1), 1)`` (checked).
+            ``quadrature_degree ≥ max(2(degree−1), 1)`` (checked,
+            :func:`~dolfinx_multiscale.quadrature_fields.stiffness_degree`).
         comm: the macro mesh communicator.
         partitioner: cell partitioner of the macro mesh (``None``: DOLFINx's default), e.g.
             :func:`~dolfinx_multiscale.macro.fe2.cyclic_partitioner` to balance FE² work.
@@ -101,7 +103,7 @@ class Beam:
         self.V = V = fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
         self.u = u = fem.Function(V, name="displacement")
         self.material = material_factory(mesh)
-        needed = max(2 * (degree - 1), 1)
+        needed = stiffness_degree(mesh, degree)
         if self.material.quadrature_degree < needed:
             raise ValueError(f"degree {degree} displacements need a material with quadrature_degree >= "
                              f"{needed}; the factory made one with {self.material.quadrature_degree}")
