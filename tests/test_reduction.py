@@ -176,3 +176,16 @@ def test_other_boundary_conditions(cell, bc):
     errors = np.abs(reduced_path(model, path) - reference).max(axis=1) / np.abs(reference).max()
     assert errors.max() <= model.tolerance
     assert model.stats["reduced"] >= 1
+
+
+def test_clopper_pearson_bound():
+    """With no audited answer above the tolerance the one-sided 95 % bound has the closed
+    form 1 − 0.05^(1/n); with k of n it is the beta quantile B⁻¹(0.95; k + 1, n − k)."""
+    from scipy.stats import beta
+
+    from dolfinx_multiscale.cell.reduced import clopper_pearson_upper
+
+    for n in (1, 10, 300):
+        assert abs(clopper_pearson_upper(0, n) - (1 - 0.05 ** (1 / n))) <= 1e-12
+    assert abs(clopper_pearson_upper(3, 100) - beta.ppf(0.95, 4, 97)) <= 1e-12
+    assert clopper_pearson_upper(0, 0) == 1.0 and clopper_pearson_upper(5, 5) == 1.0

@@ -563,11 +563,11 @@ def clopper_pearson_upper(above: int, trials: int, confidence: float = 0.95) -> 
     audited answers above the tolerance, the share of all answers above it is below the
     returned value with probability ``confidence`` (1 when nothing was audited):
     ``B⁻¹(confidence; above + 1, trials − above)``, ``B`` the beta distribution."""
-    from scipy.stats import beta
+    from scipy.special import betaincinv  # the beta quantile (scipy.stats costs 0.7 s to import)
 
     if above >= trials:
         return 1.0
-    return float(beta.ppf(confidence, above + 1, trials - above))
+    return float(betaincinv(above + 1, trials - above, confidence))
 
 
 def _out_of_plane_row(rve) -> npt.NDArray[np.float64]:
