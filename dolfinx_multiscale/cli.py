@@ -553,23 +553,22 @@ def _cmd_reduce(args, comm: MPI.Comm) -> dict:
     if rve.is_linear:
         raise CLIError("every phase is linear: the RVE is exact with its effective tensor, there is nothing to "
                        "reduce (give a phase an inelastic law, e.g. model=j2)")
-    report: dict = {}
-    if comm.rank == 0:  # the training is serial (one cell); the other ranks wait
-        say = (lambda stage: None) if args.quiet else (lambda stage: print(f"reduce: {stage}", file=sys.stderr))
-        model = ReducedRVE.train(rve, tolerance=args.tolerance, strain_amplitude=args.strain_amplitude,
-                                 paths=args.paths, steps=args.steps, seed=args.seed,
-                                 validation_paths=args.validation_paths, progress=say)
+    say = (lambda stage: None) if args.quiet else (lambda stage: print(f"reduce: {stage}", file=sys.stderr))
+    # the full-RVE paths are spread over the ranks; every rank gets the same model
+    model = ReducedRVE.train(rve, tolerance=args.tolerance, strain_amplitude=args.strain_amplitude,
+                             paths=args.paths, steps=args.steps, seed=args.seed,
+                             validation_paths=args.validation_paths, progress=say, comm=comm)
+    if comm.rank == 0:
         model.save(out)
-        info = model.info
-        report = {"model": str(out), "cell": str(args.mesh), "bc": args.bc, "n_dofs": rve.n_dofs,
-                  "tolerance": model.tolerance, "modes": model.modes, "cubature_points": model.cubature_points,
-                  "cell_points": info["cell_points"], "safety": model.safety,
-                  "effectivity": {"q50": float(np.median(info["effectivity"])) if info["effectivity"] else None,
-                                  "q95": model.safety},
-                  **{k: info[k] for k in ("samples", "training_paths", "amplitude", "validation_steps",
-                                          "validation_error", "training_s") if k in info},
-                  **_image_report(micro)}
-    return comm.bcast(report)
+    info = model.info
+    return {"model": str(out), "cell": str(args.mesh), "bc": args.bc, "n_dofs": rve.n_dofs, "n_ranks": comm.size,
+            "tolerance": model.tolerance, "modes": model.modes, "cubature_points": model.cubature_points,
+            "cell_points": info["cell_points"], "safety": model.safety,
+            "effectivity": {"q50": float(np.median(info["effectivity"])) if info["effectivity"] else None,
+                            "q99": model.safety},
+            **{k: info[k] for k in ("samples", "training_paths", "amplitude", "first_yield_strain",
+                                    "validation_steps", "validation_error", "training_s") if k in info},
+            **_image_report(micro)}
 
 
 def _order(rve) -> list[str]:

@@ -131,26 +131,51 @@ class Snapshots:
     Sigma: list
 
 
-def snapshots(rve, paths: list[list[npt.ArrayLike]]) -> Snapshots:
+def snapshots(rve, paths: list[list[npt.ArrayLike]], comm=None) -> Snapshots:
     """The full RVE along ``paths`` (strain control), each from the virgin state; a step
-    whose micro Newton fails is halved (up to 4 times). ``rve`` is left virgin."""
+    whose micro Newton fails is halved (up to 4 times). ``rve`` is left virgin.
+
+    With ``comm``, the paths are dealt round-robin to its ranks (each with its own serial
+    ``rve`` of the same cell) and the snapshots gathered, in the paths' order, on all."""
     virgin = take(rve.initial_state(1), 0)
-    fields: list[tuple] = []
-    answers = []
-    for path in paths:
+
+    def along(path):
         rve.committed_state = virgin
-        E_n = np.zeros(rve.n)
-        Sigmas = []
+        E_n, fields, Sigmas = np.zeros(rve.n), [], []
         for E in path:
             E = np.asarray(E, dtype=float)
             Sigmas.append(_reach(rve, E_n, E))
             r = rve.response
             fields.append((r.w.copy(), r.eps.copy(), r.sigma.copy(), r.sigma33.copy()))
             E_n = E
-        answers.append(Sigmas)
-    rve.committed_state = virgin
-    w, eps, sigma, sigma33 = zip(*fields)
-    return Snapshots(np.column_stack(w), np.asarray(eps), np.asarray(sigma), np.asarray(sigma33), answers)
+        rve.committed_state = virgin
+        return fields, Sigmas
+
+    per_path = _spread(comm, paths, along)
+    w, eps, sigma, sigma33 = zip(*[f for fields, _ in per_path for f in fields])
+    return Snapshots(np.column_stack(w), np.asarray(eps), np.asarray(sigma), np.asarray(sigma33),
+                     [Sigmas for _, Sigmas in per_path])
+
+
+def _spread(comm, items: list, work) -> list:
+    """``[work(x) for x in items]``, the items dealt round-robin to the ranks of ``comm``
+    (``None`` or one rank: all here) and the results gathered on all ranks in order."""
+    if comm is None or comm.size == 1:
+        return [work(x) for x in items]
+    try:
+        mine, failure = [work(x) for x in items[comm.rank::comm.size]], None
+    except Exception as exc:  # every rank must reach the allgather, then all raise
+        mine, failure = None, exc
+    parts = comm.allgather((mine, None if failure is None else f"{type(failure).__name__}: {failure}"))
+    if failure is not None:
+        raise failure
+    failed = [(rank, message) for rank, (_, message) in enumerate(parts) if message is not None]
+    if failed:
+        raise RuntimeError(f"training failed on rank {failed[0][0]}: {failed[0][1]}")
+    out: list = [None] * len(items)
+    for rank, (part, _) in enumerate(parts):
+        out[rank::comm.size] = part
+    return out
 
 
 def _reach(rve, E_n, E, cuts: int = 0) -> npt.NDArray[np.float64]:
@@ -193,7 +218,7 @@ def pod_modes(S: npt.NDArray[np.float64], elastic: npt.NDArray[np.float64], max_
 
 def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = None, paths: int = 24,
           steps: int = 4, seed: int = 0, validation_paths: int = 30, user_paths: list | None = None,
-          max_modes: int | None = None, progress=None) -> ReducedRVE:
+          max_modes: int | None = None, progress=None, comm=None):
     """Sample ``rve``, choose the modes and the cubature, measure the safety factor.
 
     1. Training snapshots of the full RVE along :func:`~.training.training_paths`
@@ -227,8 +252,10 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         validation_paths: held-out random paths (modes, cubature, safety factor).
         user_paths: more training paths, lists of Mandel strains ``(n,)``.
         max_modes: bound on the number of POD modes.
-        progress: ``progress(stage: str)`` called at every stage (e.g. a
-            :class:`~dolfinx_multiscale.progress.Progress` line).
+        progress: ``progress(stage: str)`` called at every stage (on rank 0 of ``comm``).
+        comm: spread the full-RVE snapshots and the validation runs over these ranks
+            (every rank passes its own serial ``rve`` of the same cell; all get the same
+            model); ``None``: serial.
 
     Returns:
         The trained model; ``info`` holds ``samples``, ``training_paths``,
@@ -243,6 +270,8 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     if rve.is_linear:
         raise ValueError("a reduced RVE needs an inelastic small-strain RVE (a linear one is exact already)")
     say = progress or (lambda stage: _log.info("reduced RVE: %s", stage))
+    if comm is not None and comm.rank != 0:
+        say = lambda stage: None  # noqa: E731
     t0 = time.perf_counter()
     info: dict = {}
     if strain_amplitude is None:
@@ -252,10 +281,10 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     training = training_paths(rve.n, strain_amplitude, paths, steps, seed)
     training += [[np.asarray(E, dtype=float) for E in path] for path in (user_paths or [])]
     say(f"training snapshots along {len(training)} paths (amplitude {strain_amplitude:.3g})")
-    data = snapshots(rve, training)
+    data = snapshots(rve, training, comm)
     validation = training_paths(rve.n, strain_amplitude, validation_paths, steps, seed + 1)
     say(f"full RVE along {len(validation)} validation paths")
-    reference = snapshots(rve, validation).Sigma
+    reference = snapshots(rve, validation, comm).Sigma
     elastic = rve.initial_tangent()[1].T
     basis, left = pod_modes(data.w, elastic, max_modes)
     n, K = rve.n, basis.shape[1] - rve.n
@@ -266,7 +295,7 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
                    strain_range=strain_range)
 
     def error_of(model, subset):
-        return np.quantile(_validate(model, validation[:subset], reference[:subset])[0], 0.95)
+        return np.quantile(_validate(model, validation[:subset], reference[:subset], comm)[0], 0.95)
 
     # the fewest POD modes whose Galerkin error (exact integration) is below tolerance/2,
     # or near that of all modes where the training coverage does not allow that
@@ -289,7 +318,7 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     for _ in range(5):  # the cubature, tightened until the error is below max(3/4 tolerance, 1.5 × target)
         cubature = empirical_cubature(integrands, rve.discretisation.weights, ecm_tolerance)
         model.set_cubature(*cubature)
-        errors, ratios = _validate(model, validation, reference)
+        errors, ratios = _validate(model, validation, reference, comm)
         q95 = float(np.quantile(errors, 0.95))
         say(f"cubature tolerance {ecm_tolerance:.2g}: {model.cubature_points} points, validation error q95 {q95:.2e}")
         if best is not None and q95 > 0.95 * best[0]:  # the Galerkin error dominates: more points do not help
@@ -334,32 +363,38 @@ def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
     return np.column_stack([f / max(np.linalg.norm(f), 1e-300) for f in families])
 
 
-def _validate(model, paths: list, reference: list) -> tuple[npt.NDArray, npt.NDArray]:
+def _validate(model, paths: list, reference: list, comm=None) -> tuple[npt.NDArray, npt.NDArray]:
     """The model without fallback along ``paths`` against the full RVE's ``Σ`` (``reference``,
     per path a list of ``(n,)``): ``(errors, ratios)`` per step, the error relative to
     ``max(‖Σ‖, σ_ref)`` with ``σ_ref`` the RMS of the path's ``Σ``, and ``error / η`` where
-    both exceed 1e-12. Leaves the model virgin with its counters as they were."""
+    both exceed 1e-12 (paths dealt over the ranks of ``comm``, :func:`_spread`). Leaves
+    the model virgin with its counters as they were."""
     virgin = take(model.initial_state(1), 0)
-    errors, ratios = [], []
     stats = copy.deepcopy(model.stats)
+
+    def along(pair):
+        path, answers = pair
+        answers = np.asarray(answers)
+        errors, ratios = [], []
+        model.reference_stress = float(np.sqrt(np.mean(np.sum(answers**2, axis=1))))
+        model.committed_state = virgin
+        for E, Sigma_ref in zip(path, answers):
+            Sigma, _ = model.solve(E, tangent=False)
+            model.commit()
+            error = np.linalg.norm(Sigma - Sigma_ref) / max(np.linalg.norm(Sigma_ref), model.reference_stress, 1e-300)
+            errors.append(error)
+            eta = float(model.committed_state["indicator"])
+            if error > 1e-12 and eta > 1e-12:
+                ratios.append(error / eta)
+        return errors, ratios
+
     model.fallback = False
     try:
-        for path, answers in zip(paths, reference):
-            answers = np.asarray(answers)
-            model.reference_stress = float(np.sqrt(np.mean(np.sum(answers**2, axis=1))))
-            model.committed_state = virgin
-            for E, Sigma_ref in zip(path, answers):
-                Sigma, _ = model.solve(E, tangent=False)
-                model.commit()
-                error = np.linalg.norm(Sigma - Sigma_ref) / max(np.linalg.norm(Sigma_ref), model.reference_stress,
-                                                                1e-300)
-                errors.append(error)
-                eta = float(model.committed_state["indicator"])
-                if error > 1e-12 and eta > 1e-12:
-                    ratios.append(error / eta)
+        per_path = _spread(comm, list(zip(paths, reference)), along)
     finally:
         model.fallback = True
         model.reference_stress = 0.0
         model.committed_state = virgin
         model.stats = stats
-    return np.asarray(errors), np.asarray(ratios)
+    return (np.asarray([e for errors, _ in per_path for e in errors]),
+            np.asarray([r for _, ratios in per_path for r in ratios]))
