@@ -40,10 +40,10 @@ def test_reduce_writes_a_model_the_run_files_load(tmp_path):
 
 @pytest.mark.parametrize("bad,message", [
     (["--tolerance", "0"], "--tolerance must be a number in (0, 1); got 0.0"),
-    (["--tolerance", "-1e-3"], "--tolerance must be a number in (0, 1)"),
+    (["--tolerance=-1e-3"], "--tolerance must be a number in (0, 1)"),
     (["--tolerance", "nan"], "--tolerance must be a number in (0, 1); got nan"),
     (["--tolerance", "inf"], "--tolerance must be a number in (0, 1); got inf"),
-    (["--strain-amplitude", "-0.1"], "--strain-amplitude must be a number > 0"),
+    (["--strain-amplitude=-0.1"], "--strain-amplitude must be a number > 0"),
     (["--paths", "0"], "--paths must be >= 1"),
 ])
 def test_reduce_bad_numbers(tmp_path, capsys, bad, message):
