@@ -170,7 +170,7 @@ class ReducedRVE:
                 start_w = start_w + (strain[idx] - state["E"][idx]) @ self.rve.initial_tangent()[1]
             rec, C, local = self._solve_reduced(strain[idx], take(state, idx), start_w)
             eta[start:start + CHUNK] = state["indicator"][idx] + local
-            sigma[idx] = rec.pop("Sigma")
+            sigma[idx] = rec["Sigma"]
             if need_tangent:
                 tangent[idx] = C
             zeros = np.zeros(idx.size)
@@ -211,7 +211,7 @@ class ReducedRVE:
             eps = E[:, None, :] + (q @ BPhi.reshape(-1, BPhi.shape[2]).T).reshape(M, -1, n)
             sigma, D, history, sigma33 = laws.evaluate_many(eps, committed)
             r_q = sigma.reshape(M, -1) @ wBPhi.reshape(-1, wBPhi.shape[2])
-            reduced, _, scale = cell.residuals(sigma)
+            reduced, residual, scale = cell.residuals(sigma)
             active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale)
             if not active.any() or it == MAX_ITERATIONS:
                 break
@@ -235,7 +235,8 @@ class ReducedRVE:
         H = wB @ D.transpose(0, 1, 3, 2).reshape(M, -1, n)
         C = np.einsum("p,mpij->mij", disc.weights, D) / disc.volume
         C -= np.einsum("mri,mrj->mij", H, np.linalg.solve(K_q, G)) / disc.volume
-        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.full(M, it, dtype=float))
+        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.full(M, it, dtype=float),
+                                     residual, scale)
         return records, C, eta
 
     def _correction(self, D: npt.NDArray[np.float64], rhs: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
