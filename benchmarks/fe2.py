@@ -29,6 +29,12 @@ Printed, all measured in this one run:
 6. ``--reduced-only``: the same step, serial, with exact FE² and with a reduced RVE
    (issue 17) trained in the run: online time, training time, modes, fallback fraction
    and the reaction difference.
+7. ``--check-only``: the elastic check of one update (issue 23, item 4) on the part's
+   cell: ``--part-points`` macro points (first count) in plastic states, then an
+   unloading increment; µs per point of ``BatchedCell.elastic_candidates`` (the check)
+   and of ``BatchedCell.full_candidates`` (every law with its tangent on the whole cell,
+   the shortcut before the check), side by side (the best of 10 repetitions), the points
+   accepted by each and the largest difference of their stresses.
 """
 
 from __future__ import annotations
@@ -242,6 +248,38 @@ def run_reduced(points: int, tolerance: float = 1e-3, amplitude: float = 0.025) 
     return out
 
 
+def run_check(points: int, repeats: int = 10) -> dict:
+    """Item 7: the elastic check against the full evaluation, one update of ``points``
+    macro points of the part's cell (serial)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
+    rve = dm.RVE(micro, {1: J2, 2: FIBRE})
+    rng = np.random.default_rng(1)
+    loaded = 0.012 * rng.uniform(-1, 1, size=(points, 3))  # 2-4x the cell's first yield
+    _, _, state = rve.update(loaded, rve.initial_state(points))
+    state = {k: v.copy() for k, v in state.items()}
+    unloaded = 0.9 * loaded + 0.001 * rng.uniform(-1, 1, size=(points, 3))
+    cell = rve.batched_cell
+    out = {"points": points, "rve_dofs": rve.n_dofs, "micro_points": rve.discretisation.n_points}
+    answers = {}
+    for name, evaluate in (("check", cell.elastic_candidates), ("full", cell.full_candidates)):
+        best = np.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            answers[name] = evaluate(unloaded, state)
+            best = min(best, time.perf_counter() - t0)
+        out[f"{name}_us_per_point"] = 1e6 * best / points
+        out[f"{name}_accepted"] = int(answers[name][0].sum())
+    (a, ra), (b, rb) = answers["check"], answers["full"]
+    out["same_points"] = bool(np.array_equal(a, b))
+    out["sigma_rel_diff"] = float(np.abs(ra["Sigma"] - rb["Sigma"]).max() / np.abs(rb["Sigma"]).max())
+    out["speedup"] = out["full_us_per_point"] / out["check_us_per_point"]
+    print(f"elastic check, {points} points of a {rve.n_dofs}-dof cell ({out['micro_points']} micro points): "
+          f"check {out['check_us_per_point']:.1f} us per point, full evaluation {out['full_us_per_point']:.1f} us "
+          f"per point ({out['speedup']:.1f}x); accepted {out['check_accepted']} / {out['full_accepted']} "
+          f"(same points: {out['same_points']}), same Sigma to {out['sigma_rel_diff']:.1e}")
+    return out
+
+
 def run_part(points_list: list[int]) -> list[dict]:
     """Item 5 for each number of points, on 1 and 2 ranks, without and with the shortcut."""
     rows = []
@@ -281,6 +319,8 @@ def main() -> None:
     parser.add_argument("--part-points", default="1024", help="comma list of macro point counts for item 5")
     parser.add_argument("--reduced-only", action="store_true",
                         help="run item 6 only (exact vs reduced RVE, first --part-points count, serial)")
+    parser.add_argument("--check-only", action="store_true",
+                        help="run item 7 only (the elastic check, first --part-points count, serial)")
     parser.add_argument("--cells", type=int, default=12)
     parser.add_argument("--mode", default="bending")
     parser.add_argument("--cyclic", action="store_true", help=argparse.SUPPRESS)
@@ -299,6 +339,11 @@ def main() -> None:
         rows = run_part([int(p) for p in args.part_points.split(",")])
         if args.json:
             Path(args.json).write_text(json.dumps({"part": rows}, indent=2))
+        return
+    if args.check_only:
+        result = run_check(int(args.part_points.split(",")[0]))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"check": result}, indent=2))
         return
     if args.reduced_only:
         result = run_reduced(int(args.part_points.split(",")[0]))

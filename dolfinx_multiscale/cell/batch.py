@@ -219,53 +219,52 @@ class BatchedCell:
         """
         if self._check is None:
             return self.full_candidates(strain, state)
-        accepted = np.zeros(len(strain), dtype=bool)
-        doubtful = np.zeros(len(strain), dtype=bool)
-        parts: list[dict] = []
+        check, C = self._check, self.C_elastic
+        dE = strain - state["E"]
+        elastic = np.zeros(len(strain), dtype=bool)
         for start in range(0, len(strain), CHECK_CHUNK):
             rows = slice(start, start + CHECK_CHUNK)
-            accepted[rows], doubtful[rows], records = self._check_chunk(strain[rows], {k: v[rows] for k, v in state.items()})
-            parts.append(records)
-        records = self.concatenate(parts)
-        if doubtful.any():
-            idx = np.flatnonzero(doubtful)
-            ok, full = self.full_candidates(strain[idx], {k: state[k][idx] for k in ("E", "w", *self._history)})
+            elastic[rows] = self._elastic_points(strain[rows], dE[rows], {k: v[rows] for k, v in state.items()})
+        Sigma = state["Sigma"] + dE @ C.T
+        step = np.linalg.norm(dE, axis=1)
+        residual = state["residual"] + check["residual_growth"] * step  # upper bound of ‖Pᵀ r‖
+        scale = np.maximum(np.maximum(state["residual_scale"] - check["force_growth"] * step,  # lower bound
+                                      check["force_per_stress"] * np.linalg.norm(Sigma, axis=1)), self.force_floor)
+        accepted = elastic & (residual <= max(self.rtol, 1e-14) * scale)
+        idx = np.flatnonzero(accepted)
+        dE, Sigma_n, zeros = dE[idx], state["Sigma"][idx], np.zeros(idx.size)
+        records = {
+            "E": strain[idx], "w": state["w"][idx] + dE @ self.W_elastic, **{k: state[k][idx] for k in self._history},
+            "Sigma": Sigma[idx],
+            "free_energy": (state["free_energy"][idx] + np.einsum("mi,mi->m", Sigma_n, dE)
+                            + 0.5 * np.einsum("mi,ij,mj->m", dE, C, dE)),
+            "micro_work": np.einsum("mi,mi->m", Sigma[idx], dE),
+            "sigma33": state["sigma33"][idx] + dE @ check["c33"],
+            "step_dissipation": zeros, "residual": residual[idx], "residual_scale": scale[idx],
+            "newton_iterations": zeros,
+        }
+        doubtful = np.flatnonzero(elastic & ~accepted)
+        if doubtful.size:
+            ok, full = self.full_candidates(strain[doubtful], {k: state[k][doubtful] for k in ("E", "w", *self._history)})
             if ok.any():  # merged in point order
-                order = np.argsort(np.concatenate([np.flatnonzero(accepted), idx[ok]]))
+                order = np.argsort(np.concatenate([idx, doubtful[ok]]))
                 records = {k: np.concatenate([records[k], full[k]])[order] for k in full}
-                accepted[idx[ok]] = True
+                accepted[doubtful[ok]] = True
         return accepted, records
 
-    def _check_chunk(self, E: npt.NDArray[np.float64], committed: dict):
-        """The elastic check of ``M`` points (:meth:`elastic_candidates`): ``(accepted (M,),
-        elastic but not accepted (M,), records of the accepted)``."""
-        check, n = self._check, self.n
-        dE = E - committed["E"]
+    def _elastic_points(self, E: npt.NDArray[np.float64], dE: npt.NDArray[np.float64], committed: dict
+                        ) -> npt.NDArray[np.bool_]:
+        """Whether the candidates of ``M`` points (macro strains ``E`` ``(M, n)``, increments
+        ``dE``) are elastic at every point of the checked phases, ``(M,)``."""
+        n = self.n
         wT = self.W_elastic.T @ dE.T  # the candidate fluctuations (n_dofs, M), contiguous for B
         wT += committed["w"].T
         elastic = np.ones(len(E), dtype=bool)
-        for tag, B in check["B"].items():
+        for tag, B in self._check["B"].items():
             eps = np.ascontiguousarray((B @ wT).T).reshape(len(E), -1, n)  # (M, n_phase, n)
             eps += E[:, None, :]
             elastic &= self.laws.elastic_trial_many(tag, eps, committed)
-        Sigma_n = committed["Sigma"]
-        Sigma = Sigma_n + dE @ self.C_elastic.T
-        step = np.linalg.norm(dE, axis=1)
-        residual = committed["residual"] + check["residual_growth"] * step  # upper bound of ‖Pᵀ r‖
-        scale = np.maximum(np.maximum(committed["residual_scale"] - check["force_growth"] * step,  # lower bound
-                                      check["force_per_stress"] * np.linalg.norm(Sigma, axis=1)), self.force_floor)
-        ok = elastic & (residual <= max(self.rtol, 1e-14) * scale)
-        dE_ok, zeros = dE[ok], np.zeros(int(ok.sum()))
-        records = {
-            "E": E[ok], "w": wT.T[ok], **{k: committed[k][ok] for k in self._history}, "Sigma": Sigma[ok],
-            "free_energy": (committed["free_energy"][ok] + np.einsum("mi,mi->m", Sigma_n[ok], dE_ok)
-                            + 0.5 * np.einsum("mi,ij,mj->m", dE_ok, self.C_elastic, dE_ok)),
-            "micro_work": np.einsum("mi,mi->m", Sigma[ok], dE_ok),
-            "sigma33": committed["sigma33"][ok] + dE_ok @ check["c33"],
-            "step_dissipation": zeros, "residual": residual[ok], "residual_scale": scale[ok],
-            "newton_iterations": zeros,
-        }
-        return ok, elastic & ~ok, records
+        return elastic
 
     def full_candidates(self, strain: npt.NDArray[np.float64], state: dict) -> tuple[npt.NDArray[np.bool_], dict]:
         """The full evaluation of :meth:`elastic_candidates` (module docstring): every law
