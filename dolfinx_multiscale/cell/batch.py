@@ -134,7 +134,7 @@ class BatchedCell:
 
     def _check_maps(self) -> dict | None:
         """The cell constants of the elastic check (module docstring): the rows of ``B``
-        at each checked phase's points, ``c33``, ``‖Pᵀ R‖₂`` and ``|Y| / ‖x − x_c‖``;
+        at each checked phase's points (with the identity for ``E`` appended), ``c33``, ``‖Pᵀ R‖₂`` and ``|Y| / ‖x − x_c‖``;
         ``‖R‖₂``; ``None`` if the laws are not elastic at the probe strain (a yield stress below
         ~1e-12 of the stiffness)."""
         disc, laws, n = self.disc, self.laws, self.n
@@ -150,7 +150,10 @@ class BatchedCell:
         R = self.BtW @ np.einsum("pij,pjk->pik", self.D_elastic, A).reshape(N * n, n)  # (n_dofs, n)
         x = disc.V.tabulate_dof_coordinates()[:, :disc.dim] - disc.centre[:disc.dim]
         rows = {tag: (disc.phase_points[tag][:, None] * n + np.arange(n)).ravel() for tag in laws.trial_phases}
-        return {"B": {tag: self.B[r].tocsr() for tag, r in rows.items()}, "c33": c33,
+        # [B_ph  I]: the strains ε = E + B_ph w of the phase's points from [w; E] in one product
+        unit = {tag: sp.csr_matrix((np.ones(r.size), (np.arange(r.size), np.tile(np.arange(n), r.size // n))),
+                                   shape=(r.size, n)) for tag, r in rows.items()}
+        return {"B": {tag: sp.hstack([self.B[r], unit[tag]]).tocsr() for tag, r in rows.items()}, "c33": c33,
                 "residual_growth": np.linalg.norm(self._project(self.Pt @ R), 2),
                 "force_growth": np.linalg.norm(R, 2), "force_per_stress": disc.volume / np.linalg.norm(x)}
 
@@ -256,13 +259,14 @@ class BatchedCell:
                         ) -> npt.NDArray[np.bool_]:
         """Whether the candidates of ``M`` points (macro strains ``E`` ``(M, n)``, increments
         ``dE``) are elastic at every point of the checked phases, ``(M,)``."""
-        n = self.n
-        wT = self.W_elastic.T @ dE.T  # the candidate fluctuations (n_dofs, M), contiguous for B
-        wT += committed["w"].T
+        n, n_dofs = self.n, self.W_elastic.shape[1]
+        x = np.empty((n_dofs + n, len(E)))  # [w; E] of the candidates, one column per point
+        np.matmul(self.W_elastic.T, dE.T, out=x[:n_dofs])
+        x[:n_dofs] += committed["w"].T
+        x[n_dofs:] = E.T
         elastic = np.ones(len(E), dtype=bool)
         for tag, B in self._check["B"].items():
-            eps = np.ascontiguousarray((B @ wT).T).reshape(len(E), -1, n)  # (M, n_phase, n)
-            eps += E[:, None, :]
+            eps = np.ascontiguousarray((B @ x).T).reshape(len(E), -1, n)  # (M, n_phase, n)
             elastic &= self.laws.elastic_trial_many(tag, eps, committed)
         return elastic
 

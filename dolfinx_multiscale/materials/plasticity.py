@@ -236,17 +236,29 @@ class J2Plasticity:
         # (ε_p is deviatoric: it only enters the trace as round-off, which is kept)
         a = 1.0 + self.Hk / (3.0 * self._lame[1])
         shifted = eps_p if a == 1.0 else a * eps_p
-        mean = sum(eps[:, column[i]] for i in range(3) if i in column) - eps_p[:, 0] - eps_p[:, 1] - eps_p[:, 2]
+        mean = eps_p[:, 0] + eps_p[:, 1]
+        mean += eps_p[:, 2]
+        np.subtract(eps[:, column[0]], mean, out=mean)
+        mean += eps[:, column[1]]
+        if 2 in column:
+            mean += eps[:, column[2]]
         mean *= 1.0 / 3.0
-        norm2 = np.zeros(eps.shape[0])
+        norm2, d = np.zeros(eps.shape[0]), np.empty(eps.shape[0])
         for i in range(6):  # ‖d‖², component by component (no (N, 6) temporaries)
-            d = eps[:, column[i]] - shifted[:, i] if i in column else -shifted[:, i]
+            if i in column:
+                np.subtract(eps[:, column[i]], shifted[:, i], out=d)
+            else:
+                np.negative(shifted[:, i], out=d)
             if i < 3:
                 d -= mean
             d *= d
             norm2 += d
-        limit = (self.sy0 + self.H * p) * (1.0 + 0.5 * self.yield_rtol)
-        return 6.0 * self._lame[1] ** 2 * norm2 <= limit * limit
+        # f_tr ≤ ½ yield_rtol σ_y  ⇔  ‖d‖ ≤ σ_y (1 + ½ yield_rtol) / (√6 μ)
+        c = (1.0 + 0.5 * self.yield_rtol) / (math.sqrt(6.0) * self._lame[1])
+        limit = (c * self.H) * p
+        limit += c * self.sy0
+        limit *= limit
+        return norm2 <= limit
 
     def update(
         self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
