@@ -25,9 +25,9 @@ points, ``ε = E + B_ph w``) and each law's ``elastic_trial`` there (J2: the tri
 function); the linear phases need nothing. The point's records follow in closed form,
 exact for an elastic step up to the committed residual's share (``|Y|⁻¹ (Pᵀ r_n)·W̃ ΔE``):
 ``⟨ψ⟩ = ψ_n + Σ_n·ΔE + ½ ΔE·C_eff ΔE``, the micro work ``Σ·ΔE`` (Hill–Mandel), ``⟨σ33⟩ =
-Σ33_n + c33·ΔE``, no dissipation. About 25 µs per macro point on a 1 636-dof cell
-(``benchmarks/README.md``), against ~0.6–1.3 ms for evaluating every law with its
-tangent on the whole cell.
+Σ33_n + c33·ΔE``, no dissipation. About 35 µs per macro point on a 1 636-dof cell with
+1 075 J2 points, a tenth of evaluating every law with its tangent on the whole cell
+(``benchmarks/README.md``).
 
 **The committed residual.** The candidate inherits the committed projected residual:
 ``Pᵀ r = Pᵀ r_n + Pᵀ R ΔE`` with ``R = Bᵀ W D A`` (the internal force of the elastic
@@ -133,10 +133,10 @@ class BatchedCell:
         self.checked = self._check is not None
 
     def _check_maps(self) -> dict | None:
-        """The cell constants of the elastic check (module docstring): the rows of ``B``
-        at each checked phase's points (with the identity for ``E`` appended), ``c33``, ``‖Pᵀ R‖₂`` and ``|Y| / ‖x − x_c‖``;
-        ``‖R‖₂``; ``None`` if the laws are not elastic at the probe strain (a yield stress below
-        ~1e-12 of the stiffness)."""
+        """The cell constants of the elastic check (module docstring): the rows of ``B`` at
+        each checked phase's points (with the identity for ``E`` appended), ``c33``,
+        ``‖Pᵀ R‖₂``, ``‖R‖₂`` and ``|Y| / ‖x − x_c‖``; ``None`` if the laws are not elastic
+        at the probe strain (a yield stress below ~1e-12 of the stiffness)."""
         disc, laws, n = self.disc, self.laws, self.n
         N = disc.n_points
         A = np.eye(n) + (self.B @ self.W_elastic.T).reshape(N, n, n)  # A[p, :, k]: ε_p of E = e_k
@@ -235,20 +235,21 @@ class BatchedCell:
                                       check["force_per_stress"] * np.linalg.norm(Sigma, axis=1)), self.force_floor)
         accepted = elastic & (residual <= max(self.rtol, 1e-14) * scale)
         idx = np.flatnonzero(accepted)
-        dE, Sigma_n, zeros = dE[idx], state["Sigma"][idx], np.zeros(idx.size)
+        dE_a, Sigma_n, zeros = dE[idx], state["Sigma"][idx], np.zeros(idx.size)
         records = {
-            "E": strain[idx], "w": state["w"][idx] + dE @ self.W_elastic, **{k: state[k][idx] for k in self._history},
-            "Sigma": Sigma[idx],
-            "free_energy": (state["free_energy"][idx] + np.einsum("mi,mi->m", Sigma_n, dE)
-                            + 0.5 * np.einsum("mi,ij,mj->m", dE, C, dE)),
-            "micro_work": np.einsum("mi,mi->m", Sigma[idx], dE),
-            "sigma33": state["sigma33"][idx] + dE @ check["c33"],
+            "E": strain[idx], "w": state["w"][idx] + dE_a @ self.W_elastic,
+            **{k: state[k][idx] for k in self._history}, "Sigma": Sigma[idx],
+            "free_energy": (state["free_energy"][idx] + np.einsum("mi,mi->m", Sigma_n, dE_a)
+                            + 0.5 * np.einsum("mi,ij,mj->m", dE_a, C, dE_a)),
+            "micro_work": np.einsum("mi,mi->m", Sigma[idx], dE_a),
+            "sigma33": state["sigma33"][idx] + dE_a @ check["c33"],
             "step_dissipation": zeros, "residual": residual[idx], "residual_scale": scale[idx],
             "newton_iterations": zeros,
         }
         doubtful = np.flatnonzero(elastic & ~accepted)
         if doubtful.size:
-            ok, full = self.full_candidates(strain[doubtful], {k: state[k][doubtful] for k in ("E", "w", *self._history)})
+            committed = {k: state[k][doubtful] for k in ("E", "w", *self._history)}
+            ok, full = self.full_candidates(strain[doubtful], committed)
             if ok.any():  # merged in point order
                 order = np.argsort(np.concatenate([idx, doubtful[ok]]))
                 records = {k: np.concatenate([records[k], full[k]])[order] for k in full}
