@@ -498,7 +498,10 @@ def elastic_shortcut(rve: RVE, strain: npt.NDArray[np.float64], state: dict, new
                      ) -> npt.NDArray[np.bool_]:
     """The points of an :meth:`RVE.update` whose increment is elastic in the whole cell,
     solved exactly and all at once (:meth:`BatchedCell.elastic_candidates
-    <dolfinx_multiscale.cell.batch.BatchedCell.elastic_candidates>`; serial cells).
+    <dolfinx_multiscale.cell.batch.BatchedCell.elastic_candidates>`; serial cells): the
+    elastic check (the laws' trial yield functions at the points of the inelastic phases,
+    ``Σ = Σ_n + C_eff ΔE``) where every inelastic law has ``elastic_trial``, else every
+    law on the whole cell.
 
     Writes their stress into ``sigma`` ``(N, n)``, ``C_eff`` into ``tangent`` ``(N, n, n)``
     (if not ``None``) and every entry of the RVE's state but ``"W"`` into ``new`` (their
