@@ -30,6 +30,12 @@ Printed, all measured in this one run:
    23) trained in the run (or ``--model``), on the ranks of ``mpiexec``: online time,
    training time, modes, cubature points, fallback fraction, audit and the reaction
    difference.
+7. ``--check-only``: the elastic check of one update (issue 23, item 4) on the part's
+   cell: ``--part-points`` macro points (first count) in plastic states, then an
+   unloading increment; µs per point of ``BatchedCell.elastic_candidates`` (the check)
+   and of ``BatchedCell.full_candidates`` (every law with its tangent on the whole cell,
+   the shortcut before the check), side by side (the best of 10 repetitions), the points
+   accepted by each and the largest difference of their stresses.
 """
 
 from __future__ import annotations
@@ -193,6 +199,19 @@ def part_step(cells: int, batch: bool) -> dict:
                 comm=comm, length=2.0, mode="bending", partitioner=cyclic_partitioner() if comm.size > 1 else None)
     beam.material.update()  # the set-up (initial tangent, batched maps) outside the timing
     busy0 = beam.material.busy_s
+    shortcut = {"s": 0.0, "point_updates": 0}
+    if batch:  # time the elastic shortcut (check and full evaluation) inside the step
+        cell = beam.material.rve.batched_cell
+        candidates = cell.elastic_candidates
+
+        def timed(strain, state):
+            t = time.perf_counter()
+            out = candidates(strain, state)
+            shortcut["s"] += time.perf_counter() - t
+            shortcut["point_updates"] += len(strain)
+            return out
+
+        cell.elastic_candidates = timed
     t0 = time.perf_counter()
     history = beam.run([0.02 * 2.0])
     wall = time.perf_counter() - t0
@@ -206,6 +225,8 @@ def part_step(cells: int, batch: bool) -> dict:
             "shortcut_points": total(int(state["elastic_shortcut"].sum())),
             "plastic_points": total(int((m.committed_history("p") > 0).sum())),
             "micro_iterations_last_update": total(int(m.micro_iterations.sum())),
+            "shortcut_s_per_rank": comm.allgather(shortcut["s"]),
+            "shortcut_us_per_point_update": 1e6 * total(shortcut["s"]) / max(total(shortcut["point_updates"]), 1),
             "bytes_per_point": sum(a.nbytes for a in state.values()) / max(m.n_points, 1),
             "reaction": history[-1]["reaction"]}
 
@@ -265,6 +286,38 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
     return out
 
 
+def run_check(points: int, repeats: int = 10) -> dict:
+    """Item 7: the elastic check against the full evaluation, one update of ``points``
+    macro points of the part's cell (serial)."""
+    micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
+    rve = dm.RVE(micro, {1: J2, 2: FIBRE})
+    rng = np.random.default_rng(1)
+    loaded = 0.012 * rng.uniform(-1, 1, size=(points, 3))  # 2-4x the cell's first yield
+    _, _, state = rve.update(loaded, rve.initial_state(points))
+    state = {k: v.copy() for k, v in state.items()}
+    unloaded = 0.9 * loaded + 0.001 * rng.uniform(-1, 1, size=(points, 3))
+    cell = rve.batched_cell
+    out = {"points": points, "rve_dofs": rve.n_dofs, "micro_points": rve.discretisation.n_points}
+    answers = {}
+    for name, evaluate in (("check", cell.elastic_candidates), ("full", cell.full_candidates)):
+        best = np.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            answers[name] = evaluate(unloaded, state)
+            best = min(best, time.perf_counter() - t0)
+        out[f"{name}_us_per_point"] = 1e6 * best / points
+        out[f"{name}_accepted"] = int(answers[name][0].sum())
+    (a, ra), (b, rb) = answers["check"], answers["full"]
+    out["same_points"] = bool(np.array_equal(a, b))
+    out["sigma_rel_diff"] = float(np.abs(ra["Sigma"] - rb["Sigma"]).max() / np.abs(rb["Sigma"]).max())
+    out["speedup"] = out["full_us_per_point"] / out["check_us_per_point"]
+    print(f"elastic check, {points} points of a {rve.n_dofs}-dof cell ({out['micro_points']} micro points): "
+          f"check {out['check_us_per_point']:.1f} us per point, full evaluation {out['full_us_per_point']:.1f} us "
+          f"per point ({out['speedup']:.1f}x); accepted {out['check_accepted']} / {out['full_accepted']} "
+          f"(same points: {out['same_points']}), same Sigma to {out['sigma_rel_diff']:.1e}")
+    return out
+
+
 def run_part(points_list: list[int]) -> list[dict]:
     """Item 5 for each number of points, on 1 and 2 ranks, without and with the shortcut."""
     rows = []
@@ -288,6 +341,8 @@ def run_part(points_list: list[int]) -> list[dict]:
                       f"({1e4 * r['wall_s'] / r['points']:7.0f} s per 10^4 points), macro its {r['macro_iterations']}, "
                       f"shortcut {r['shortcut_points']}, plastic {r['plastic_points']}, RVE solves {r['solves']}, "
                       f"busy per rank {[round(x, 1) for x in r['busy_s_per_rank']]} s, "
+                      f"shortcut {[round(x, 2) for x in r['shortcut_s_per_rank']]} s "
+                      f"({r['shortcut_us_per_point_update']:.0f} us per point update), "
                       f"{r['bytes_per_point'] / 1024:.1f} KiB/point")
             print(f"part {a['points']:6d} points, {ranks} rank(s): batched/per-point speed-up {row['ratio']:.2f}x, "
                   f"same reaction to {row['reaction_rel_diff']:.1e}")
@@ -307,6 +362,8 @@ def main() -> None:
                              "of mpiexec)")
     parser.add_argument("--model", help="item 6: a trained model (.npz, e.g. from `dolfinx-multiscale reduce`) "
                                         "instead of training one in the run")
+    parser.add_argument("--check-only", action="store_true",
+                        help="run item 7 only (the elastic check, first --part-points count, serial)")
     parser.add_argument("--cells", type=int, default=12)
     parser.add_argument("--mode", default="bending")
     parser.add_argument("--cyclic", action="store_true", help=argparse.SUPPRESS)
@@ -325,6 +382,11 @@ def main() -> None:
         rows = run_part([int(p) for p in args.part_points.split(",")])
         if args.json:
             Path(args.json).write_text(json.dumps({"part": rows}, indent=2))
+        return
+    if args.check_only:
+        result = run_check(int(args.part_points.split(",")[0]))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"check": result}, indent=2))
         return
     if args.reduced_only:
         result = run_reduced(int(args.part_points.split(",")[0]), model_path=args.model)

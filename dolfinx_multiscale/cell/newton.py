@@ -44,6 +44,9 @@ class MicroNewton:
         max_iterations: iteration bound; exceeding it raises :class:`RVEConvergenceError`.
         line_search_cuts: halvings of a step whose residual norm does not decrease.
         forcing: largest relative tolerance of an iterative correction solve.
+
+    Attributes:
+        scale: the residual scale ``max(‖r‖, f₀)`` of the last iterate of :meth:`iterate`.
     """
 
     def __init__(self, discretisation: CellDiscretisation, operator: CondensedOperator, rtol: float,
@@ -52,6 +55,7 @@ class MicroNewton:
         self.rtol, self.max_iterations = rtol, max_iterations
         self.line_search_cuts, self.forcing = line_search_cuts, forcing
         self.force_floor = 0.0  # f₀ of the module docstring, set by the RVE once it knows its elastic loads
+        self.scale = 0.0
         self._r = discretisation.create_vector()
         self._r_reduced = operator.solver.P.createVecRight()
         self._dw = discretisation.create_vector()
@@ -148,6 +152,7 @@ class MicroNewton:
                 sigma, D, r_red, res_try, scale = residual_norm()
             res = res_try
             residuals.append(res)
+        self.scale = scale
         if not converged:
             raise RVEConvergenceError(
                 f"RVE Newton did not converge in {it} iterations at "

@@ -50,6 +50,10 @@ class PhaseLaws:
         is_linear, spd_tangent, symmetric_tangent, varying_tangent: the conjunction
             (``symmetric_tangent``: a law's optional flag, default its ``spd_tangent``; ``varying_tangent``:
             the disjunction) of the materials' attributes.
+        trial_phases: the tags of the phases whose laws are not linear, if every one of
+            them has ``elastic_trial`` (:mod:`~dolfinx_multiscale.materials.protocol`), else
+            ``None``: an increment is elastic in the whole cell where it is elastic at the
+            points of these phases.
     """
 
     def __init__(self, materials: dict, phase_points: dict[int, npt.NDArray[np.int64]], n: int):
@@ -61,6 +65,9 @@ class PhaseLaws:
         self.spd_tangent = all(m.spd_tangent for m in self.materials.values())
         self.symmetric_tangent = all(getattr(m, "symmetric_tangent", m.spd_tangent) for m in self.materials.values())
         self.varying_tangent = any(m.varying_tangent for m in self.materials.values())
+        inelastic = [t for t, m in self.materials.items() if not m.is_linear]
+        self.trial_phases = (inelastic if all(hasattr(self.materials[t], "elastic_trial") for t in inelastic)
+                             else None)
         # the history keys of each phase, "<tag>:<key>" (only the laws' history_keys when given)
         self._keys = {t: [(f"{t}:{k}", k) for k in getattr(m, "history_keys", m.initial_state(0))]
                       for t, m in self.materials.items()}
@@ -170,6 +177,22 @@ class PhaseLaws:
                 same &= (t == D_elastic[idx]).all(axis=(1, 2, 3))
             trial.update(new)
         return sigma, same, trial, sigma33
+
+    def elastic_trial_many(self, tag: int, eps: npt.NDArray[np.float64], committed: dict) -> npt.NDArray[np.bool_]:
+        """Whether an increment is elastic at every point of phase ``tag`` of ``M`` cells
+        (its law's ``elastic_trial``, one call for all of them).
+
+        Args:
+            tag: a phase of :attr:`trial_phases`.
+            eps: the strains at the phase's points ``(M, n_phase, n)``.
+            committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
+
+        Returns:
+            ``(M,)`` bool.
+        """
+        M, K, n = eps.shape
+        elastic = self.materials[tag].elastic_trial(eps.reshape(-1, n), self._stacked_phase_state(committed, tag))
+        return elastic.reshape(M, K).all(axis=1)
 
     def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict):
         """:meth:`update` with tangents for ``M`` cells at once.

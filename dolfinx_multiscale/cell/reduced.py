@@ -253,7 +253,7 @@ class ReducedRVE:
             zeros = np.zeros(idx.size)
             # history and energies: the committed ones until check() reconstructs them
             put(without_W, idx, {**{k: state[k][idx] for k in without_W if k not in _RECORD},
-                                 "E": strain[idx], "w": q @ self.basis.T, "sigma33": s33,
+                                 "E": strain[idx], "w": q @ self.basis.T, "Sigma": Sigma, "sigma33": s33,
                                  "newton_iterations": its.astype(float), "elastic_shortcut": zeros,
                                  "tangent_kind": zeros + NO_TANGENT, "indicator": state["indicator"][idx],
                                  "reduced": zeros + 1, "forced": zeros})
@@ -410,10 +410,12 @@ class ReducedRVE:
         scale = np.maximum(np.linalg.norm(Sigma_ecm, axis=1), reference_stress)
         errors = np.linalg.norm(Sigma_full + dSigma - Sigma_ecm, axis=1) / np.maximum(scale, 1e-300)
         w = q @ self.basis.T
-        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.zeros(M))
-        records.pop("Sigma")
-        records.pop("newton_iterations")
-        records.pop("sigma33")  # the cubature's Σ33 goes with the cubature's Σ
+        # residual 0: the RVE's elastic check then continues a later elastic increment from Σ_ECM
+        # (Σ = Σ_ECM + C_eff ΔE, what the reduced model gives there too), the error carried in η
+        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.zeros(M), np.zeros(M),
+                                     np.ones(M))
+        for key in ("Sigma", "newton_iterations", "sigma33"):  # the reduced model's answers stay
+            records.pop(key)
         return np.where(np.isfinite(errors), errors, np.inf), Sigma_ecm, records
 
     def _audit(self, strain, state: dict, answers, candidates, reference_stress: float) -> dict:

@@ -39,8 +39,8 @@ __all__ = ["ELASTIC_TANGENT", "NO_TANGENT", "RVE", "STORED_TANGENT", "elastic_sh
 
 #: per-point results of :meth:`RVE.update` kept in the state next to ``"E"``, ``"w"`` and
 #: the micro history
-_POINT_RECORD = ("elastic_shortcut", "free_energy", "micro_work", "newton_iterations", "sigma33",
-                 "step_dissipation", "tangent_kind")
+_POINT_RECORD = ("elastic_shortcut", "free_energy", "micro_work", "newton_iterations", "residual",
+                 "residual_scale", "sigma33", "step_dissipation", "tangent_kind")
 #: ``"tangent_kind"`` of a point state: no tangent known, the elastic one (its unit
 #: fluctuations are not stored per point), or the stored unit fluctuations ``"W"``
 NO_TANGENT, ELASTIC_TANGENT, STORED_TANGENT = 0, 1, 2
@@ -151,9 +151,9 @@ class RVE:
         """The cell's linear maps acting on many macro points at once (:mod:`.batch`;
         serial cells), built at first use."""
         if self._batched is None:
-            _, W_init, D_init = self.initial_tangent()
+            C_init, W_init, D_init = self.initial_tangent()
             self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
-                                        self.operator.solver.b, W_init, D_init, self._newton.rtol,
+                                        self.operator.solver.b, W_init, D_init, C_init, self._newton.rtol,
                                         self._newton.force_floor)
         return self._batched
 
@@ -326,17 +326,21 @@ class RVE:
             (float32, float64 for SUBC: they only predict the next solve), valid where ``"tangent_kind"``
             is ``STORED_TANGENT`` (``ELASTIC_TANGENT``: the elastic ones, not copied;
             ``NO_TANGENT``: none computed), and the per-point results of the last
-            update (``"free_energy"`` ``⟨ψ⟩``, ``"step_dissipation"`` ``⟨D⟩``,
-            ``"micro_work"``, ``"sigma33"`` ``⟨σ33⟩``, ``"newton_iterations"``,
-            ``"elastic_shortcut"``: 1 where the batched elastic shortcut solved the
-            point), each ``(N,)``.
+            update: ``"Sigma"`` ``(N, n)`` (``Σ = ⟨σ⟩``) and, each ``(N,)``,
+            ``"free_energy"`` ``⟨ψ⟩``, ``"step_dissipation"`` ``⟨D⟩``, ``"micro_work"``,
+            ``"sigma33"`` ``⟨σ33⟩``, ``"residual"`` and ``"residual_scale"`` (the micro
+            Newton's projected residual ``‖Pᵀ r‖`` and scale ``max(‖r‖, f₀)`` at the
+            solution; after an elastic check an upper and a lower bound: the next check
+            starts from them, :mod:`.batch`), ``"newton_iterations"``,
+            ``"elastic_shortcut"`` (1 where the batched elastic shortcut solved the point).
         """
         if self.is_linear:
             return {}
         # float32 rounding keeps periodic images equal and boundary zeros zero, not SUBC's
         # ⟨B(w)⟩ = 0, which the Newton iterates must satisfy exactly
         dtype = np.float64 if self.constraint.average_constraint else np.float32
-        record = {k: np.zeros(()) for k in _POINT_RECORD} | {"tangent_kind": np.array(float(ELASTIC_TANGENT))}
+        record = {k: np.zeros(()) for k in _POINT_RECORD} | {"tangent_kind": np.array(float(ELASTIC_TANGENT)),
+                                                             "Sigma": np.zeros(self.n)}
         return repeat({**self._virgin, "W": self.initial_tangent()[1].astype(dtype), **record}, n_points)
 
     def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
@@ -404,10 +408,11 @@ class RVE:
             kind = NO_TANGENT if r.W is None else ELASTIC_TANGENT if r.W is W_init else STORED_TANGENT
             if kind == STORED_TANGENT and "W" in new:
                 new["W"][i] = r.W
-            put(without_W, i, {**r.state(), "tangent_kind": kind, "elastic_shortcut": 0.0,
+            put(without_W, i, {**r.state(), "tangent_kind": kind, "elastic_shortcut": 0.0, "Sigma": sigma[i],
                                "free_energy": r.free_energy(), "micro_work": r.incremental_work(committed),
-                               "newton_iterations": self.newton_iterations, "sigma33": r.average_sigma33(),
-                               "step_dissipation": r.dissipation(committed)})
+                               "newton_iterations": self.newton_iterations, "residual": self.residuals[-1],
+                               "residual_scale": self._newton.scale,
+                               "sigma33": r.average_sigma33(), "step_dissipation": r.dissipation(committed)})
         return sigma, tangent, new
 
     def average_history(self, state: dict, key: str, tag: int | None = None) -> npt.NDArray[np.float64]:
@@ -491,7 +496,10 @@ def elastic_shortcut(rve: RVE, strain: npt.NDArray[np.float64], state: dict, new
                      ) -> npt.NDArray[np.bool_]:
     """The points of an :meth:`RVE.update` whose increment is elastic in the whole cell,
     solved exactly and all at once (:meth:`BatchedCell.elastic_candidates
-    <dolfinx_multiscale.cell.batch.BatchedCell.elastic_candidates>`; serial cells).
+    <dolfinx_multiscale.cell.batch.BatchedCell.elastic_candidates>`; serial cells): the
+    elastic check (the laws' trial yield functions at the points of the inelastic phases,
+    ``Σ = Σ_n + C_eff ΔE``) where every inelastic law has ``elastic_trial``, else every
+    law on the whole cell.
 
     Writes their stress into ``sigma`` ``(N, n)``, ``C_eff`` into ``tangent`` ``(N, n, n)``
     (if not ``None``) and every entry of the RVE's state but ``"W"`` into ``new`` (their

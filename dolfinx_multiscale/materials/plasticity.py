@@ -208,6 +208,58 @@ class J2Plasticity:
         eta = _dev(sigma) - (2.0 / 3.0) * self.Hk * eps_p
         return _SQ32 * _norm(eta) - (self.sy0 + self.H * p)
 
+    def elastic_trial(self, eps: npt.ArrayLike, state: dict) -> npt.NDArray[np.bool_]:
+        """Whether :meth:`update` from ``state`` to ``eps`` is elastic, point by point.
+
+        The trial yield function of the elastic predictor ``σ_tr = C (ε − ε_p,n)``,
+        ``f_tr = √(3/2) ‖dev σ_tr − X_n‖ − σ_y(p_n)``, against half the tolerance of the
+        return mapping: where ``f_tr ≤ ½ yield_rtol σ_y(p_n)``, :meth:`update` answers
+        elastically (history unchanged, ``σ = C (ε − ε_p,n)``, tangent ``C``) whatever
+        the round-off of its own evaluation order. No stress and no tangent are
+        formed, so it costs a fraction of an update.
+
+        Args:
+            eps: ``(N, 3)`` plane-strain 2-D Mandel or ``(N, 6)`` 3-D Mandel strain at the
+                end of the increment.
+            state: the committed state (``"eps_p"`` ``(N, 6)``, ``"p"`` ``(N,)``).
+
+        Returns:
+            ``(N,)`` bool, ``True`` where the increment is elastic.
+        """
+        eps = np.asarray(eps, dtype=float)
+        if eps.ndim != 2 or eps.shape[1] not in (3, 6):
+            raise ValueError("strain must have shape (N, 3) (2-D Mandel [11, 22, 12]) or (N, 6) "
+                             f"(3-D Mandel [11, 22, 33, 23, 13, 12]); got {eps.shape}")
+        eps_p, p = self._check_state(state, eps.shape[0])
+        column = dict(zip(IN_PLANE, range(3))) if eps.shape[1] == 3 else {i: i for i in range(6)}
+        # dev σ_tr − X = 2μ d with d = ε − (1 + κ) ε_p − ⅓ tr(ε − ε_p) I, κ = H_k / (3μ)
+        # (ε_p is deviatoric: it only enters the trace as round-off, which is kept)
+        a = 1.0 + self.Hk / (3.0 * self._lame[1])
+        shifted = eps_p if a == 1.0 else a * eps_p
+        mean = eps_p[:, 0] + eps_p[:, 1]
+        mean += eps_p[:, 2]
+        np.subtract(eps[:, column[0]], mean, out=mean)
+        mean += eps[:, column[1]]
+        if 2 in column:
+            mean += eps[:, column[2]]
+        mean *= 1.0 / 3.0
+        norm2, d = np.zeros(eps.shape[0]), np.empty(eps.shape[0])
+        for i in range(6):  # ‖d‖², component by component (no (N, 6) temporaries)
+            if i in column:
+                np.subtract(eps[:, column[i]], shifted[:, i], out=d)
+            else:
+                np.negative(shifted[:, i], out=d)
+            if i < 3:
+                d -= mean
+            d *= d
+            norm2 += d
+        # f_tr ≤ ½ yield_rtol σ_y  ⇔  ‖d‖ ≤ σ_y (1 + ½ yield_rtol) / (√6 μ)
+        c = (1.0 + 0.5 * self.yield_rtol) / (math.sqrt(6.0) * self._lame[1])
+        limit = (c * self.H) * p
+        limit += c * self.sy0
+        limit *= limit
+        return norm2 <= limit
+
     def update(
         self, eps: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
         guess: dict | None = None

@@ -55,6 +55,17 @@ class Material(Protocol):
     new state carries outputs besides its history (e.g. the stress) may name the history
     in ``history_keys`` (what ``update``, ``free_energy`` and ``dissipation`` read): an RVE
     then stores only those keys for each of its micro points.
+
+    A law with an elastic range may give ``elastic_trial(strain (N, n), state) -> (N,)
+    bool``: ``True`` only where ``update`` from ``state`` to ``strain`` is certainly
+    elastic — history unchanged, no dissipation, the stress ``σ_n + D₀ (ε − ε_n)`` with
+    the tangent ``D₀`` of the virgin state and the free energy quadratic with it
+    (:meth:`J2Plasticity.elastic_trial
+    <dolfinx_multiscale.materials.J2Plasticity.elastic_trial>`: the trial yield
+    function). ``False`` is always safe. An RVE whose inelastic phases all have it
+    checks elastic increments at a fraction of an update (:mod:`~dolfinx_multiscale.cell.batch`);
+    a rate-dependent law (``GeneralizedMaxwell``: its history relaxes in every step)
+    has none.
     """
 
     kinematics: Kinematics
