@@ -231,19 +231,20 @@ def part_step(cells: int, batch: bool) -> dict:
             "reaction": history[-1]["reaction"]}
 
 
-def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = None) -> dict:
+def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = None, save: str | None = None) -> dict:
     """Item 6: the part's bending step with exact FE² and with a hyper-reduced RVE
     (:class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`), side by side in this run, on the
     ranks of ``MPI.COMM_WORLD`` (cyclic partition on 2). The model is trained on rank 0
-    with the defaults (``tolerance``, amplitude from the first-yield strain) and loaded by
-    every rank, or read from ``model_path`` when given (training then not timed)."""
+    with the defaults (``tolerance``, amplitude from the first-yield strain; kept in
+    ``save`` if given) and loaded by every rank, or read from ``model_path`` when given
+    (training then not timed)."""
     comm = MPI.COMM_WORLD
     micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
     materials = {1: J2, 2: FIBRE}
     training = 0.0
     path = model_path
     if path is None:
-        path = str(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_rom_{os.getpid() if comm.rank == 0 else 0}.npz")
+        path = save or str(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_rom_{os.getpid() if comm.rank == 0 else 0}.npz")
         path = comm.bcast(path)
         if comm.rank == 0:
             t0 = time.perf_counter()
@@ -362,6 +363,8 @@ def main() -> None:
                              "of mpiexec)")
     parser.add_argument("--model", help="item 6: a trained model (.npz, e.g. from `dolfinx-multiscale reduce`) "
                                         "instead of training one in the run")
+    parser.add_argument("--tolerance", type=float, default=1e-3, help="item 6: the reduced model's tolerance")
+    parser.add_argument("--save-model", dest="save_model", help="item 6: keep the model trained in the run here")
     parser.add_argument("--check-only", action="store_true",
                         help="run item 7 only (the elastic check, first --part-points count, serial)")
     parser.add_argument("--cells", type=int, default=12)
@@ -389,7 +392,8 @@ def main() -> None:
             Path(args.json).write_text(json.dumps({"check": result}, indent=2))
         return
     if args.reduced_only:
-        result = run_reduced(int(args.part_points.split(",")[0]), model_path=args.model)
+        result = run_reduced(int(args.part_points.split(",")[0]), args.tolerance, model_path=args.model,
+                             save=args.save_model)
         if args.json and MPI.COMM_WORLD.rank == 0:
             Path(args.json).write_text(json.dumps({"reduced": result}, indent=2))
         return
