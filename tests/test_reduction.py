@@ -189,3 +189,23 @@ def test_clopper_pearson_bound():
         assert abs(clopper_pearson_upper(0, n) - (1 - 0.05 ** (1 / n))) <= 1e-12
     assert abs(clopper_pearson_upper(3, 100) - beta.ppf(0.95, 4, 97)) <= 1e-12
     assert clopper_pearson_upper(0, 0) == 1.0 and clopper_pearson_upper(5, 5) == 1.0
+
+
+def test_flagged_increments_enrich_the_next_training(cell):
+    """A model trained up to |E| = 0.004 and driven (range check off) to |E| ≈ 0.02: the
+    check flags points and keeps their increments; trained again with them added, the
+    model flags fewer points on the same path, and both stay within the tolerance."""
+    options = dict(tolerance=1e-3, strain_amplitude=0.004, paths=4, steps=3, validation_paths=4)
+    model = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), **options)
+    path = [np.array([0.004, -0.001, 0.002]) * k for k in range(1, 6)]
+    reference = full_path(cell, path)
+    flagged = []
+    for m in (model, None):
+        if m is None:
+            m = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), user_paths=model.fallback_paths, **options)
+        m.strain_range = None
+        errors = np.linalg.norm(reduced_path(m, path) - reference, axis=1) / np.linalg.norm(reference, axis=1)
+        assert errors.max() <= m.tolerance
+        flagged.append(m.stats["flagged"])
+    assert flagged[0] >= 1 and len(model.fallback_paths) == flagged[0]
+    assert flagged[1] < flagged[0]

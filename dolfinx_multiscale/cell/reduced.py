@@ -81,6 +81,8 @@ MAX_ITERATIONS = 25
 CG_ITERATIONS = 3
 #: macro strains beyond this multiple of the largest training strain go to the full RVE
 COVERAGE = 1.5
+#: flagged increments kept in :attr:`ReducedRVE.fallback_paths` (for a later training)
+MAX_FALLBACK_PATHS = 256
 #: per-point records of the reduced model kept in the state next to the RVE's:
 #: ``indicator`` (η), ``reduced`` (1: the reduced model answered the last update),
 #: ``forced`` (1: the check sent the point to the full RVE for the rest of the step)
@@ -114,6 +116,10 @@ class ReducedRVE:
         rve, basis, tolerance, safety, info: as given (``basis`` orthonormal).
         points, weights: the cubature.
         audit: reduced points per check also solved by the full RVE (default 2).
+        fallback_paths: the increments the check flagged on this rank, each as a
+            two-step path ``[E_n, E]`` (Mandel ``(n,)``; at most ``MAX_FALLBACK_PATHS``):
+            ``ReducedRVE.train(rve, user_paths=model.fallback_paths)`` trains the next
+            model where this one fell short.
         stats: cumulative counts ``{"updates", "shortcut", "reduced", "fallback",
             "checked", "flagged", "max_indicator", "audited", "audit_above",
             "audit_max_error", "audit_bound"}`` and ``"last"``, the last update's and
@@ -172,6 +178,7 @@ class ReducedRVE:
         self.newton_iterations = 0
         self.fallback = self.shortcut = True
         self.audit = 2
+        self.fallback_paths: list[list[npt.NDArray[np.float64]]] = []
         self.stats = _fresh_stats()
 
     def set_cubature(self, points: npt.ArrayLike, weights: npt.ArrayLike) -> None:
@@ -384,6 +391,8 @@ class ReducedRVE:
             trial["indicator"][idx] = eta
             flagged[idx] = self.fallback & (self.safety * eta > self.tolerance)
         trial["forced"][flagged] = 1.0
+        room = MAX_FALLBACK_PATHS - len(self.fallback_paths)
+        self.fallback_paths += [[state["E"][i].copy(), strain[i].copy()] for i in np.flatnonzero(flagged)[:room]]
         audit = self._audit(strain, state, answers, idx_all[~flagged[idx_all]], reference_stress)
         last = {"checked": int(idx_all.size), "flagged": int(flagged.sum()), "max_indicator": largest, **audit}
         self.stats["checked"] += last["checked"]

@@ -250,7 +250,9 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         steps: steps per path segment.
         seed: of the training paths (validation paths use ``seed + 1``).
         validation_paths: held-out random paths (modes, cubature, safety factor).
-        user_paths: more training paths, lists of Mandel strains ``(n,)``.
+        user_paths: more training paths, lists of Mandel strains ``(n,)`` (e.g. an
+            earlier model's :attr:`~dolfinx_multiscale.cell.reduced.ReducedRVE.fallback_paths`);
+            their errors count in the choice of the modes and of the cubature.
         max_modes: bound on the number of POD modes.
         progress: ``progress(stage: str)`` called at every stage (on rank 0 of ``comm``).
         comm: spread the full-RVE snapshots and the validation runs over these ranks
@@ -294,8 +296,21 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         return cls(rve, basis[:, :n + k], tolerance, orthonormalize=False, cubature=cubature,
                    strain_range=strain_range)
 
+    # the user's paths (e.g. increments an earlier model fell back on) count in the choice of
+    # the modes and the cubature too: their full answers are known from the snapshots
+    n_user = len(user_paths or [])
+    extra, extra_reference = training[len(training) - n_user:], data.Sigma[len(training) - n_user:]
+
+    def errors_of(model, subset=None):
+        """``(errors, ratios)``: errors on the validation paths (the first ``subset``) and
+        the user's paths, ratios on the validation paths only (held out)."""
+        errors, ratios = _validate(model, validation[:subset], reference[:subset], comm)
+        if n_user:
+            errors = np.concatenate([errors, _validate(model, extra, extra_reference, comm)[0]])
+        return errors, ratios
+
     def error_of(model, subset):
-        return np.quantile(_validate(model, validation[:subset], reference[:subset], comm)[0], 0.95)
+        return np.quantile(errors_of(model, subset)[0], 0.95)
 
     # the fewest POD modes whose Galerkin error (exact integration) is below tolerance/2,
     # or near that of all modes where the training coverage does not allow that
@@ -318,7 +333,7 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     for _ in range(5):  # the cubature, tightened until the error is below max(3/4 tolerance, 1.5 × target)
         cubature = empirical_cubature(integrands, rve.discretisation.weights, ecm_tolerance)
         model.set_cubature(*cubature)
-        errors, ratios = _validate(model, validation, reference, comm)
+        errors, ratios = errors_of(model)
         q95 = float(np.quantile(errors, 0.95))
         say(f"cubature tolerance {ecm_tolerance:.2g}: {model.cubature_points} points, validation error q95 {q95:.2e}")
         if best is not None and q95 > 0.95 * best[0]:  # the Galerkin error dominates: more points do not help
