@@ -81,10 +81,17 @@ MAX_ITERATIONS = 25
 CG_ITERATIONS = 3
 #: macro strains beyond this multiple of the largest training strain go to the full RVE
 COVERAGE = 1.5
+#: the first check of a step flags points above this share of the tolerance, later checks
+#: of the step (after the macro Newton re-converged) only those above the tolerance: a
+#: re-check costs two macro iterations, more than the few extra fallbacks
+FIRST_CHECK_MARGIN = 0.8
+#: ``"reduced"`` of a point the reduced model answered and a check of this step accepted
+CHECKED = 2.0
 #: flagged increments kept in :attr:`ReducedRVE.fallback_paths` (for a later training)
 MAX_FALLBACK_PATHS = 256
 #: per-point records of the reduced model kept in the state next to the RVE's:
-#: ``indicator`` (η), ``reduced`` (1: the reduced model answered the last update),
+#: ``indicator`` (η), ``reduced`` (1: the reduced model answered the last update; 2: and a
+#: check of this step accepted it),
 #: ``forced`` (1: the check sent the point to the full RVE for the rest of the step)
 _RECORD = ("forced", "indicator", "reduced")
 
@@ -213,7 +220,9 @@ class ReducedRVE:
     # -- the material protocol ------------------------------------------------------------
     def initial_state(self, n_points: int) -> dict:
         """The RVE's virgin state of ``n_points`` points plus the reduced model's records
-        ``"indicator"`` (``η``), ``"reduced"`` and ``"forced"`` (module docstring), each ``(N,)``."""
+        ``"indicator"`` (``η``), ``"reduced"`` (0: not answered by the reduced model, 1:
+        answered, ``CHECKED``: and accepted by a check of this step) and ``"forced"``
+        (module docstring), each ``(N,)``."""
         return {**self.rve.initial_state(n_points), **{k: np.zeros(n_points) for k in _RECORD}}
 
     def update(self, strain: npt.ArrayLike, state: dict, need_tangent: bool = True, out: dict | None = None,
@@ -264,7 +273,8 @@ class ReducedRVE:
                                  "E": strain[idx], "w": q @ self.basis.T, "Sigma": Sigma, "sigma33": s33,
                                  "newton_iterations": its.astype(float), "elastic_shortcut": zeros,
                                  "tangent_kind": zeros + NO_TANGENT, "indicator": state["indicator"][idx],
-                                 "reduced": zeros + 1, "forced": zeros})
+                                 "reduced": 1.0 + (guess["reduced"][idx] == CHECKED if guess is not None else zeros),
+                                 "forced": zeros})
             failed.append(idx[~ok])
         if self.fallback and failed:
             failed = np.concatenate(failed)
@@ -389,8 +399,11 @@ class ReducedRVE:
             largest = max(largest, float(eta.max(initial=0.0)))
             put({k: trial[k] for k in records}, idx, records)
             trial["indicator"][idx] = eta
-            flagged[idx] = self.fallback & (self.safety * eta > self.tolerance)
+            # a first check flags with a margin, so that borderline points need no second round
+            limit = np.where(trial["reduced"][idx] == CHECKED, 1.0, FIRST_CHECK_MARGIN) * self.tolerance
+            flagged[idx] = self.fallback & (self.safety * eta > limit)
         trial["forced"][flagged] = 1.0
+        trial["reduced"][idx_all[~flagged[idx_all]]] = CHECKED
         room = MAX_FALLBACK_PATHS - len(self.fallback_paths)
         self.fallback_paths += [[state["E"][i].copy(), strain[i].copy()] for i in np.flatnonzero(flagged)[:room]]
         audit = self._audit(strain, state, answers, idx_all[~flagged[idx_all]], reference_stress)
