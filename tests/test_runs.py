@@ -506,7 +506,8 @@ def test_reduced_rve_material_with_checkpoints(tmp_path, uninterrupted):
     micro = dm.read_msh(MESHES / "square_circle.msh", comm=MPI.COMM_SELF)
     rve = dm.RVE(micro, {1: dm.J2Plasticity(E=1, nu=0.3, sy0=0.005, H=0.05), 2: dm.LinearElastic(E=10, nu=0.3)})
     tolerance = 1e-3
-    dm.ReducedRVE.train(rve, tolerance=tolerance, strain_amplitude=0.03, paths=6, steps=4).save(tmp_path / "rom.npz")
+    dm.ReducedRVE.train(rve, tolerance=tolerance, strain_amplitude=0.03, paths=6, steps=4,
+                        validation_paths=8).save(tmp_path / "rom.npz")
     text = RUN.replace('bc = "periodic"', 'bc = "periodic"\nreduced = "rom.npz"')
     run_file, ck = write_run(tmp_path, text), tmp_path / "ck"
     whole = run(read_run(run_file), progress=False)

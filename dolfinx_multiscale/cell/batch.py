@@ -197,11 +197,13 @@ class BatchedCell:
         z = cell.elastic_solve(r)
         p = z.copy()
         rz = np.einsum("im,im->m", r, z)
-        for _ in range(iterations):
+        for k in range(iterations):
             Ap = apply(p)
             pAp = np.einsum("im,im->m", p, Ap)
             alpha = rz / np.where(pAp != 0, pAp, 1.0)
             x += alpha * p
+            if k + 1 == iterations:  # the next direction is not needed
+                break
             r -= alpha * Ap
             z = cell.elastic_solve(r)
             rz_new = np.einsum("im,im->m", r, z)
