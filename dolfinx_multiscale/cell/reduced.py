@@ -229,11 +229,13 @@ class ReducedRVE:
                guess: dict | None = None):
         """The homogenized response at ``N`` points (the material protocol).
 
-        Elastic increments by the RVE's exact shortcut; points the last :meth:`check` of
-        this step flagged (``guess["forced"]``), and those failing the cheap checks, by the
-        full RVE (from the reduced fluctuation); the others by the hyper-reduced model,
-        whose full fields are reconstructed only by :meth:`check_converged`. Same arguments and
-        returns as :meth:`RVE.update <dolfinx_multiscale.cell.rve.RVE.update>`.
+        Elastic increments by the RVE's exact shortcut; points a :meth:`check_converged`
+        of this step flagged (``guess["forced"]``), and those failing the cheap checks
+        (reduced Newton not converged, macro strain beyond ``COVERAGE`` times the
+        training's), by the full RVE (from the reduced fluctuation, or the committed
+        state); the others by the hyper-reduced model, whose full fields are
+        reconstructed only by :meth:`check_converged`. Same arguments and returns as
+        :meth:`RVE.update <dolfinx_multiscale.cell.rve.RVE.update>`.
         """
         strain = np.asarray(strain, dtype=float)
         if strain.ndim != 2 or strain.shape[1] != self.n:
@@ -268,7 +270,7 @@ class ReducedRVE:
             if need_tangent:
                 tangent[idx] = C
             zeros = np.zeros(idx.size)
-            # history and energies: the committed ones until check() reconstructs them
+            # history and energies: the committed ones until check_converged() reconstructs them
             put(without_W, idx, {**{k: state[k][idx] for k in without_W if k not in _RECORD},
                                  "E": strain[idx], "w": q @ self.basis.T, "Sigma": Sigma, "sigma33": s33,
                                  "newton_iterations": its.astype(float), "elastic_shortcut": zeros,
