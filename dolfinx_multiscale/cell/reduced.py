@@ -78,7 +78,7 @@ CHUNK = 64
 MAX_ITERATIONS = 25
 #: preconditioned CG iterations of the Galerkin part of the error estimate (the safety
 #: factor measured at training absorbs what more iterations would add)
-CG_ITERATIONS = 2
+CG_ITERATIONS = 4
 #: macro strains beyond this multiple of the largest training strain go to the full RVE
 COVERAGE = 1.5
 #: the first check of a step flags points above this share of the tolerance, later checks
