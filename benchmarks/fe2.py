@@ -268,7 +268,7 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
     out = {"points": None, "ranks": comm.size, "training_s": training, "modes": model.modes,
            "cubature_points": model.cubature_points, "cell_points": model.info["cell_points"],
            "samples": model.info["samples"], "safety": model.safety,
-           "validation_error": model.info["validation_error"]}
+           "validation_error": model.info["validation_error"], "tolerance": model.tolerance}
     for name, law in (("exact", dm.RVE(micro, materials)), ("reduced", model)):
         beam = Beam(lambda m: FE2Material(law, m), cells=cells, length=2.0, mode="bending", comm=comm,
                     partitioner=cyclic_partitioner() if comm.size > 1 else None)
@@ -294,7 +294,7 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
               f"{model.cubature_points} of {out['cell_points']} points, {out['samples']} snapshots, safety "
               f"{model.safety:.2f}); online speed-up {out['online_speedup']:.1f}x, with training "
               f"{out['speedup_with_training']:.2f}x; point updates {stats}; reactions differ by "
-              f"{out['reaction_rel_diff']:.1e} (tolerance {tolerance:g})", flush=True)
+              f"{out['reaction_rel_diff']:.1e} (tolerance {model.tolerance:g})", flush=True)
     return out
 
 
