@@ -258,3 +258,41 @@ def test_batched_path_for_every_boundary_condition(cell2d, bc):
     (r0, u0, k0), (r1, u1, k1) = out[False], out[True]
     assert rel(r1, r0) <= 1e-10 and rel(u1, u0) <= 1e-10
     assert k0 == 0 and k1 > 0
+
+
+class _SwitchingLaw:
+    """A law with a post-convergence check: it answers with stiffness ``soft`` until its
+    first check flags every point, then with ``stiff`` (a stand-in for a reduced model
+    whose flagged points are re-solved by a finer one)."""
+
+    def __init__(self, soft, stiff):
+        self.soft, self.stiff, self.law = soft, stiff, soft
+        self.checks = 0
+        self.kinematics, self.is_linear, self.spd_tangent = stiff.kinematics, True, True
+        self.varying_tangent = False
+
+    def initial_state(self, n):
+        return self.stiff.initial_state(n)
+
+    def update(self, strain, state, need_tangent=True, out=None, guess=None):
+        return self.law.update(strain, state, need_tangent)
+
+    def check_converged(self, strain, state, trial, reference_stress):
+        self.checks += 1
+        flagged = self.law is self.soft
+        self.law = self.stiff
+        return np.full(len(strain), flagged)
+
+
+def test_post_convergence_hook_makes_newton_iterate_on():
+    """A material whose check flags points after the first convergence: the macro Newton
+    iterates on and ends at the solution of the law the check switched to (the reaction of
+    the stiff material alone, to 1e-12), calling the hook once per convergence."""
+    soft, stiff = dm.LinearElastic(E=0.5, nu=0.3), dm.LinearElastic(E=1.0, nu=0.3)
+    switching = _SwitchingLaw(soft, stiff)
+    hooked = Beam(lambda m: LocalMaterial(switching, m), cells=4)
+    reference = Beam(lambda m: LocalMaterial(stiff, m), cells=4)
+    r_hooked, r_ref = hooked.run([0.01])[-1], reference.run([0.01])[-1]
+    assert switching.checks == 2
+    assert abs(r_hooked["reaction"] - r_ref["reaction"]) <= 1e-12 * abs(r_ref["reaction"])
+    assert r_hooked["newton_iterations"][0] > r_ref["newton_iterations"][0]
