@@ -337,6 +337,12 @@ class ReducedRVE:
             if not active.any() or its.max() == MAX_ITERATIONS:
                 break
             K = self._reduced_stiffness(D[active] - self._D_el_s)
+            # a reduced tangent that lost positive definiteness (the cubature over-weights the
+            # plastic softening) can have several solutions near each other: hand it over
+            indefinite = np.linalg.eigvalsh(0.5 * (K + K.transpose(0, 2, 1)))[:, 0] <= 0
+            if indefinite.any():
+                diverged[np.flatnonzero(active)[indefinite]] = True
+                K, active = K[~indefinite], active & ~diverged
             q[active] -= np.linalg.solve(K, r_q[active][..., None])[..., 0]
             its[active] += 1
         V = self.rve.discretisation.volume
