@@ -65,6 +65,8 @@ class CondensedOperator:
         if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
             return
         solver = self.solver
+        if solver.preconditioner is not None:  # a reference medium: the mean tangent ⟨D⟩
+            solver.preconditioner.set_reference(self.disc.average(D))
         if solver.in_place:  # large cells: straight into K̃
             self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern))
             solver.update_operator()

@@ -30,6 +30,8 @@ CHOLESKY_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "cholesky"), ("pc_fact
 #: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
 ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
                       ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
+#: CG + a preconditioner given as a petsc4py python context (e.g. the Fourier one of voxel cells)
+PYTHON_PC_DEFAULTS = tuple((k, "python" if k == "pc_type" else v) for k, v in ITERATIVE_DEFAULTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +71,13 @@ class SolverPolicy:
         amg_reuse_growth: the AMG hierarchy is rebuilt once CG needs this many times its
             iterations (per decade of residual reduction) right after the last build
             (0: rebuild at every new operator).
+        fourier_preconditioner: periodic voxel cells (:func:`~dolfinx_multiscale.geometry.microstructures.from_image`)
+            of linear elastic or conducting phases are solved by CG preconditioned with
+            the Green operator of the reference medium ``⟨D⟩`` (:mod:`.fourier`) instead
+            of MUMPS (2-D) or GAMG (3-D): CG needs ~35 iterations per load case whatever
+            the resolution, each one ``MatMult`` and two FFTs, and nothing is stored
+            per dof but the inverse symbol (measurements in ``benchmarks/README.md``,
+            ``image.py``). ``False``: the generic choice.
         coo_assembly_dofs: cells with at most this many dofs assemble ``K`` into a local
             DOLFINx CSR matrix and copy its entries into ``K̃`` through a COO map
             (:meth:`ReducedSolver.set_operator`): DOLFINx's CSR insertion is 2.5–3× faster
@@ -88,6 +97,7 @@ class SolverPolicy:
     native_factor_size: int = 500
     amg_reuse_growth: float = 1.5
     coo_assembly_dofs: int = 50_000
+    fourier_preconditioner: bool = True
 
     def iterative(self, dim: int, n_dofs: int, varying_tangent: bool) -> bool:
         """Whether an elasticity RVE of ``n_dofs`` dofs in ``dim`` dimensions uses CG + GAMG."""
@@ -187,6 +197,10 @@ class ReducedSolver:
             flag it symmetric and factorize with MUMPS's symmetric indefinite LDLᵀ (half
             the flops of LU); an iterative solver is GMRES instead of CG.
         policy: the :class:`SolverPolicy` (default: ``SolverPolicy()``).
+        preconditioner: a petsc4py ``PC`` python context (e.g. the
+            :class:`~.fourier.GreenPreconditioner` of a voxel cell): CG with it
+            (``PYTHON_PC_DEFAULTS``) instead of ``near_nullspace``'s GAMG or a direct
+            solver, unless the options of ``prefix`` choose another ``pc_type``.
 
     The direct solver is MUMPS, or PETSc's own for serial systems of at most
     ``policy.native_factor_size`` unknowns (small FE² RVEs).
@@ -196,6 +210,7 @@ class ReducedSolver:
         in_place: ``K̃`` is assembled straight (:meth:`reduced_operator`), not copied
             from a local CSR matrix (:meth:`set_operator`).
         Kr: ``K̃`` (``None`` before the first operator).
+        preconditioner: as given.
         n_factorizations: factorizations (or AMG set-ups) so far.
         n_krylov_iterations: Krylov iterations so far (iterative KSPs; ``preonly``
             counts one per solve).
@@ -203,7 +218,8 @@ class ReducedSolver:
 
     def __init__(self, constraint: CellConstraint, comm: MPI.Comm, prefix: str,
                  near_nullspace: list[PETSc.Vec] | None = None, block_size: int = 1,
-                 spd: bool = False, policy: SolverPolicy | None = None, symmetric: bool = False):
+                 spd: bool = False, policy: SolverPolicy | None = None, symmetric: bool = False,
+                 preconditioner=None):
         self.P = constraint.P
         self._reduced_index = constraint.reduced_index
         self._near_nullspace = near_nullspace
@@ -211,7 +227,9 @@ class ReducedSolver:
         self.spd = spd
         self.symmetric = symmetric = spd or symmetric
         self.policy = policy = SolverPolicy() if policy is None else policy
-        if near_nullspace is not None:
+        if preconditioner is not None:
+            defaults = PYTHON_PC_DEFAULTS
+        elif near_nullspace is not None:
             defaults = tuple((k, "gmres" if k == "ksp_type" and not spd else v) for k, v in ITERATIVE_DEFAULTS)
         else:
             defaults = CHOLESKY_DEFAULTS if symmetric else DIRECT_DEFAULTS
@@ -219,6 +237,9 @@ class ReducedSolver:
                 defaults = tuple((k, "petsc" if k == "pc_factor_mat_solver_type" else v) for k, v in defaults)
                 defaults += (("pc_factor_mat_ordering_type", "nd"),)
         self.ksp = make_ksp(comm, prefix, defaults)
+        self.preconditioner = preconditioner
+        if preconditioner is not None and self.ksp.getPC().getType() == PETSc.PC.Type.PYTHON:
+            self.ksp.getPC().setPythonContext(preconditioner)
         self.Kr: PETSc.Mat | None = None
         self.in_place = constraint.P.getSize()[0] > policy.coo_assembly_dofs
         self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
