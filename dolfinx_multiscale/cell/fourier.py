@@ -158,16 +158,13 @@ class GreenPreconditioner:
         mine = (red >= start) & (red < end)
         grid_of = np.full(end - start, -1, dtype=np.int64)
         grid_of[red[mine] - start] = flat[mine]
-        if (grid_of < 0).any():
+        if comm.allreduce(bool((grid_of < 0).any()), op=MPI.LOR):
             raise ValueError("the Fourier preconditioner could not place every reduced unknown on the grid")
         self._component = grid_of % bs  # of each owned reduced unknown
-        self._setup_slabs(grid_of)
+        self._inverse: npt.NDArray[np.complex128] | None = None  # K̂⁰(k)⁻¹ of this rank's modes
 
-    # -- set-up ---------------------------------------------------------------------
-    def _setup_slabs(self, grid_of: npt.NDArray[np.int64]) -> None:
-        """Slabs along array axis 0, the exchange of the reduced unknowns with them, the
-        split of the transformed axis 1 and the pinned node."""
-        comm, shape, bs = self.comm, self.shape, self.bs
+        # slabs along array axis 0, the exchange of the reduced unknowns with them, the
+        # split of the transformed axis 1, the pinned node
         size, rank = comm.size, comm.rank
         per_plane = int(np.prod(shape[1:])) * bs
         self._bounds0 = np.array([r * shape[0] // size for r in range(size + 1)])
@@ -183,8 +180,8 @@ class GreenPreconditioner:
         covered = np.zeros(int(np.prod(self._slab_shape)), dtype=bool)
         covered[self._slab_index] = True
         missing = np.flatnonzero(~covered)
-        if (comm.allreduce(missing.size) != bs
-                or (missing.size and not np.array_equal(missing, missing[0] + np.arange(bs)))):
+        one_node = missing.size == 0 or (missing[0] % bs == 0 and np.array_equal(missing, missing[0] + np.arange(bs)))
+        if comm.allreduce(missing.size) != bs or not comm.allreduce(one_node, op=MPI.LAND):
             raise ValueError("the Fourier preconditioner needs a periodic cell with exactly one pinned node")
         self._pin = int(missing[0]) // bs if missing.size else -1  # local node of the slab
 
