@@ -30,8 +30,12 @@ CHOLESKY_DEFAULTS = (("ksp_type", "preonly"), ("pc_type", "cholesky"), ("pc_fact
 #: CG + smoothed aggregation AMG, tight enough for condensed tangents symmetric to 1e-10
 ITERATIVE_DEFAULTS = (("ksp_type", "cg"), ("pc_type", "gamg"), ("ksp_rtol", "1e-12"),
                       ("ksp_atol", "1e-300"), ("ksp_max_it", "2000"))
-#: CG + a preconditioner given as a petsc4py python context (e.g. the Fourier one of voxel cells)
-PYTHON_PC_DEFAULTS = tuple((k, "python" if k == "pc_type" else v) for k, v in ITERATIVE_DEFAULTS)
+#: CG + a preconditioner given as a petsc4py python context (the Fourier one of linear voxel
+#: cells, whose tangent is condensed in its stationary form, exact to second order in the
+#: solves' errors: 64² / 16³ random images, tensor error 2.6e-12 / 1.6e-12 at rtol 1e-6,
+#: 6.5e-16 / 6.7e-16 at 1e-8, with 79 / 163 CG iterations for all load cases instead of
+#: 123 / 250 at 1e-12)
+PYTHON_PC_DEFAULTS = tuple((k, {"pc_type": "python", "ksp_rtol": "1e-8"}.get(k, v)) for k, v in ITERATIVE_DEFAULTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +212,8 @@ class ReducedSolver:
     Attributes:
         spd, policy: as given.
         in_place: ``K̃`` is assembled straight (:meth:`reduced_operator`), not copied
-            from a local CSR matrix (:meth:`set_operator`).
+            from a local CSR matrix (:meth:`set_operator`): cells above
+            ``policy.coo_assembly_dofs`` and cells with a ``preconditioner``.
         Kr: ``K̃`` (``None`` before the first operator).
         preconditioner: as given.
         n_factorizations: factorizations (or AMG set-ups) so far.
@@ -238,10 +243,13 @@ class ReducedSolver:
                 defaults += (("pc_factor_mat_ordering_type", "nd"),)
         self.ksp = make_ksp(comm, prefix, defaults)
         self.preconditioner = preconditioner
-        if preconditioner is not None and self.ksp.getPC().getType() == PETSc.PC.Type.PYTHON:
+        # K̃ in node blocks (BAIJ) only for the python PC (GAMG and MUMPS want AIJ)
+        self._blocked = preconditioner is not None and self.ksp.getPC().getType() == PETSc.PC.Type.PYTHON
+        if self._blocked:
             self.ksp.getPC().setPythonContext(preconditioner)
         self.Kr: PETSc.Mat | None = None
-        self.in_place = constraint.P.getSize()[0] > policy.coo_assembly_dofs
+        # a python preconditioner (a linear voxel cell) is assembled once: no refill to speed up
+        self.in_place = preconditioner is not None or constraint.P.getSize()[0] > policy.coo_assembly_dofs
         self.b: list[PETSc.Vec] = []  # reduced constraint vectors (SUBC)
         self._Z: list[PETSc.Vec] = []
         self._S_inv: npt.NDArray[np.float64] | None = None
@@ -338,8 +346,12 @@ class ReducedSolver:
         comm = self.P.comm.tompi4py()
         Kr = PETSc.Mat().create(comm)
         Kr.setSizes((self.P.getSizes()[1],) * 2, bsize=rbs)
-        Kr.setType(PETSc.Mat.Type.AIJ)
-        Kr.setPreallocationNNZ(_reduced_row_counts(pattern, local.reshape(-1, bs), Kr.getOwnershipRange(), comm))
+        blocked = self._blocked and rbs > 1
+        # node blocks (BAIJ) for the python PC: one index per bs × bs block, MatMult 3.3×
+        # faster than AIJ with I-nodes (30³ voxels, 81 k dofs, serial: 6.3 vs 21 ms)
+        Kr.setType(PETSc.Mat.Type.BAIJ if blocked else PETSc.Mat.Type.AIJ)
+        counts = _reduced_row_counts(pattern, local.reshape(-1, bs), Kr.getOwnershipRange(), comm)
+        Kr.setPreallocationNNZ(tuple(c[::rbs] // rbs for c in counts) if blocked else counts)
         index = local[::rbs] // rbs if rbs > 1 else local  # node blocks: -1 stays -1
         Kr.setLGMap(PETSc.LGMap().create(index.astype(PETSc.IntType), bsize=rbs, comm=comm))
         Kr.setOption(PETSc.Mat.Option.SUBSET_OFF_PROC_ENTRIES, True)  # same communication every assembly
