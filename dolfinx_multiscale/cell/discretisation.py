@@ -155,6 +155,12 @@ class CellDiscretisation:
         :attr:`sig_q` (and :attr:`D_q`)."""
         self.fields.set(sigma, D)
 
+    def tangent_values(self) -> npt.NDArray[np.float64] | None:
+        """:attr:`D_q`'s values as a writable ``(N, n, n)`` view in point order (``None``
+        if its dofs are not numbered point by point): tangents written there need no
+        :meth:`set_point_values`."""
+        return self.fields.point_values(self.D_q)
+
     def assemble_vector(self, form, out: PETSc.Vec) -> PETSc.Vec:
         """Assemble ``form`` into ``out`` (zeroed first, ghost contributions added)."""
         with out.localForm() as loc:

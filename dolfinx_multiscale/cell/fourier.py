@@ -160,7 +160,9 @@ class GreenPreconditioner:
         grid_of[red[mine] - start] = flat[mine]
         if comm.allreduce(bool((grid_of < 0).any()), op=MPI.LOR):
             raise ValueError("the Fourier preconditioner could not place every reduced unknown on the grid")
-        self._component = grid_of % bs  # of each owned reduced unknown
+        node_major = np.array_equal(grid_of % bs, np.tile(np.arange(bs), grid_of.size // bs))
+        if not comm.allreduce(node_major, op=MPI.LAND):
+            raise ValueError("the Fourier preconditioner needs the reduced unknowns numbered node by node")
         self._inverse: npt.NDArray[np.complex128] | None = None  # K̂⁰(k)⁻¹ of this rank's modes
 
         # slabs along array axis 0, the exchange of the reduced unknowns with them, the
@@ -233,7 +235,7 @@ class GreenPreconditioner:
     def apply(self, pc: PETSc.PC, x: PETSc.Vec, y: PETSc.Vec) -> None:
         """``y = Tᵀ Γ⁰ T x`` (module docstring). Collective."""
         r = x.getArray(readonly=True)
-        total = np.bincount(self._component, weights=r, minlength=self.bs)
+        total = r.reshape(-1, self.bs).sum(axis=0)
         if self.comm.size > 1:
             total = self.comm.allreduce(total)
         slab = np.zeros(self._slab_shape)
@@ -249,7 +251,7 @@ class GreenPreconditioner:
             shift = self.comm.allreduce(shift)
         out = np.empty_like(r)
         out[self._order] = self._exchange(u.reshape(-1)[self._slab_index], forward=False)
-        out -= shift[self._component]
+        out.reshape(-1, self.bs)[:] -= shift
         y.array[:] = out
         self.n_applications += 1
 

@@ -77,13 +77,17 @@ class PhaseLaws:
         """Phase ``tag``'s history out of a flat cell state."""
         return {key: state[flat] for flat, key in self._keys[tag]}
 
-    def update(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool):
+    def update(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool,
+               tangent_out: npt.NDArray[np.float64] | None = None):
         """Every phase's law at its points from the committed history.
 
         Args:
             eps: generalized strain at all points, ``(N, n)``.
             committed: the flat committed history (never modified).
             need_tangent: also compute the tangents.
+            tangent_out: an ``(N, n, n)`` array to write the tangents into (e.g. the
+                values of the forms' quadrature Function, so that they are stored once);
+                default a new array.
 
         Returns:
             ``(sigma (N, n), D (N, n, n) | None, trial, sigma33 (N,))``: ``trial`` is the
@@ -92,7 +96,7 @@ class PhaseLaws:
         """
         N = eps.shape[0]
         sigma = np.empty((N, self.n))
-        D = np.empty((N, self.n, self.n)) if need_tangent else None
+        D = (np.empty((N, self.n, self.n)) if tangent_out is None else tangent_out) if need_tangent else None
         sigma33 = np.zeros(N)
         trial = {}
         for tag, mat in self.materials.items():

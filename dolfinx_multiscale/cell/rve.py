@@ -281,9 +281,12 @@ class RVE:
             saved = self._committed
             self._committed = self._virgin
             try:
+                # a linear cell's tangents never change: stored once, in the forms' D_q
+                # (2.3 KiB per hexahedron), not also in an array of the laws
+                into = self.discretisation.tangent_values() if self.is_linear else None
                 sigma, D, _, _ = self.laws.update(np.zeros((self.discretisation.n_points, self.n)),
-                                                  self._committed, True)
-                self.discretisation.set_point_values(sigma, D)
+                                                  self._committed, True, tangent_out=into)
+                self.discretisation.set_point_values(sigma, None if into is not None else D)
                 self.operator.factorize(D)
                 C, W = self.operator.tangent(D)
                 self._initial = (C, W, D)  # D: a new array of the laws, kept by the operator too
