@@ -56,10 +56,12 @@ class CondensedOperator:
             solver.set_constraints(disc.unit_vectors(disc.average_form, [disc.create_vector()
                                                                          for _ in range(disc.n)]))
 
-    def factorize(self, D: npt.NDArray[np.float64]) -> None:
+    def factorize(self, D: npt.NDArray[np.float64], phase_tangents: dict | None = None) -> None:
         """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
         ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
-        since ``K`` depends on nothing else. ``D`` is kept by reference (``N n²`` values:
+        since ``K`` depends on nothing else. ``phase_tangents``: the constant tangent of
+        each phase of a voxel cell, assembled from one element matrix per phase
+        (:meth:`CellDiscretisation.assemble_stiffness`; large cells). ``D`` is kept by reference (``N n²`` values:
         2.3 kB per hexahedron), so it must not be modified afterwards (the phase laws
         return new arrays)."""
         if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
@@ -68,7 +70,7 @@ class CondensedOperator:
         if solver.preconditioner is not None:  # a reference medium: the mean tangent ⟨D⟩
             solver.preconditioner.set_reference(self.disc.average(D))
         if solver.in_place:  # large cells: straight into K̃
-            self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern))
+            self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern), phase_tangents)
             solver.update_operator()
         else:
             solver.set_operator(self.disc.assemble_local_stiffness())

@@ -37,8 +37,6 @@ inverse symbol, ``bs² / 2`` complex numbers per node.
 
 from __future__ import annotations
 
-import itertools
-
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -47,58 +45,14 @@ import numpy.typing as npt
 
 import dolfinx.fem
 
-from ..kinematics import CONDUCTION, SMALL_STRAIN, Kinematics
-from ..tensors import to_mandel
+from ..kinematics import Kinematics
 from .boundary import CellConstraint
+from .voxels import check_physics, element_nodes, q1_stiffness
 
-__all__ = ["GreenPreconditioner", "q1_stiffness"]
+__all__ = ["GreenPreconditioner"]
 
 _GRID_TOL = 1e-6  # relative to the voxel size: a dof farther from a grid node is not on the grid
 _MODE_CHUNK = 1 << 16  # wave vectors per block of the symbol's set-up (bounds its temporaries)
-
-
-def q1_stiffness(kinematics: Kinematics, C: npt.ArrayLike, spacing: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """The stiffness of one Q1 box element with the constant tangent ``C``.
-
-    ``K_e = Σ_q w_q B_qᵀ C B_q`` with 2 (× 2 (× 2)) Gauss points per axis (exact on a box),
-    ``B_q`` the generalized strain (Mandel strain, or the gradient for conduction) of the
-    element's nodal values at point ``q``.
-
-    Args:
-        kinematics: ``SMALL_STRAIN`` or ``CONDUCTION``.
-        C: the tangent, Mandel ``(n, n)`` (``n = 3`` / ``6``) or the conductivity ``(d, d)``.
-        spacing: the box edges ``(h_x, h_y[, h_z])``.
-
-    Returns:
-        ``K_e`` of shape ``(2^d, bs, 2^d, bs)`` (``bs = d`` for elasticity, 1 for
-        conduction): node ``a`` is at offset ``o_a`` (physical order) of
-        ``itertools.product((0, 1), repeat=d)`` from the low corner.
-    """
-    h = np.asarray(spacing, dtype=float)
-    d = h.size
-    nodes = np.array(list(itertools.product((0, 1), repeat=d)))
-    g = 0.5 / np.sqrt(3.0)
-    K = 0.0
-    for xi in itertools.product((0.5 - g, 0.5 + g), repeat=d):
-        factors = np.where(nodes == 1, xi, 1.0 - np.asarray(xi))  # (2^d, d)
-        G = np.empty((nodes.shape[0], d))  # ∂φ_a / ∂x_α
-        for alpha in range(d):
-            G[:, alpha] = (2 * nodes[:, alpha] - 1) / h[alpha] * np.prod(np.delete(factors, alpha, axis=1), axis=1)
-        B = _strain_matrix(kinematics, G)  # (n, 2^d, bs)
-        K = K + np.einsum("iab,ij,jcd->abcd", B, np.asarray(C, dtype=float), B) * (np.prod(h) / 2**d)
-    return K
-
-
-def _strain_matrix(kinematics: Kinematics, G: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """``B`` ``(n, 2^d, bs)``: the generalized strain of the unit nodal values, from the
-    shape function gradients ``G`` ``(2^d, d)``."""
-    if kinematics is CONDUCTION:
-        return G.T[:, :, None]
-    if kinematics is SMALL_STRAIN:
-        d = G.shape[1]
-        H = np.einsum("ij,ak->aijk", np.eye(d), G)  # grad of the unit nodal vector (a, i)
-        return np.moveaxis(to_mandel(H), -1, 0)
-    raise ValueError(f"the Fourier preconditioner takes elasticity or conduction; got {kinematics.name}")
 
 
 class GreenPreconditioner:
@@ -130,7 +84,7 @@ class GreenPreconditioner:
 
     def __init__(self, V: dolfinx.fem.FunctionSpace, constraint: CellConstraint, shape, spacing, lower,
                  kinematics: Kinematics):
-        _strain_matrix(kinematics, np.zeros((4, 2)))  # the physics check
+        check_physics(kinematics)
         if constraint.kind != "periodic" or constraint.average_constraint:
             raise ValueError(f"the Fourier preconditioner needs a periodic cell; got bc {constraint.kind!r}")
         self.comm = comm = V.mesh.comm
@@ -198,7 +152,7 @@ class GreenPreconditioner:
             return
         shape, bs, d = self.shape, self.bs, len(self.shape)
         Ke = q1_stiffness(self.kinematics, C, self.spacing)  # (2^d, bs, 2^d, bs), physical offsets
-        offsets = np.array(list(itertools.product((0, 1), repeat=d)))[:, ::-1]  # array order
+        offsets = element_nodes(d)[:, ::-1]  # array order
         # wave numbers of this rank's modes (axis 0 whole, axis 1 split, the last axis halved)
         waves = [np.fft.fftfreq(shape[0], 1.0 / shape[0])]
         for axis in range(1, d):

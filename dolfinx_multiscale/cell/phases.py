@@ -110,6 +110,20 @@ class PhaseLaws:
             trial.update({flat: new[key] for flat, key in self._keys[tag]})
         return sigma, D, trial, sigma33
 
+    def constant_tangents(self, D: npt.NDArray[np.float64]) -> dict[int, npt.NDArray[np.float64]] | None:
+        """Each phase's tangent ``{tag: (n, n)}`` if it is the same at all of the phase's
+        (local) points of ``D`` ``(N, n, n)`` (linear laws), else ``None``."""
+        out = {}
+        for tag, idx in self.phase_points.items():
+            if idx.size == 0:
+                continue
+            first = D[idx[0]]
+            for s in range(0, idx.size, 1 << 16):
+                if not (D[idx[s: s + (1 << 16)]] == first).all():
+                    return None
+            out[tag] = first.copy()
+        return out
+
     def subset(self, points: npt.NDArray[np.int64]) -> tuple[PhaseLaws, dict[str, npt.NDArray[np.int64]]]:
         """The laws of a subset of the points (e.g. the cubature points of a reduced cell).
 

@@ -287,7 +287,8 @@ class RVE:
                 sigma, D, _, _ = self.laws.update(np.zeros((self.discretisation.n_points, self.n)),
                                                   self._committed, True, tangent_out=into)
                 self.discretisation.set_point_values(sigma, None if into is not None else D)
-                self.operator.factorize(D)
+                voxels = self.is_linear and self.discretisation.voxel_size is not None and self.degree == 1
+                self.operator.factorize(D, self.laws.constant_tangents(D) if voxels else None)
                 C, W = self.operator.tangent(D)
                 self._initial = (C, W, D)  # D: a new array of the laws, kept by the operator too
                 self._newton.force_floor = FORCE_FLOOR_STRAIN * self.operator.load_norm
