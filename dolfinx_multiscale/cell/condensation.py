@@ -48,6 +48,7 @@ class CondensedOperator:
         self.solver = solver
         self.factorized_D: npt.NDArray[np.float64] | None = None
         self.load_norm = 0.0
+        self._phase_tangents: dict | None = None  # of the current factorization (voxel cells)
         self._full = [disc.create_vector() for _ in range(disc.n)]  # unit loads, full space
         self._reduced: dict[int, list[PETSc.Vec]] = {}  # unit loads per form, reduced
         self._W_reduced: list[PETSc.Vec] | None = None  # the last reduced unit fluctuations
@@ -59,11 +60,12 @@ class CondensedOperator:
     def factorize(self, D: npt.NDArray[np.float64], phase_tangents: dict | None = None) -> None:
         """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
         ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
-        since ``K`` depends on nothing else. ``phase_tangents``: the constant tangent of
-        each phase of a voxel cell, assembled from one element matrix per phase
-        (:meth:`CellDiscretisation.assemble_stiffness`; large cells). ``D`` is kept by reference (``N n²`` values:
+        since ``K`` depends on nothing else. ``D`` is kept by reference (``N n²`` values:
         2.3 kB per hexahedron), so it must not be modified afterwards (the phase laws
-        return new arrays)."""
+        return new arrays). ``phase_tangents``: the constant tangent of each phase of a
+        linear voxel cell: ``K̃`` (large cells) and the unit loads are then assembled from
+        one element matrix / load per phase
+        (:meth:`CellDiscretisation.assemble_stiffness`, :meth:`CellDiscretisation.voxel_unit_loads`)."""
         if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
             return
         solver = self.solver
@@ -74,7 +76,7 @@ class CondensedOperator:
             solver.update_operator()
         else:
             solver.set_operator(self.disc.assemble_local_stiffness())
-        self.factorized_D = D
+        self.factorized_D, self._phase_tangents = D, phase_tangents
 
     def restricted_unit_loads(self, form) -> list[PETSc.Vec]:
         """``Pᵀ`` of ``form`` assembled for every unit macro strain (work vectors)."""
@@ -82,7 +84,11 @@ class CondensedOperator:
         if key not in self._reduced:
             self._reduced[key] = [self.work.duplicate() for _ in range(self.disc.n)]
         out = self._reduced[key]
-        for f, r in zip(self.disc.unit_vectors(form, self._full), out):
+        if form is self.disc.load and self._phase_tangents is not None:  # a linear voxel cell
+            full = self.disc.voxel_unit_loads(self._phase_tangents, self._full)
+        else:
+            full = self.disc.unit_vectors(form, self._full)
+        for f, r in zip(full, out):
             self.solver.restrict(f, r)
         return out
 

@@ -7,7 +7,7 @@ is the same box, so a phase with a constant tangent ``C`` has one element stiffn
 
 (2 × 2 (× 2) Gauss points, exact for Q1 on a box; ``B_q`` the generalized strain of the
 element's nodal values at point ``q``): the symbol of the Fourier preconditioner
-(:mod:`.fourier`) and the per-phase assembly of linear voxel cells
+(:mod:`.fourier`) and the per-phase assembly (stiffness and unit loads) of linear voxel cells
 (:meth:`CellDiscretisation.assemble_stiffness
 <dolfinx_multiscale.cell.discretisation.CellDiscretisation.assemble_stiffness>`) are
 built from it.
@@ -23,7 +23,7 @@ import numpy.typing as npt
 from ..kinematics import CONDUCTION, SMALL_STRAIN, Kinematics
 from ..tensors import to_mandel
 
-__all__ = ["check_physics", "element_nodes", "q1_stiffness"]
+__all__ = ["check_physics", "element_nodes", "q1_load", "q1_stiffness"]
 
 
 def check_physics(kinematics: Kinematics) -> None:
@@ -55,20 +55,32 @@ def q1_stiffness(kinematics: Kinematics, C: npt.ArrayLike, spacing: npt.ArrayLik
         ``K_e`` of shape ``(2^d, bs, 2^d, bs)`` (``bs = d`` for elasticity, 1 for
         conduction): node ``a`` is at offset ``element_nodes(d)[a]`` from the low corner.
     """
+    C = np.asarray(C, dtype=float)
+    return sum(w * np.einsum("iab,ij,jcd->abcd", B, C, B) for w, B in _gauss_strain_matrices(kinematics, spacing))
+
+
+def q1_load(kinematics: Kinematics, C: npt.ArrayLike, spacing: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The element loads of the unit macro strains, ``f_e = Σ_q w_q B_qᵀ C`` ``(2^d, bs, n)``:
+    column ``k`` is ``∫_e B(v) · C e_k`` (the cell problem's unit load; :func:`q1_stiffness`'s
+    arguments and node order)."""
+    C = np.asarray(C, dtype=float)
+    return sum(w * np.einsum("iab,ij->abj", B, C) for w, B in _gauss_strain_matrices(kinematics, spacing))
+
+
+def _gauss_strain_matrices(kinematics: Kinematics, spacing: npt.ArrayLike):
+    """Yield ``(w_q, B_q)`` of the 2^d Gauss points of a box: the weight and the strain
+    matrix ``(n, 2^d, bs)``."""
     check_physics(kinematics)
     h = np.asarray(spacing, dtype=float)
     d = h.size
     nodes = element_nodes(d)
     g = 0.5 / np.sqrt(3.0)
-    K = 0.0
     for xi in itertools.product((0.5 - g, 0.5 + g), repeat=d):
         factors = np.where(nodes == 1, xi, 1.0 - np.asarray(xi))  # (2^d, d)
         G = np.empty((nodes.shape[0], d))  # ∂φ_a / ∂x_α
         for alpha in range(d):
             G[:, alpha] = (2 * nodes[:, alpha] - 1) / h[alpha] * np.prod(np.delete(factors, alpha, axis=1), axis=1)
-        B = _strain_matrix(kinematics, G)  # (n, 2^d, bs)
-        K = K + np.einsum("iab,ij,jcd->abcd", B, np.asarray(C, dtype=float), B) * (np.prod(h) / 2**d)
-    return K
+        yield np.prod(h) / 2**d, _strain_matrix(kinematics, G)
 
 
 def _strain_matrix(kinematics: Kinematics, G: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
