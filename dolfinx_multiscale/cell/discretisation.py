@@ -42,7 +42,7 @@ from .voxels import q1_load, q1_stiffness
 
 __all__ = ["CellDiscretisation"]
 
-_CELL_CHUNK = 1 << 14  # cells per call of the per-phase assembly (bounds its value array)
+_CELL_CHUNK = 1 << 12  # cells per call of the per-phase assembly (its value array: 19 MB for hexahedra)
 
 
 class CellDiscretisation:
