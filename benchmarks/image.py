@@ -15,10 +15,13 @@ excluded; peak memory ``VmHWM`` (summed over the ranks for ours).
 
 * **ours** — ``dolfinx-multiscale homogenize IMAGE.npy --phase 0:E=1,nu=0.3 --phase
   1:E=10,nu=0.25 --json`` (``dolfinx_multiscale.cli.main`` in the worker) under
-  ``mpiexec -n 2``: the package's defaults (CG + GAMG with the rigid-body near-null space
-  at ``ksp_rtol 1e-12`` in 3-D, MUMPS in 2-D; ``--ours-option`` sets PETSc options, e.g.
-  ``rve_ksp_rtol=1e-10``). Its reported time is the CLI's ``wall_s`` (read → tensor); the
-  split (read, mesh, solve) is its progress lines.
+  ``mpiexec -n 2``: the package's defaults (for a periodic voxel cell of linear phases:
+  CG with the Fourier reference-medium preconditioner, ``cell/fourier.py``, at
+  ``ksp_rtol 1e-8`` with the stationary condensation of the tangent; ``--ours-option``
+  sets PETSc options of the CLI's prefix, e.g. ``homogenize_ksp_rtol=1e-10`` and
+  ``homogenize_ksp_norm_type=unpreconditioned`` for muGrid's stopping test). Its reported
+  time is the CLI's ``wall_s`` (read → tensor); the split (read, mesh, solve) is its
+  progress lines.
 * **mugrid** — muGrid 1.6.1 in its own venv (``--mugrid-python``; ``pip install
   mugrid==1.6.1`` into e.g. ``/work/bench-venvs/mugrid``): ``FFTEngine`` (one ghost layer),
   per-voxel Lamé fields, ``IsotropicStiffnessOperator`` (Q1), the right-hand side
@@ -42,7 +45,7 @@ Usage::
 
     .venv/bin/python benchmarks/image.py                         # 128², 32³: ~1 min
     .venv/bin/python benchmarks/image.py --cases 2d-1024,3d-100 --json image.json
-    .venv/bin/python benchmarks/image.py --cases 3d-32 --ours-option rve_ksp_rtol=1e-10
+    .venv/bin/python benchmarks/image.py --cases 3d-32 --ours-option homogenize_ksp_rtol=1e-10
 """
 
 from __future__ import annotations
@@ -365,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ranks", type=int, default=2, help="MPI ranks of ours")
     p.add_argument("--mugrid-python", default=MUGRID_PYTHON, help="python of the venv with mugrid 1.6.1")
     p.add_argument("--ours-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="PETSc option for our RVE solver, e.g. rve_ksp_rtol=1e-10 (repeatable)")
+                   help="PETSc option for our RVE solver (the CLI's prefix homogenize_), e.g. "
+                   "homogenize_ksp_rtol=1e-10 (repeatable)")
     p.add_argument("--json", help="write all results to this file")
     p.add_argument("--image-dir", help="where the generated images are cached (default: the .msh cache "
                    "of homogenize.py)")

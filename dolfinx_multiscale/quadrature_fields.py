@@ -88,6 +88,15 @@ class QuadratureFields:
         if tangent is not None:
             self.tangent.x.array.reshape(-1, self.n * self.n)[self._dofs] = tangent.reshape(len(tangent), -1)
 
+    def point_values(self, field: fem.Function) -> npt.NDArray[np.float64] | None:
+        """The values of ``field`` (:attr:`stress` or :attr:`tangent`) as a writable
+        ``(N, n)`` / ``(N, n, n)`` view in point order (no copy), when the addressed cells
+        are all the local cells and their quadrature dofs are numbered cell by cell, as
+        DOLFINx numbers them; ``None`` otherwise."""
+        if not (self._cell_major and self._dofs.size * field.function_space.dofmap.bs == field.x.array.size):
+            return None
+        return field.x.array.reshape((self._dofs.size,) + field.ufl_shape)
+
     def packed(self, field: fem.Function) -> dict | None:
         """``field`` (:attr:`stress` or :attr:`tangent`) as the packed coefficients of a
         form with one cell integral over the owned cells and no other coefficient (the

@@ -48,6 +48,7 @@ class CondensedOperator:
         self.solver = solver
         self.factorized_D: npt.NDArray[np.float64] | None = None
         self.load_norm = 0.0
+        self._phase_tangents: dict | None = None  # of the current factorization (voxel cells)
         self._full = [disc.create_vector() for _ in range(disc.n)]  # unit loads, full space
         self._reduced: dict[int, list[PETSc.Vec]] = {}  # unit loads per form, reduced
         self._W_reduced: list[PETSc.Vec] | None = None  # the last reduced unit fluctuations
@@ -56,21 +57,26 @@ class CondensedOperator:
             solver.set_constraints(disc.unit_vectors(disc.average_form, [disc.create_vector()
                                                                          for _ in range(disc.n)]))
 
-    def factorize(self, D: npt.NDArray[np.float64]) -> None:
+    def factorize(self, D: npt.NDArray[np.float64], phase_tangents: dict | None = None) -> None:
         """Assemble and factorize ``K̃`` for the point tangents ``D`` (already in
         ``D_q``); skipped when ``D`` equals the tangents of the current factorization,
         since ``K`` depends on nothing else. ``D`` is kept by reference (``N n²`` values:
         2.3 kB per hexahedron), so it must not be modified afterwards (the phase laws
-        return new arrays)."""
+        return new arrays). ``phase_tangents``: the constant tangent of each phase of a
+        linear voxel cell: ``K̃`` (large cells) and the unit loads are then assembled from
+        one element matrix / load per phase
+        (:meth:`CellDiscretisation.assemble_stiffness`, :meth:`CellDiscretisation.voxel_unit_loads`)."""
         if self.factorized_D is not None and np.array_equal(D, self.factorized_D):
             return
         solver = self.solver
+        if solver.preconditioner is not None:  # a reference medium: the mean tangent ⟨D⟩
+            solver.preconditioner.set_reference(self.disc.average(D))
         if solver.in_place:  # large cells: straight into K̃
-            self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern))
+            self.disc.assemble_stiffness(solver.reduced_operator(self.disc.stiffness_pattern), phase_tangents)
             solver.update_operator()
         else:
             solver.set_operator(self.disc.assemble_local_stiffness())
-        self.factorized_D = D
+        self.factorized_D, self._phase_tangents = D, phase_tangents
 
     def restricted_unit_loads(self, form) -> list[PETSc.Vec]:
         """``Pᵀ`` of ``form`` assembled for every unit macro strain (work vectors)."""
@@ -78,7 +84,11 @@ class CondensedOperator:
         if key not in self._reduced:
             self._reduced[key] = [self.work.duplicate() for _ in range(self.disc.n)]
         out = self._reduced[key]
-        for f, r in zip(self.disc.unit_vectors(form, self._full), out):
+        if form is self.disc.load and self._phase_tangents is not None:  # a linear voxel cell
+            full = self.disc.voxel_unit_loads(self._phase_tangents, self._full)
+        else:
+            full = self.disc.unit_vectors(form, self._full)
+        for f, r in zip(full, out):
             self.solver.restrict(f, r)
         return out
 
@@ -88,7 +98,9 @@ class CondensedOperator:
 
         Iterative solvers start each ``W_k`` from the previous condensation's (the unit
         fluctuations change little from one solve to the next) and solve to ``rtol``
-        (default: the KSP's own).
+        (default: the KSP's own); for a symmetric ``K̃`` (without SUBC's multipliers)
+        ``Gᵀ W`` is then replaced by its stationary form
+        (:meth:`_energy_correction`), exact to second order in the solves' errors.
 
         Returns:
             ``(C (n, n), W (n, n_owned))``: the tangent and the full-space unit
@@ -106,12 +118,34 @@ class CondensedOperator:
                 wk.set(0.0)
         full = self._full[0]
         W = np.empty((disc.n, full.getLocalSize()))
+        # a symmetric K̃ solved iteratively: the stationary (energy) form, whose error is
+        # quadratic in the solves' errors e_k (below)
+        energy = symmetric and self.solver.iterative and not self.solver.b
         for k, f in enumerate(F):  # W_k = −K̃⁻¹ F_k
             wk = self.solver.solve(f, self._W_reduced[k], rtol=rtol, initial_guess=True)
-            C[:, k] -= np.array([g.dot(wk) for g in G]) / disc.volume
+            if not energy:
+                C[:, k] -= np.array([g.dot(wk) for g in G]) / disc.volume
             self.solver.P.mult(wk, full)
             W[k] = full.array_r
+        if energy:
+            C -= self._energy_correction(F) / disc.volume
         return C, -W
+
+    def _energy_correction(self, F: list[PETSc.Vec]) -> npt.NDArray[np.float64]:
+        """``F_k·w_l + w_k·F_l − w_k·K̃ w_l`` ``(n, n)`` for the last reduced unit
+        fluctuations ``w_k ≈ K̃⁻¹ F_k`` (symmetric ``K̃``): equal to ``F_kᵀ K̃⁻¹ F_l −
+        e_kᵀ K̃ e_l`` with the errors ``e_k = w_k − K̃⁻¹ F_k``, so ``C`` is exact to
+        second order (``ksp_rtol 1e-8`` gives it to ~1e-14, where ``F_k·w_l`` alone would
+        be off by ~1e-8) and symmetric."""
+        w = self._W_reduced
+        FW = np.array([[f.dot(wl) for wl in w] for f in F])
+        Kw = self.work.duplicate()
+        WKW = np.empty_like(FW)
+        for l, wl in enumerate(w):
+            self.solver.Kr.mult(wl, Kw)
+            WKW[:, l] = [wk.dot(Kw) for wk in w]
+        Kw.destroy()
+        return FW + FW.T - WKW
 
     def solve_correction(self, r_reduced: PETSc.Vec, out: PETSc.Vec, rtol: float | None = None) -> PETSc.Vec:
         """The Newton correction ``P K̃⁻¹ (−r̃)`` of a reduced residual, into ``out``

@@ -84,13 +84,17 @@ class PhaseLaws:
         """Phase ``tag``'s history out of a flat cell state."""
         return {key: state[flat] for flat, key in self._keys[tag]}
 
-    def update(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool):
+    def update(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool,
+               tangent_out: npt.NDArray[np.float64] | None = None):
         """Every phase's law at its points from the committed history.
 
         Args:
             eps: generalized strain at all points, ``(N, n)``.
             committed: the flat committed history (never modified).
             need_tangent: also compute the tangents.
+            tangent_out: an ``(N, n, n)`` array to write the tangents into (e.g. the
+                values of the forms' quadrature Function, so that they are stored once);
+                default a new array.
 
         Returns:
             ``(sigma (N, n), D (N, n, n) | None, trial, sigma33 (N,))``: ``trial`` is the
@@ -99,7 +103,7 @@ class PhaseLaws:
         """
         N = eps.shape[0]
         sigma = np.empty((N, self.n))
-        D = np.empty((N, self.n, self.n)) if need_tangent else None
+        D = (np.empty((N, self.n, self.n)) if tangent_out is None else tangent_out) if need_tangent else None
         sigma33 = np.zeros(N)
         trial = {}
         for tag, mat in self.materials.items():
@@ -112,6 +116,20 @@ class PhaseLaws:
                 D[idx] = t
             trial.update({flat: new[key] for flat, key in self._keys[tag]})
         return sigma, D, trial, sigma33
+
+    def constant_tangents(self, D: npt.NDArray[np.float64]) -> dict[int, npt.NDArray[np.float64]] | None:
+        """Each phase's tangent ``{tag: (n, n)}`` if it is the same at all of the phase's
+        (local) points of ``D`` ``(N, n, n)`` (linear laws), else ``None``."""
+        out = {}
+        for tag, idx in self.phase_points.items():
+            if idx.size == 0:
+                continue
+            first = D[idx[0]]
+            for s in range(0, idx.size, 1 << 16):
+                if not (D[idx[s: s + (1 << 16)]] == first).all():
+                    return None
+            out[tag] = first.copy()
+        return out
 
     def subset(self, points: npt.NDArray[np.int64]) -> tuple[PhaseLaws, dict[str, npt.NDArray[np.int64]]]:
         """The laws of a subset of the points (e.g. the cubature points of a reduced cell).

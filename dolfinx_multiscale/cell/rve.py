@@ -25,11 +25,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import RVEConvergenceError
+from ..kinematics import CONDUCTION, SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
 from .batch import BatchedCell
 from .boundary import BOUNDARY_CONDITIONS
 from .condensation import CondensedOperator
 from .discretisation import CellDiscretisation
+from .fourier import GreenPreconditioner
 from .newton import FORCE_FLOOR_STRAIN, MicroNewton
 from .phases import PhaseLaws, check_materials
 from .response import CellResponse
@@ -63,7 +65,8 @@ class RVE:
             (``pc_type cholesky``) when every material has ``spd_tangent``, PETSc's own
             factorization for small serial cells, CG + GAMG with the rigid-body
             near-null space at ``ksp_rtol 1e-12`` for large elasticity cells (thresholds
-            in ``solver_policy``); any of these can be set in ``PETSc.Options()``. With an
+            in ``solver_policy``), CG with the Fourier (reference-medium Green operator)
+            preconditioner for periodic voxel cells of linear phases (:mod:`.fourier`); any of these can be set in ``PETSc.Options()``. With an
             iterative solver the micro Newton is inexact (:mod:`.newton`); the converged
             answer is the same.
         rtol: relative tolerance of the micro Newton (projected residual over the norm of
@@ -115,12 +118,17 @@ class RVE:
         self.varying_tangent = laws.varying_tangent
 
         self.constraint = BOUNDARY_CONDITIONS[bc](self.V, micro.box)
+        fourier = (policy.fourier_preconditioner and micro.image is not None and bc == "periodic" and degree == 1
+                   and laws.is_linear and laws.spd_tangent and self.kinematics in (SMALL_STRAIN, CONDUCTION))
         elasticity = self.kinematics.field_shape(self.dim) == (self.dim,)  # small or finite strain
-        iterative = elasticity and policy.iterative(self.dim, self.n_dofs, laws.varying_tangent)
+        iterative = not fourier and elasticity and policy.iterative(self.dim, self.n_dofs, laws.varying_tangent)
         solver = ReducedSolver(self.constraint, self.comm, petsc_options_prefix,
                                disc.rigid_modes() if iterative else None,
                                block_size=self.constraint.block_size, spd=laws.spd_tangent, policy=policy,
-                               symmetric=laws.symmetric_tangent)
+                               symmetric=laws.symmetric_tangent,
+                               preconditioner=GreenPreconditioner(self.V, self.constraint, micro.image.shape,
+                                                                  micro.image.voxel_size, micro.box[0],
+                                                                  self.kinematics) if fourier else None)
         self.operator = CondensedOperator(disc, solver, self.constraint.average_constraint)
         self._newton = MicroNewton(disc, self.operator, rtol, max_iterations, line_search_cuts,
                                    policy.newton_forcing)
@@ -273,10 +281,14 @@ class RVE:
             saved = self._committed
             self._committed = self._virgin
             try:
+                # a linear cell's tangents never change: stored once, in the forms' D_q
+                # (2.3 KiB per hexahedron), not also in an array of the laws
+                into = self.discretisation.tangent_values() if self.is_linear else None
                 sigma, D, _, _ = self.laws.update(np.zeros((self.discretisation.n_points, self.n)),
-                                                  self._committed, True)
-                self.discretisation.set_point_values(sigma, D)
-                self.operator.factorize(D)
+                                                  self._committed, True, tangent_out=into)
+                self.discretisation.set_point_values(sigma, None if into is not None else D)
+                voxels = self.is_linear and self.discretisation.voxel_size is not None and self.degree == 1
+                self.operator.factorize(D, self.laws.constant_tangents(D) if voxels else None)
                 C, W = self.operator.tangent(D)
                 self._initial = (C, W, D)  # D: a new array of the laws, kept by the operator too
                 self._newton.force_floor = FORCE_FLOOR_STRAIN * self.operator.load_norm
