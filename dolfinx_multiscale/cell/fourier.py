@@ -78,6 +78,7 @@ class GreenPreconditioner:
 
     Attributes:
         shape, spacing, kinematics: as given.
+        comm, bs: the space's communicator and block size (components per node).
         reference: the reference tangent ``C⁰`` (``None`` before :meth:`set_reference`).
         n_applications: applications so far.
     """
