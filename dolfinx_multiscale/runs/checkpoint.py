@@ -6,7 +6,7 @@ Layout of a checkpoint directory ``DIR`` (format version :data:`FORMAT_VERSION`;
     DIR/step_000007/rank_00000.npz    one file per rank of the run that wrote it
     DIR/step_000007/manifest.json     step, load, run-file digest, rank count, the JSON
                                       records so far, size and sha256 of every .npz
-    DIR/checkpoint.json               {"version": 1, "step": 7, "directory": "step_000007"}
+    DIR/checkpoint.json               {"version": 2, "step": 7, "directory": "step_000007"}
 
 Every file is written to a temporary name and renamed (``os.replace``, atomic on POSIX):
 the manifest after all ``.npz`` files, ``checkpoint.json`` last, so its presence means a
@@ -48,8 +48,9 @@ __all__ = ["CheckpointError", "FORMAT_VERSION", "dof_keys", "point_keys", "read_
 
 _log = logging.getLogger(__name__)
 
-#: the version of the layout above; a restart refuses other versions
-FORMAT_VERSION = 1
+#: the version of the layout above; a restart refuses other versions (2: RVE point states
+#: hold ``Sigma``, ``residual``, ``residual_scale``, reduced ones ``forced``)
+FORMAT_VERSION = 2
 #: complete checkpoints kept (the newest ones)
 KEEP = 2
 
