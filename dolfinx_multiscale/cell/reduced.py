@@ -76,8 +76,10 @@ _log = logging.getLogger(__name__)
 CHUNK = 64
 #: reduced Newton iterations before a point is handed to the full RVE
 MAX_ITERATIONS = 25
-#: preconditioned CG iterations of the Galerkin part of the error estimate (the safety
-#: factor measured at training absorbs what more iterations would add)
+#: preconditioned CG iterations of the Galerkin part of the error estimate; fewer make the
+#: estimate cruder and the safety factor larger (the part's 1 024-point step at tolerance
+#: 1e-2, serial: 4 iterations safety 1.40, no point flagged, 4.9 s; 2: 1.79, 85 flagged
+#: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s)
 CG_ITERATIONS = 4
 #: macro strains beyond this multiple of the largest training strain go to the full RVE
 COVERAGE = 1.5
