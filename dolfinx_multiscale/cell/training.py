@@ -292,9 +292,8 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     n, K = rve.n, basis.shape[1] - rve.n
     strain_range = max(float(np.linalg.norm(np.asarray(E))) for path in training for E in path)
 
-    def model_with(k, cubature=None):
-        return cls(rve, basis[:, :n + k], tolerance, orthonormalize=False, cubature=cubature,
-                   strain_range=strain_range)
+    def model_with(k):
+        return cls(rve, basis[:, :n + k], tolerance, orthonormalize=False, strain_range=strain_range)
 
     # the user's paths (e.g. increments an earlier model fell back on) count in the choice of
     # the modes and the cubature too: their full answers are known from the snapshots
@@ -315,8 +314,9 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     # the fewest POD modes whose Galerkin error (exact integration) is below tolerance/4,
     # or near that of all modes where the training coverage does not allow that
     lo, hi = 0, K
-    target = max(tolerance / 4, 1.25 * error_of(model_with(hi), 6))
-    say(f"all {n + K} modes: validation error q95 {target / 1.25:.2e}")
+    all_modes = error_of(model_with(hi), 6)
+    target = max(tolerance / 4, 1.25 * all_modes)
+    say(f"all {n + K} modes: validation error q95 {all_modes:.2e}")
     while lo < hi:  # bisection
         mid = (lo + hi) // 2
         say(f"modes: trying {n + mid} of {n + K}")
