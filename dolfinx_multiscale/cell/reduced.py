@@ -376,8 +376,8 @@ class ReducedRVE:
         return self._K_el + self._wBPhi_s.reshape(m * n, r).T @ np.matmul(dD, self._BPhi_s).reshape(len(dD), m * n, r)
 
     # -- the post-convergence check ----------------------------------------------------------
-    def check_converged(self, strain: npt.ArrayLike, state: dict, trial: dict, reference_stress: float = 0.0
-              ) -> npt.NDArray[np.bool_]:
+    def check_converged(self, strain: npt.ArrayLike, state: dict, trial: dict,
+                        reference_stress: float = 0.0) -> npt.NDArray[np.bool_]:
         """Reconstruct and check the points the reduced model answered (module docstring).
 
         Called once the macro Newton has converged with the stresses of the last
