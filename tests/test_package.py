@@ -36,7 +36,7 @@ def test_every_module_is_listed():
 # -- structure: layers, cycles, private attributes, class size -------------------------
 PACKAGE = Path(dm.__file__).parent
 #: bottom to top (docs/architecture.md); a module may import only from its layer or below
-LAYERS = [("errors", "files", "tensors", "kinematics", "linalg", "progress", "quadrature_fields", "stability"), ("materials",), ("geometry",),
+LAYERS = [("errors", "files", "tensors", "kinematics", "linalg", "parallel", "progress", "quadrature_fields", "stability"), ("materials",), ("geometry",),
           ("cell",), ("macro",), ("studies",), ("viz",), ("runs",), ("cli", "__init__")]
 
 

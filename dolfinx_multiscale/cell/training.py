@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from ..errors import RVEConvergenceError
 from ..materials.protocol import repeat, take
+from ..parallel import map_over_ranks
 from .cubature import empirical_cubature
 
 __all__ = ["AMPLITUDE_FACTOR", "SAFETY_QUANTILE", "Snapshots", "cubature_integrands", "directions", "first_yield_strain", "pod_modes",
@@ -159,23 +160,12 @@ def snapshots(rve, paths: list[list[npt.ArrayLike]], comm=None) -> Snapshots:
 
 def _spread(comm, items: list, work) -> list:
     """``[work(x) for x in items]``, the items dealt round-robin to the ranks of ``comm``
-    (``None`` or one rank: all here) and the results gathered on all ranks in order."""
+    (``None`` or one rank: all here, exceptions as raised) and the results gathered on all
+    ranks in order (:func:`~dolfinx_multiscale.parallel.map_over_ranks`)."""
     if comm is None or comm.size == 1:
         return [work(x) for x in items]
-    try:
-        mine, failure = [work(x) for x in items[comm.rank::comm.size]], None
-    except Exception as exc:  # every rank must reach the allgather, then all raise
-        mine, failure = None, exc
-    parts = comm.allgather((mine, None if failure is None else f"{type(failure).__name__}: {failure}"))
-    if failure is not None:
-        raise failure
-    failed = [(rank, message) for rank, (_, message) in enumerate(parts) if message is not None]
-    if failed:
-        raise RuntimeError(f"training failed on rank {failed[0][0]}: {failed[0][1]}")
-    out: list = [None] * len(items)
-    for rank, (part, _) in enumerate(parts):
-        out[rank::comm.size] = part
-    return out
+    return [value for _, _, value in map_over_ranks(lambda i: work(items[i]), len(items), comm,
+                                                    label="training path {}".format)]
 
 
 def _reach(rve, E_n, E, cuts: int = 0) -> npt.NDArray[np.float64]:

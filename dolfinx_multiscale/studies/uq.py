@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import Interrupted
+from ..parallel import map_over_ranks
 from ..progress import Progress, StopFlag
 from .cache import ResultCache, cached
 
@@ -94,32 +95,14 @@ def mean_confidence_interval(samples: npt.ArrayLike, level: float = 0.95) -> dic
 def _parallel_map(fn: Callable[[int], object], n: int, comm: MPI.Comm,
                   label: Callable[[int], str] = "member {}".format, stop: StopFlag | None = None,
                   store: ResultCache | None = None, noun: str = "members") -> list:
-    """``[fn(i) for i in range(n)]`` with ``i`` on rank ``i % size``; all ranks get all.
-
-    A failure of any member is re-raised on every rank (same type for ``ValueError``)
-    after the collective gather, so no rank hangs. With ``stop``, the ranks poll it
-    (collectively) after every round of ``size`` members and, when a signal came, stop
-    there: :class:`~dolfinx_multiscale.errors.Interrupted` is raised on every rank after
-    the gather, saying how many members (``noun``) finished and that they are in the
-    cache ``store`` (if any).
+    """``[fn(i) for i in range(n)]`` with ``i`` on rank ``i % size``; all ranks get all
+    (:func:`~dolfinx_multiscale.parallel.map_over_ranks`: a failure of any member is
+    re-raised on every rank). With ``stop``, when a signal came:
+    :class:`~dolfinx_multiscale.errors.Interrupted` is raised on every rank after the
+    gather, saying how many members (``noun``) finished and that they are in the cache
+    ``store`` (if any).
     """
-    local, error = [], None
-    for first in range(0, n, comm.size):  # one round: a member per rank
-        i = first + comm.rank
-        if i < n and error is None:
-            try:
-                local.append((i, comm.rank, fn(i)))
-            except Exception as exc:  # noqa: BLE001 - re-raised collectively below
-                error = (i, type(exc).__name__, str(exc))
-        if stop is not None and stop.requested():
-            break
-    gathered = comm.allgather((local, error))
-    errors = [e for _, e in gathered if e is not None]
-    if errors:
-        i, kind, message = min(errors)
-        exc_type = ValueError if kind == "ValueError" else RuntimeError
-        raise exc_type(f"{label(i)}: {message}")
-    results = sorted(item for part, _ in gathered for item in part)
+    results = map_over_ranks(fn, n, comm, label, stop)
     if len(results) < n:  # only when stopped
         done = len(results)
         kept = (f"{done} {noun} in the cache {store.directory} (run again with it to resume)" if store is not None
