@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import scipy.linalg
 import scipy.optimize
 
 __all__ = ["empirical_cubature", "integrand_basis"]
@@ -96,7 +97,9 @@ def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance
     Phi = Phi.T  # (k, P): column p holds the basis functions at point p
     k, P = Phi.shape
     col_norm = np.linalg.norm(Phi, axis=0)
-    allowed = (w > 0) & (col_norm > 0)
+    # only points where some integrand is non-zero: elsewhere the basis holds round-off
+    # (~1e-15), whose direction is noise, and a point chosen for it takes a weight of ~1e13
+    allowed = (w > 0) & (g != 0).any(axis=1) & (col_norm > 1e-8 * col_norm.max())
     chosen: list[int] = []
     omega = np.zeros(0)
     r = b.copy()
@@ -110,7 +113,10 @@ def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance
         if not np.isfinite(score[best]) or score[best] <= 0:
             break  # nothing left that reduces the residual
         chosen.append(best)
-        omega = np.linalg.lstsq(Phi[:, chosen], b, rcond=None)[0]
+        try:
+            omega = np.linalg.lstsq(Phi[:, chosen], b, rcond=None)[0]
+        except np.linalg.LinAlgError:  # the SVD (gelsd) failed on a nearly rank-deficient system
+            omega = scipy.linalg.lstsq(Phi[:, chosen], b, lapack_driver="gelsy")[0]  # QR, pivoted
         if (omega < 0).any():  # keep the weights non-negative
             omega = scipy.optimize.nnls(Phi[:, chosen], b)[0]
             keep = omega > 0

@@ -8,20 +8,10 @@ along training paths (Yvonnet & He, JCP 2007; Hernández, Oliver, Huespe, Caiced
 CMAME 2014). Every mode satisfies the boundary condition, so the reduced problem is the
 Galerkin projection. Its elastic part is integrated exactly and the rest by an
 *empirical cubature* (:mod:`.cubature`; Hernández, Caicedo & Ferrer, CMAME 2017): ``m``
-micro points ``s`` with weights ``ω_s ≥ 0``. With ``τ = σ − D_el ε`` the inelastic part
-of the micro stress (zero wherever a point stays elastic),
-
-    f(q) = K_el q + F_el E + Σ_s ω_s (BΦ)_sᵀ τ_s(E + (BΦ)_s q; h_s) = 0,
-
-``K_el = Σ_p w_p (BΦ)_pᵀ D_el,p (BΦ)_p`` and ``F_el = Σ_p w_p (BΦ)_pᵀ D_el,p`` over all
-points (precomputed), ``Σ = ⟨D_el⟩ E + |Y|⁻¹ (F_elᵀ q + Σ_s ω_s τ_s)`` and
-``C = ⟨D_el⟩ + |Y|⁻¹ (Σ_s ω_s δD_s − Hᵀ K⁻¹ G)`` with ``δD = D − D_el``,
-``K = K_el + Σ_s ω_s (BΦ)_sᵀ δD_s (BΦ)_s``, ``G = F_el + Σ_s ω_s (BΦ)_sᵀ δD_s``,
-``H = F_el + Σ_s ω_s (BΦ)_sᵀ δD_sᵀ``. A cell that stays elastic is exact, and the reduced
-tangent is the exact elastic one plus the cubature of the plastic softening.
-The law runs, and reads the history ``h``, only at the cubature points: a reduced
-iteration costs ``O(m r² n)`` whatever the cell size. The cubature is fitted on the
-training snapshots' reduced internal force ``(BΦ)ᵀτ``, ``τ`` and ``τ33``
+micro points with weights ``ω_s ≥ 0``, where alone the law runs and the history is read
+(:mod:`.galerkin`: the equations, the batched reduced Newton, the reconstruction). The
+cubature is fitted on the training snapshots' reduced internal force ``(BΦ)ᵀτ``, ``τ``,
+``τ33`` (``τ = σ − D_el ε``) and the inelastic volume
 (:func:`~.training.cubature_integrands`).
 
 **Error control, once per converged step** (:meth:`ReducedRVE.check_converged`, the post-convergence
@@ -56,7 +46,6 @@ single-point API of :func:`~dolfinx_multiscale.studies.loading.load_path`.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 
@@ -65,22 +54,15 @@ import numpy.typing as npt
 
 from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
+from .galerkin import HyperReducedCell
 from .response import CellResponse
-from .rve import NO_TANGENT, elastic_shortcut
+from .rve import NO_TANGENT, STORED_TANGENT, elastic_shortcut
 from .training import train
 
 __all__ = ["ReducedRVE", "clopper_pearson_upper"]
 
-_log = logging.getLogger(__name__)
 #: macro points evaluated together (bounds the memory of the tangents and reconstructions)
 CHUNK = 64
-#: reduced Newton iterations before a point is handed to the full RVE
-MAX_ITERATIONS = 25
-#: preconditioned CG iterations of the Galerkin part of the error estimate; fewer make the
-#: estimate cruder and the safety factor larger (the part's 1 024-point step at tolerance
-#: 1e-2, serial: 4 iterations safety 1.40, no point flagged, 4.9 s; 2: 1.79, 85 flagged
-#: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s)
-CG_ITERATIONS = 4
 #: macro strains beyond this multiple of the largest training strain go to the full RVE
 COVERAGE = 1.5
 #: the first check of a step flags points above this share of the tolerance, later checks
@@ -96,6 +78,10 @@ MAX_FALLBACK_PATHS = 256
 #: check of this step accepted it),
 #: ``forced`` (1: the check sent the point to the full RVE for the rest of the step)
 _RECORD = ("forced", "indicator", "reduced")
+#: the seconds kept in :attr:`ReducedRVE.stats`, by what they were spent on
+TIMES = ("audit_s", "check_s", "fallback_s", "reduced_s", "shortcut_s")
+#: what a point's solve starts from (its guess)
+_START = ("E", "W", "tangent_kind", "w")
 
 
 class ReducedRVE:
@@ -131,8 +117,9 @@ class ReducedRVE:
             model where this one fell short.
         stats: cumulative counts ``{"updates", "shortcut", "reduced", "fallback",
             "checked", "flagged", "max_indicator", "audited", "audit_above",
-            "audit_max_error", "audit_bound"}`` and ``"last"``, the last update's and
-            check's.
+            "audit_max_error", "audit_bound"}``, the seconds spent (``TIMES``: the elastic
+            shortcut, the reduced Newton, the full-RVE fallback, the check, the audit)
+            and ``"last"``, the last update's and check's counts.
         fallback: re-solve flagged points with the full RVE (``False`` only to measure
             the reduced model itself).
         shortcut: take the RVE's exact elastic shortcut first (``False`` only to measure
@@ -163,25 +150,8 @@ class ReducedRVE:
         self.info = dict(info or {})
         self.kinematics, self.dim, self.n, self.comm = rve.kinematics, rve.dim, rve.n, rve.comm
         self.is_linear, self.spd_tangent, self.varying_tangent = False, rve.spd_tangent, rve.varying_tangent
-        disc = rve.discretisation
-        self._cell = cell = rve.batched_cell
-        N, n, r = disc.n_points, self.n, self.basis.shape[1]
-        self.mode_strains = BPhi = np.asarray(cell.B @ self.basis).reshape(N, n, r)  # strain of every mode at every point
-        # the elastic part of the reduced problem, integrated exactly (module docstring)
-        self.elastic_tangents = D_el = rve.initial_tangent()[2]
-        self.out_of_plane_row = c33 = _out_of_plane_row(rve)
-        w, V = disc.weights, disc.volume
-        wD_BPhi = w[:, None, None] * np.matmul(D_el, BPhi)  # (N, n, r)
-        self._K_el = BPhi.reshape(N * n, r).T @ wD_BPhi.reshape(N * n, r)  # Σ_p w_p (BΦ)ᵀ D_el (BΦ)
-        self._F_el = wD_BPhi.sum(axis=0).T  # Σ_p w_p (BΦ)ᵀ D_el  (r, n), D_el symmetric
-        self._D_bar = np.einsum("p,pij->ij", w, D_el) / V  # ⟨D_el⟩
-        self._c33_bar, self._c33_BPhi = w @ c33 / V, np.einsum("p,pi,pir->r", w, c33, BPhi) / V
-        # the cubature and what lives at its points (set_cubature)
-        self.points = self.weights = self._BPhi_s = self._wBPhi_s = self._D_el_s = self._c33_s = None
-        self._sub_laws, self._columns = None, {}
-        if cubature is None:
-            cubature = (np.flatnonzero(disc.weights > 0), disc.weights[disc.weights > 0])
-        self.set_cubature(*cubature)
+        self.galerkin = HyperReducedCell(rve, basis, cubature)
+        self.points, self.weights = self.galerkin.points, self.galerkin.weights
         self._committed = take(self.initial_state(1), 0)
         self._trial: dict | None = None
         self.newton_iterations = 0
@@ -191,23 +161,9 @@ class ReducedRVE:
         self.stats = _fresh_stats()
 
     def set_cubature(self, points: npt.ArrayLike, weights: npt.ArrayLike) -> None:
-        """Integrate the inelastic part of the reduced problem with micro ``points``
-        ``(m,)`` (indices among the cell's points; none: the elastic reduced model) and
-        weights ``(m,)`` (``≥ 0``)."""
-        points, weights = np.asarray(points, dtype=np.int64), np.asarray(weights, dtype=float)
-        N = self.rve.discretisation.n_points
-        if points.ndim != 1 or points.shape != weights.shape:
-            raise ValueError(f"cubature points and weights must be two (m,) arrays; got {points.shape}, "
-                             f"{weights.shape}")
-        if (points < 0).any() or (points >= N).any() or (np.diff(points) <= 0).any():
-            raise ValueError(f"cubature points must be sorted distinct indices in [0, {N})")
-        if not (np.isfinite(weights).all() and (weights >= 0).all()):
-            raise ValueError("cubature weights must be finite and >= 0")
-        self.points, self.weights = points, weights
-        self._sub_laws, self._columns = self.rve.laws.subset(points)
-        self._BPhi_s = self.mode_strains[points]
-        self._wBPhi_s = weights[:, None, None] * self._BPhi_s
-        self._D_el_s, self._c33_s = self.elastic_tangents[points], self.out_of_plane_row[points]
+        """:meth:`HyperReducedCell.set_cubature <.galerkin.HyperReducedCell.set_cubature>`."""
+        self.galerkin.set_cubature(points, weights)
+        self.points, self.weights = self.galerkin.points, self.galerkin.weights
 
     @property
     def modes(self) -> int:
@@ -218,6 +174,16 @@ class ReducedRVE:
     def cubature_points(self) -> int:
         """Number of cubature points ``m``."""
         return self.points.size
+
+    @property
+    def modes(self) -> int:
+        """Number of modes ``r``."""
+        return self.galerkin.modes
+
+    @property
+    def cubature_points(self) -> int:
+        """Number of cubature points ``m``."""
+        return self.galerkin.cubature_points
 
     # -- the material protocol ------------------------------------------------------------
     def initial_state(self, n_points: int) -> dict:
@@ -246,8 +212,10 @@ class ReducedRVE:
         sigma = np.empty((N, self.n))
         tangent = np.empty((N, self.n, self.n)) if need_tangent else None
         new = out if out is not None and out is not state else {k: np.empty_like(v) for k, v in state.items()}
+        clock = _Clock(self.stats)
         accepted = (elastic_shortcut(self.rve, strain, state, new, sigma, tangent) if self.shortcut
                     else np.zeros(N, dtype=bool))
+        clock("shortcut_s")
         new["indicator"][accepted] = state["indicator"][accepted]  # exact: no new error
         new["reduced"][accepted] = new["forced"][accepted] = 0.0
         forced = ~accepted & (guess["forced"] > 0 if guess is not None else False)
@@ -257,33 +225,34 @@ class ReducedRVE:
             forced[:] = False
         rest = np.flatnonzero(~accepted & ~forced)
         start_from = guess if guess is not None else state  # where the full RVE starts the forced points
-        for key in ("E", "w"):
+        for key in _START:
             new[key][forced] = start_from[key][forced]
         without_W = {k: v for k, v in new.items() if k != "W"}
         failed = []
         for start in range(0, rest.size, CHUNK):
             idx = rest[start:start + CHUNK]
-            if guess is not None:
-                q = guess["w"][idx] @ self.basis
-            else:  # exact elastic predictor from the committed state (the elastic modes are in Φ)
-                q = (state["w"][idx] + (strain[idx] - state["E"][idx]) @ self.rve.initial_tangent()[1]) @ self.basis
-            Sigma, C, s33, q, its, ok = self._solve_reduced(strain[idx], take(state, idx), q)
+            q = self.galerkin.predict(strain[idx], take(start_from, idx), tangent=guess is not None)
+            Sigma, C, s33, q, dq, its, ok = self.galerkin.solve(strain[idx], take(state, idx), q)
             sigma[idx] = Sigma
             if need_tangent:
                 tangent[idx] = C
+            if "W" in new:  # the unit fluctuations Φ ∂q/∂E: the next predictor (here or in the full RVE)
+                new["W"][idx] = np.matmul(self.basis[:new["W"].shape[2]], dq).transpose(0, 2, 1)
             zeros = np.zeros(idx.size)
             # history and energies: the committed ones until check_converged() reconstructs them
             put(without_W, idx, {**{k: state[k][idx] for k in without_W if k not in _RECORD},
                                  "E": strain[idx], "w": q @ self.basis.T, "Sigma": Sigma, "sigma33": s33,
                                  "newton_iterations": its.astype(float), "elastic_shortcut": zeros,
-                                 "tangent_kind": zeros + NO_TANGENT, "indicator": state["indicator"][idx],
+                                 "tangent_kind": zeros + (STORED_TANGENT if "W" in new else NO_TANGENT),
+                                 "indicator": state["indicator"][idx],
                                  "reduced": 1.0 + (guess["reduced"][idx] == CHECKED if guess is not None else zeros),
                                  "forced": zeros})
             failed.append(idx[~ok])
+        clock("reduced_s")
         if self.fallback and failed:
             failed = np.concatenate(failed)
             forced[failed] = True
-            for key in ("E", "w"):  # the full RVE starts from the committed state, not a diverged guess
+            for key in _START:  # the full RVE starts from the committed state, not a diverged guess
                 new[key][failed] = state[key][failed]
         full = np.flatnonzero(forced)
         if full.size:  # the full RVE, from the reduced fluctuation
@@ -295,6 +264,7 @@ class ReducedRVE:
                 tangent[full] = C
             put(new, full, {**rec, "indicator": state["indicator"][full], "reduced": 0 * s[:, 0],
                             "forced": 0 * s[:, 0] + 1})
+        clock("fallback_s")
         last = {"shortcut": int(accepted.sum()), "reduced": int(N - accepted.sum() - full.size),
                 "fallback": int(full.size)}
         for key, value in last.items():
@@ -302,78 +272,6 @@ class ReducedRVE:
         self.stats["updates"] += 1
         self.stats["last"] = {**self.stats["last"], **last}
         return sigma, tangent, new
-
-    def _solve_reduced(self, E, committed: dict, q):
-        """The hyper-reduced Newton for ``M`` points from coordinates ``q`` ``(M, r)``.
-
-        With ``τ = σ − D_el ε`` the inelastic part of the micro stress (zero where a point
-        stays elastic), the internal force is ``f = K_el q + F_el E + Σ_s ω_s (BΦ)_sᵀ τ_s``
-        and its Jacobian ``K = K_el + Σ_s ω_s (BΦ)_sᵀ (D_s − D_el,s) (BΦ)_s``: the elastic
-        part exact, the cubature for the inelastic one.
-
-        Returns:
-            ``(Σ (M, n), C (M, n, n), Σ33 (M,), q, iterations (M,), converged (M,))``.
-        """
-        M, n = E.shape
-        BPhi, wBPhi = self._BPhi_s, self._wBPhi_s
-        m, _, r = BPhi.shape
-        sub = {k: committed[k][:, cols] for k, cols in self._columns.items()}
-        B2 = BPhi.reshape(m * n, r)
-        wB = wBPhi.reshape(m * n, r)
-        rtol = max(self._cell.rtol, 1e-12)
-        its = np.zeros(M, dtype=np.int64)
-        diverged = np.zeros(M, dtype=bool)
-        while True:
-            eps = E[:, None, :] + (q @ B2.T).reshape(M, m, n)
-            if m:
-                sigma, D, _, sigma33 = self._sub_laws.evaluate_many(eps, sub)
-            else:  # no cubature point: the elastic reduced model (nothing inelastic was seen)
-                sigma, D, sigma33 = eps, np.zeros((M, 0, n, n)), np.zeros((M, 0))
-            tau = sigma - np.matmul(self._D_el_s, eps[..., None])[..., 0]
-            stiffness_force, load = q @ self._K_el.T, E @ self._F_el.T
-            r_q = stiffness_force + load + tau.reshape(M, -1) @ wB
-            scale = (np.linalg.norm(stiffness_force, axis=1) + np.linalg.norm(load, axis=1)
-                     + np.linalg.norm(np.abs(tau).reshape(M, -1) @ np.abs(wB), axis=1))
-            diverged |= ~np.isfinite(r_q).all(axis=1)
-            active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale) & ~diverged
-            if not active.any() or its.max() == MAX_ITERATIONS:
-                break
-            K = self._reduced_stiffness(D[active] - self._D_el_s)
-            # a reduced tangent that lost positive definiteness (the cubature over-weights the
-            # plastic softening) can have several solutions near each other: hand it over
-            indefinite = np.linalg.eigvalsh(0.5 * (K + K.transpose(0, 2, 1)))[:, 0] <= 0
-            if indefinite.any():
-                diverged[np.flatnonzero(active)[indefinite]] = True
-                K, active = K[~indefinite], active & ~diverged
-            q[active] -= np.linalg.solve(K, r_q[active][..., None])[..., 0]
-            its[active] += 1
-        V = self.rve.discretisation.volume
-        dD = D - self._D_el_s
-        K = self._reduced_stiffness(dD)
-        G = self._F_el + wB.T @ dD.reshape(M, m * n, n)
-        H = self._F_el + wB.T @ dD.transpose(0, 1, 3, 2).reshape(M, m * n, n)
-        C = self._D_bar + (np.tensordot(self.weights, dD, axes=(0, 1))
-                           - H.transpose(0, 2, 1) @ np.linalg.solve(K, G)) / V
-        Sigma, Sigma33 = self._averages(E, q, sigma, sigma33, eps)
-        ok = ~active & ~diverged & np.isfinite(Sigma).all(axis=1) & np.isfinite(C).all(axis=(1, 2))
-        if (~ok).any():
-            _log.debug("reduced Newton: %d of %d points not converged in %d iterations", (~ok).sum(), M, its.max())
-        return Sigma, C, Sigma33, q, its, ok
-
-    def _averages(self, E, q, sigma, sigma33, eps):
-        """``(Σ (M, n), Σ33 (M,))`` of ``M`` reduced solutions from the stresses and strains at
-        the cubature points ``(M, m, ...)``: ``⟨D_el ε⟩`` exact plus the cubature of ``τ``."""
-        V = self.rve.discretisation.volume
-        tau = sigma - np.matmul(self._D_el_s, eps[..., None])[..., 0]
-        tau33 = sigma33 - np.einsum("pi,mpi->mp", self._c33_s, eps)
-        Sigma = E @ self._D_bar.T + q @ self._F_el / V + np.einsum("mpi,p->mi", tau, self.weights) / V
-        return Sigma, E @ self._c33_bar + q @ self._c33_BPhi + tau33 @ self.weights / V
-
-    def _reduced_stiffness(self, dD: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """``K_q = K_el + Σ_s ω_s (BΦ)_sᵀ dD_s (BΦ)_s`` ``(M, r, r)`` for the cubature points'
-        tangent changes ``dD = D − D_el`` ``(M, m, n, n)``."""
-        m, n, r = self._BPhi_s.shape
-        return self._K_el + self._wBPhi_s.reshape(m * n, r).T @ np.matmul(dD, self._BPhi_s).reshape(len(dD), m * n, r)
 
     # -- the post-convergence check ----------------------------------------------------------
     def check_converged(self, strain: npt.ArrayLike, state: dict, trial: dict,
@@ -397,13 +295,14 @@ class ReducedRVE:
             RVE, so the macro Newton must iterate again.
         """
         strain = np.asarray(strain, dtype=float)
+        clock = _Clock(self.stats)
         idx_all = np.flatnonzero(trial["reduced"] > 0)
         flagged = np.zeros(len(strain), dtype=bool)
         answers = np.empty((len(strain), self.n))  # Σ_ECM of the reduced points
         largest = 0.0
         for start in range(0, idx_all.size, CHUNK):
             idx = idx_all[start:start + CHUNK]
-            errors, answers[idx], records = self._reconstruct(strain[idx], take(state, idx),
+            errors, answers[idx], records = self.galerkin.reconstruct(strain[idx], take(state, idx),
                                                               trial["w"][idx] @ self.basis, reference_stress)
             eta = state["indicator"][idx] + errors
             largest = max(largest, float(eta.max(initial=0.0)))
@@ -416,40 +315,15 @@ class ReducedRVE:
         trial["reduced"][idx_all[~flagged[idx_all]]] = CHECKED
         room = MAX_FALLBACK_PATHS - len(self.fallback_paths)
         self.fallback_paths += [[state["E"][i].copy(), strain[i].copy()] for i in np.flatnonzero(flagged)[:room]]
+        clock("check_s")
         audit = self._audit(strain, state, answers, idx_all[~flagged[idx_all]], reference_stress)
+        clock("audit_s")
         last = {"checked": int(idx_all.size), "flagged": int(flagged.sum()), "max_indicator": largest, **audit}
         self.stats["checked"] += last["checked"]
         self.stats["flagged"] += last["flagged"]
         self.stats["max_indicator"] = max(self.stats["max_indicator"], largest)
         self.stats["last"] = {**self.stats["last"], **last}
         return flagged
-
-    def _reconstruct(self, E, committed: dict, q, reference_stress: float):
-        """Full fields of ``M`` reduced solutions: ``(errors (M,), Σ_ECM (M, n), records)``
-        with the new state entries (full history, ``"w"``, energies)."""
-        cell, disc = self._cell, self.rve.discretisation
-        M, n = E.shape
-        N, _, r = self.mode_strains.shape
-        eps = E[:, None, :] + (q @ self.mode_strains.reshape(N * n, r).T).reshape(M, N, n)
-        sigma, D, history, sigma33 = self.rve.laws.evaluate_many(eps, committed)
-        reduced, _, _ = cell.residuals(sigma)
-        delta = (cell.Pt.T @ cell.tangent_correction(D, -reduced, CG_ITERATIONS)).T  # (M, n_dofs)
-        d_eps = cell.strains(np.zeros_like(E), delta)
-        w_pts = disc.weights
-        Sigma_full = np.einsum("mpi,p->mi", sigma, w_pts) / disc.volume
-        dSigma = np.einsum("p,mpij,mpj->mi", w_pts, D, d_eps) / disc.volume
-        pts = self.points
-        Sigma_ecm, _ = self._averages(E, q, sigma[:, pts], sigma33[:, pts], eps[:, pts])
-        scale = np.maximum(np.linalg.norm(Sigma_ecm, axis=1), reference_stress)
-        errors = np.linalg.norm(Sigma_full + dSigma - Sigma_ecm, axis=1) / np.maximum(scale, 1e-300)
-        w = q @ self.basis.T
-        # residual 0: the RVE's elastic check then continues a later elastic increment from Σ_ECM
-        # (Σ = Σ_ECM + C_eff ΔE, what the reduced model gives there too), the error carried in η
-        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.zeros(M), np.zeros(M),
-                                     np.ones(M))
-        for key in ("Sigma", "newton_iterations", "sigma33"):  # the reduced model's answers stay
-            records.pop(key)
-        return np.where(np.isfinite(errors), errors, np.inf), Sigma_ecm, records
 
     def _audit(self, strain, state: dict, answers, candidates, reference_stress: float) -> dict:
         """Solve ``audit`` random reduced points with the full RVE; the errors of the
@@ -547,7 +421,7 @@ class ReducedRVE:
         <dolfinx_multiscale.cell.response.CellResponse.hill_mandel_residual>` of the last
         solve (its full fields re-evaluated)."""
         trial, rve = self._last(), self.rve
-        eps = self._cell.strains(trial["E"][None], trial["w"][None])[0]
+        eps = rve.batched_cell.strains(trial["E"][None], trial["w"][None])[0]
         sigma, _, history, sigma33 = rve.laws.update(eps, self._committed, False)
         return CellResponse(rve.discretisation, rve.laws, trial["E"], trial["w"], eps, sigma, sigma33,
                             history).hill_mandel_residual()
@@ -605,15 +479,6 @@ def clopper_pearson_upper(above: int, trials: int, confidence: float = 0.95) -> 
     return float(betaincinv(above + 1, trials - above, confidence))
 
 
-def _out_of_plane_row(rve) -> npt.NDArray[np.float64]:
-    """``∂σ33/∂ε`` ``(N, n)`` of the virgin cell's elastic response at every point (plane
-    strain; zeros where the laws give no ``σ33``), from a strain far below any yield."""
-    N, n, tiny = rve.discretisation.n_points, rve.n, 1e-9
-    virgin = rve.laws.initial_state()
-    return np.column_stack([rve.laws.update(np.tile(tiny * e, (N, 1)), virgin, False)[3] / tiny
-                            for e in np.eye(n)])
-
-
 def _signature(rve) -> npt.NDArray[np.float64]:
     """What identifies a cell for a saved model: dofs, micro points, volume per phase."""
     disc = rve.discretisation
@@ -624,4 +489,16 @@ def _signature(rve) -> npt.NDArray[np.float64]:
 def _fresh_stats() -> dict:
     return {"updates": 0, "shortcut": 0, "reduced": 0, "fallback": 0, "checked": 0, "flagged": 0,
             "max_indicator": 0.0, "audited": 0, "audit_above": 0, "audit_max_error": 0.0, "audit_bound": 1.0,
-            "last": {}}
+            **dict.fromkeys(TIMES, 0.0), "last": {}}
+
+
+class _Clock:
+    """Adds the seconds since the last call (or creation) to ``stats[key]``."""
+
+    def __init__(self, stats: dict):
+        self.stats, self.start = stats, time.perf_counter()
+
+    def __call__(self, key: str) -> None:
+        now = time.perf_counter()
+        self.stats[key] += now - self.start
+        self.start = now

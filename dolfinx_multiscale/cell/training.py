@@ -355,16 +355,23 @@ def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
     """The functions the cubature of ``model`` must integrate, sampled at the ``N`` points
     ``(N, J)``: for every snapshot of ``data`` the reduced internal force of the inelastic
     stress ``(BΦ)ᵀτ`` (``r``), ``τ`` (``n``) and ``τ33`` (1), with ``τ = σ − D_el ε`` (the
-    elastic part is integrated exactly); each of the three families scaled to unit
-    Frobenius norm."""
+    elastic part is integrated exactly), and the indicator of the inelastic phases (its
+    integral, their volume, bounds the non-negative weights: without it, nearly dependent
+    points can take weights of 1e12 that cancel, and the reduced Newton stalls in their
+    round-off); each of the four families scaled to unit Frobenius norm."""
     eps, sigma, sigma33 = data.eps, data.sigma, data.sigma33
-    tau = sigma - np.einsum("pij,spj->spi", model.elastic_tangents, eps)
-    tau33 = sigma33 - np.einsum("pi,spi->sp", model.out_of_plane_row, eps)
+    tau = sigma - np.einsum("pij,spj->spi", model.galerkin.elastic_tangents, eps)
+    tau33 = sigma33 - np.einsum("pi,spi->sp", model.galerkin.out_of_plane_row, eps)
     floor = 1e-12 * np.abs(sigma).max(initial=0.0)  # the round-off of elastic points is no τ
     tau[np.abs(tau) <= floor], tau33[np.abs(tau33) <= floor] = 0.0, 0.0
-    N = model.mode_strains.shape[0]
-    force = np.einsum("pir,spi->psr", model.mode_strains, tau).reshape(N, -1)
-    families = [force, tau.transpose(1, 0, 2).reshape(N, -1), tau33.T]
+    N = model.galerkin.mode_strains.shape[0]
+    force = np.einsum("pir,spi->psr", model.galerkin.mode_strains, tau).reshape(N, -1)
+    laws = model.rve.laws
+    inelastic = np.zeros((N, 1))
+    if tau.any() or tau33.any():  # else nothing inelastic was seen: no cubature at all
+        for tag, idx in laws.phase_points.items():
+            inelastic[idx] = 0.0 if laws.materials[tag].is_linear else 1.0
+    families = [force, tau.transpose(1, 0, 2).reshape(N, -1), tau33.T, inelastic]
     # each family (force, stress, σ33) carries the same weight; within one, the snapshots
     # keep their magnitudes (a nearly elastic snapshot's small τ matters little)
     return np.column_stack([f / max(np.linalg.norm(f), 1e-300) for f in families])
