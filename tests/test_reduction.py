@@ -157,6 +157,8 @@ def test_bad_input(cell, trained, tmp_path):
     other = dm.RVE(dm.microstructures.circular_inclusion(0.3, h=0.1, comm=MPI.COMM_SELF), {1: J2, 2: FIBRE})
     with pytest.raises(ValueError, match="trained on another cell"):
         dm.ReducedRVE.load(trained.save(tmp_path / "m.npz"), other)
+    with pytest.raises(ValueError, match="over twice the cell volume"):  # an ill-conditioned cubature
+        trained.set_cubature(trained.points[:2], np.array([1.0, 1e12]))
     (tmp_path / "junk.npz").write_text("not a model")
     with pytest.raises(ValueError, match="not a reduced RVE model"):
         dm.ReducedRVE.load(tmp_path / "junk.npz", rve)
