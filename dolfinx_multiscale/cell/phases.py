@@ -223,15 +223,18 @@ class PhaseLaws:
             ``(sigma (M, N, n), D (M, N, n, n), trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
+        parts = list(self._phase_updates(eps, committed, lambda mat: True))
+        trial = {key: value for part in parts for key, value in part[5].items()}
+        for _, idx, s, t, s33, _ in parts:
+            if idx.size == N and np.array_equal(idx, np.arange(N)):  # one phase holds every point
+                return s, t, trial, (s33 if s33 is not None else np.zeros((M, N)))
         sigma = np.empty((M, N, n))
         D = np.empty((M, N, n, n))
         sigma33 = np.zeros((M, N))
-        trial = {}
-        for _, idx, s, t, s33, new in self._phase_updates(eps, committed, lambda mat: True):
+        for _, idx, s, t, s33, _ in parts:
             sigma[:, idx], D[:, idx] = s, t
             if s33 is not None:
                 sigma33[:, idx] = s33
-            trial.update(new)
         return sigma, D, trial, sigma33
 
     def free_energy_many(self, eps: npt.NDArray[np.float64], state: dict) -> npt.NDArray[np.float64]:
