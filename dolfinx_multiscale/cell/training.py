@@ -402,11 +402,11 @@ def _validate(model, paths: list, reference: list, comm=None) -> tuple[npt.NDArr
                 ratios.append(error / eta)
         return errors, ratios
 
-    model.fallback = False
+    model.fallback, audit, model.audit = False, model.audit, 0  # the reference is known: no audit
     try:
         per_path = _spread(comm, list(zip(paths, reference)), along)
     finally:
-        model.fallback = True
+        model.fallback, model.audit = True, audit
         model.reference_stress = 0.0
         model.committed_state = virgin
         model.stats = stats
