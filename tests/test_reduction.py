@@ -148,6 +148,10 @@ def test_bad_input(cell, trained, tmp_path):
     for bad in (0.0, -1e-3, float("nan"), 1.5):
         with pytest.raises(ValueError, match="tolerance"):
             dm.ReducedRVE.train(rve, tolerance=bad)
+    with pytest.raises(ValueError, match="enrichment_rounds"):
+        dm.ReducedRVE.train(rve, enrichment_rounds=-1)
+    with pytest.raises(ValueError, match="candidates"):
+        dm.ReducedRVE.train(rve, enrichment_rounds=1, candidates=0)
     with pytest.raises(ValueError, match="basis must have shape"):
         dm.ReducedRVE(rve, np.ones((3, 2)), 1e-3)
     with pytest.raises(ValueError, match="tolerance"):
@@ -194,7 +198,7 @@ def test_clopper_pearson_bound():
 
 
 def test_flagged_increments_enrich_the_next_training(cell):
-    """A model trained up to |E| = 0.004 and driven (range check off) to |E| ≈ 0.02: the
+    """A model trained up to |E| = 0.004 and driven (range checks off) to |E| ≈ 0.02: the
     check flags points and keeps their increments; trained again with them added, the
     model flags fewer points on the same path, and both stay within the tolerance."""
     options = dict(tolerance=1e-3, strain_amplitude=0.004, paths=4, steps=3, validation_paths=4)
@@ -205,7 +209,7 @@ def test_flagged_increments_enrich_the_next_training(cell):
     for m in (model, None):
         if m is None:
             m = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), user_paths=model.fallback_paths, **options)
-        m.strain_range = None
+        m.strain_range, m.history_range = None, {}
         errors = np.linalg.norm(reduced_path(m, path) - reference, axis=1) / np.linalg.norm(reference, axis=1)
         assert errors.max() <= m.tolerance
         flagged.append(m.stats["flagged"])
@@ -234,3 +238,84 @@ def test_three_dimensional_cell():
     assert model.cubature_points < rve.discretisation.n_points
     errors = np.linalg.norm(reduced_path(model, path) - reference, axis=1) / np.linalg.norm(reference, axis=1)
     assert errors.max() <= 3 * model.tolerance and model.stats["reduced"] >= 1
+
+
+def test_history_beyond_training_goes_to_the_full_rve(cell, trained):
+    """Cycling at 0.8 × the largest training strain (the strain range check never fires)
+    accumulates J2's plastic strain: the steps whose history at the cubature points exceeds
+    COVERAGE × the training's largest value there — counted on the full RVE along the
+    same path — are exactly the ones the cheap history check sends to the full RVE, and
+    every step stays within the tolerance of the full RVE."""
+    from dolfinx_multiscale.cell.reduced import COVERAGE
+
+    model = trained
+    limit = COVERAGE * model.history_range["1:p"]
+    d = np.array([1.0, -1.0, 0.5]) / 1.5
+    path = [(-1) ** k * 0.8 * model.strain_range * d for k in range(8)]
+    rve = dm.RVE(cell, {1: J2, 2: FIBRE})
+    columns = rve.laws.subset(model.points)[1]["1:p"]
+    reference, p = [], []
+    for E in path:
+        reference.append(rve.solve(E, tangent=False)[0])
+        rve.commit()
+        p.append(rve.committed_state["1:p"][columns].max())
+    ratio = np.array(p) / limit
+    assert np.all(np.diff(p) > 0) and np.all(np.abs(ratio - 1) > 0.1)  # every step plastic, none borderline
+    before = dict(model.stats)
+    errors = np.linalg.norm(reduced_path(model, path) - reference, axis=1) / np.linalg.norm(reference, axis=1)
+    counts = {k: model.stats[k] - before[k] for k in ("reduced", "fallback", "uncovered", "shortcut")}
+    beyond = int((ratio > 1).sum())
+    assert 2 <= beyond < len(path)
+    assert counts["uncovered"] == beyond and counts["fallback"] >= beyond and counts["shortcut"] == 0
+    assert counts["reduced"] + counts["fallback"] == len(path)
+    assert errors.max() <= model.tolerance
+
+
+def test_model_file_without_history_range_loads(cell, trained, tmp_path):
+    """A model file of an older version (no ``history_range``) loads, without the history
+    check (nothing sent to the full RVE by it along a path far beyond the training's
+    history); a saved model keeps its range."""
+    saved = trained.save(tmp_path / "new.npz")
+    assert dm.ReducedRVE.load(saved, dm.RVE(cell, {1: J2, 2: FIBRE})).history_range == trained.history_range
+    with np.load(saved) as data:
+        old = {k: data[k] for k in data.files if k != "history_range"}
+    np.savez(tmp_path / "old.npz", **old)
+    model = dm.ReducedRVE.load(tmp_path / "old.npz", dm.RVE(cell, {1: J2, 2: FIBRE}))
+    assert model.history_range == {} and model.modes == trained.modes
+    d = np.array([1.0, -1.0, 0.5]) / 1.5
+    reduced_path(model, [(-1) ** k * 0.8 * model.strain_range * d for k in range(6)])
+    assert model.stats["uncovered"] == 0 and model.stats["reduced"] + model.stats["fallback"] == 6
+
+
+def test_enrichment_rounds_fix_an_undertrained_model(cell):
+    """Trained on 3 paths only, the model misses some held-out loads (one-step radial and
+    two-step non-proportional, not among the candidates) by more than its tolerance — the
+    full RVE says so, and its indicator s η flags each of them; two greedy enrichment
+    rounds over 64 candidate loads (at most ENRICHMENT_BATCH added per round) bring every
+    held-out load within half the tolerance of the full RVE."""
+    from dolfinx_multiscale.cell.training import ENRICHMENT_BATCH, candidate_loads, indicators
+
+    options = dict(tolerance=1e-2, strain_amplitude=0.024, paths=3, steps=3, validation_paths=6, candidates=64)
+    held_out = candidate_loads(3, 0.024, 24, seed=11)
+    rve = dm.RVE(cell, {1: J2, 2: FIBRE})
+    virgin, reference = dict(rve.committed_state), []
+    for load in held_out:
+        rve.committed_state = virgin
+        for E in load:
+            Sigma, _ = rve.solve(E, tangent=False)
+            rve.commit()
+        reference.append(Sigma)
+    reference = np.array(reference)
+    errors = {}
+    for rounds in (0, 2):
+        model = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), enrichment_rounds=rounds, **options)
+        model.fallback, answers = False, []
+        for load in held_out:
+            answers.append(reduced_path(model, load)[-1])
+        errors[rounds] = np.linalg.norm(np.array(answers) - reference, axis=1) / np.linalg.norm(reference, axis=1)
+        if rounds == 0:
+            assert np.all(indicators(model, held_out)[errors[0] > model.tolerance] > model.tolerance)
+    assert errors[0].max() > options["tolerance"] and errors[2].max() <= options["tolerance"] / 2
+    record = model.info["enrichment"]
+    assert record["candidates"] == 64 and 1 <= record["added"] <= 2 * ENRICHMENT_BATCH
+    assert all(r["added"] == min(r["above"], ENRICHMENT_BATCH) for r in record["rounds"])

@@ -142,7 +142,9 @@ class HyperReducedCell:
 
         Returns:
             ``(Σ (M, n), C (M, n, n), Σ33 (M,), q, ∂q/∂E (M, r, n), iterations (M,),
-            converged (M,))``.
+            converged (M,), history)``; ``history``: the new history at the cubature points
+            (flat keys, arrays ``(M, m_phase, ...)``, the columns of
+            ``PhaseLaws.subset(points)``).
         """
         M, n = E.shape
         BPhi, wBPhi = self._BPhi_s, self._wBPhi_s
@@ -156,9 +158,9 @@ class HyperReducedCell:
         while True:
             eps = E[:, None, :] + (q @ B2.T).reshape(M, m, n)
             if m:
-                sigma, D, _, sigma33 = self._sub_laws.evaluate_many(eps, sub)
+                sigma, D, history, sigma33 = self._sub_laws.evaluate_many(eps, sub)
             else:  # no cubature point: the elastic reduced model (nothing inelastic was seen)
-                sigma, D, sigma33 = eps, np.zeros((M, 0, n, n)), np.zeros((M, 0))
+                sigma, D, history, sigma33 = eps, np.zeros((M, 0, n, n)), {}, np.zeros((M, 0))
             tau = self._inelastic_stress(E, q, sigma)
             stiffness_force, load = q @ self._K_el.T, E @ self._F_el.T
             r_q = stiffness_force + load + tau.reshape(M, -1) @ wB
@@ -188,7 +190,7 @@ class HyperReducedCell:
         ok = ~active & ~diverged & np.isfinite(Sigma).all(axis=1) & np.isfinite(C).all(axis=(1, 2))
         if (~ok).any():
             _log.debug("reduced Newton: %d of %d points not converged in %d iterations", (~ok).sum(), M, its.max())
-        return Sigma, C, Sigma33, q, dq, its, ok
+        return Sigma, C, Sigma33, q, dq, its, ok, history
 
     def _inelastic_stress(self, E, q, sigma):
         """``τ = σ − D_el ε`` ``(M, m, n)`` at the cubature points of ``M`` reduced solutions

@@ -16,10 +16,12 @@ cubature is fitted on the training snapshots' reduced internal force ``(BΦ)ᵀ�
 
 **Error control, once per converged step** (:meth:`ReducedRVE.check_converged`, the post-convergence
 hook of :class:`~dolfinx_multiscale.macro.newton.NewtonSolver`). During macro iterations
-only cheap checks run: the reduced Newton converged, and the macro strain stays within
-``COVERAGE`` times the largest training strain; a point failing them is solved by the full
-RVE at once. When the macro Newton has converged, every point the reduced model answered
-is reconstructed on the full cell — ``w = Φ q``, the law at all ``N`` points from the
+only cheap checks run: the reduced Newton converged, the macro strain stays within
+``COVERAGE`` times the largest training strain, and the new history at the cubature points
+(J2's equivalent plastic strain ``p``) within ``COVERAGE`` times the largest value the
+training snapshots reached there; a point failing them is solved by the full RVE at once.
+When the macro Newton has converged, every point the reduced model answered is
+reconstructed on the full cell — ``w = Φ q``, the law at all ``N`` points from the
 committed history (the full micro history, which later steps and fallbacks need) — and
 its error is estimated as
 
@@ -63,7 +65,8 @@ __all__ = ["ReducedRVE", "clopper_pearson_upper"]
 
 #: macro points evaluated together (bounds the memory of the tangents and reconstructions)
 CHUNK = 64
-#: macro strains beyond this multiple of the largest training strain go to the full RVE
+#: macro strains, and internal variables at the cubature points, beyond this multiple of the
+#: largest training value go to the full RVE
 COVERAGE = 1.5
 #: the first check of a step flags points above this share of the tolerance, later checks
 #: of the step (after the macro Newton re-converged) only those above the tolerance: a
@@ -106,9 +109,14 @@ class ReducedRVE:
             and non-negative weights; default all points with their own weights.
         strain_range: the largest training macro strain norm (``COVERAGE`` times it is
             the cheap range check); default no check.
+        history_range: per flat history key (``"<tag>:p"``), the largest value the training
+            snapshots reached at the cubature points: a reduced answer whose new history
+            at a cubature point exceeds ``COVERAGE`` times it goes to the full RVE;
+            default (and keys not given) no check.
 
     Attributes:
-        rve, basis, tolerance, safety, info: as given (``basis`` orthonormal).
+        rve, basis, tolerance, safety, info, strain_range, history_range: as given
+            (``basis`` orthonormal).
         points, weights: the cubature.
         audit: reduced points per check also solved by the full RVE (default 2).
         fallback_paths: the increments the check flagged on this rank, each as a
@@ -116,10 +124,11 @@ class ReducedRVE:
             ``ReducedRVE.train(rve, user_paths=model.fallback_paths)`` trains the next
             model where this one fell short.
         stats: cumulative counts ``{"updates", "shortcut", "reduced", "fallback",
-            "checked", "flagged", "max_indicator", "audited", "audit_above",
-            "audit_max_error", "audit_bound"}``, the seconds spent (``TIMES``: the elastic
-            shortcut, the reduced Newton, the full-RVE fallback, the check, the audit)
-            and ``"last"``, the last update's and check's counts.
+            "uncovered" (the fallbacks the range checks sent: strain, history), "checked",
+            "flagged", "max_indicator", "audited", "audit_above", "audit_max_error",
+            "audit_bound"}``, the seconds spent (``TIMES``: the elastic shortcut, the
+            reduced Newton, the full-RVE fallback, the check, the audit) and ``"last"``, the
+            last update's and check's counts.
         fallback: re-solve flagged points with the full RVE (``False`` only to measure
             the reduced model itself).
         shortcut: take the RVE's exact elastic shortcut first (``False`` only to measure
@@ -127,7 +136,8 @@ class ReducedRVE:
     """
 
     def __init__(self, rve, basis: npt.ArrayLike, tolerance: float, safety: float = 1.0, info: dict | None = None,
-                 orthonormalize: bool = True, cubature: tuple | None = None, strain_range: float | None = None):
+                 orthonormalize: bool = True, cubature: tuple | None = None, strain_range: float | None = None,
+                 history_range: dict | None = None):
         if rve.comm.size != 1:
             raise ValueError("a reduced RVE needs a serial cell (MPI.COMM_SELF); each rank reduces its own")
         if rve.kinematics is not SMALL_STRAIN or rve.is_linear:
@@ -147,6 +157,7 @@ class ReducedRVE:
         self.basis = basis
         self.tolerance, self.safety = float(tolerance), float(safety)
         self.strain_range = None if strain_range is None else float(strain_range)
+        self.history_range = {str(k): float(v) for k, v in (history_range or {}).items()}
         self.info = dict(info or {})
         self.kinematics, self.dim, self.n, self.comm = rve.kinematics, rve.dim, rve.n, rve.comm
         self.is_linear, self.spd_tangent, self.varying_tangent = False, rve.spd_tangent, rve.varying_tangent
@@ -199,9 +210,9 @@ class ReducedRVE:
 
         Elastic increments by the RVE's exact shortcut; points a :meth:`check_converged`
         of this step flagged (``guess["forced"]``), and those failing the cheap checks
-        (reduced Newton not converged, macro strain beyond ``COVERAGE`` times the
-        training's), by the full RVE (from the reduced fluctuation, or the committed
-        state); the others by the hyper-reduced model, whose full fields are
+        (reduced Newton not converged, macro strain or new cubature-point history beyond
+        ``COVERAGE`` times the training's), by the full RVE (from the reduced fluctuation,
+        or the committed state); the others by the hyper-reduced model, whose full fields are
         reconstructed only by :meth:`check_converged`. Same arguments and returns as
         :meth:`RVE.update <dolfinx_multiscale.cell.rve.RVE.update>`.
         """
@@ -219,10 +230,10 @@ class ReducedRVE:
         new["indicator"][accepted] = state["indicator"][accepted]  # exact: no new error
         new["reduced"][accepted] = new["forced"][accepted] = 0.0
         forced = ~accepted & (guess["forced"] > 0 if guess is not None else False)
-        if self.strain_range is not None:
-            forced |= ~accepted & (np.linalg.norm(strain, axis=1) > COVERAGE * self.strain_range)
-        if not self.fallback:
-            forced[:] = False
+        uncovered = np.zeros(N, dtype=bool)  # beyond the training's range: the strain here, the history below
+        if self.strain_range is not None and self.fallback:
+            uncovered = ~accepted & (np.linalg.norm(strain, axis=1) > COVERAGE * self.strain_range)
+        forced = (forced | uncovered) & self.fallback
         rest = np.flatnonzero(~accepted & ~forced)
         start_from = guess if guess is not None else state  # where the full RVE starts the forced points
         for key in _START:
@@ -232,7 +243,12 @@ class ReducedRVE:
         for start in range(0, rest.size, CHUNK):
             idx = rest[start:start + CHUNK]
             q = self.galerkin.predict(strain[idx], take(start_from, idx), tangent=guess is not None)
-            Sigma, C, s33, q, dq, its, ok = self.galerkin.solve(strain[idx], take(state, idx), q)
+            Sigma, C, s33, q, dq, its, ok, history = self.galerkin.solve(strain[idx], take(state, idx), q)
+            beyond = np.zeros(idx.size, dtype=bool)  # history outside the training's: full RVE from q
+            for key, largest in self.history_range.items():
+                if key in history and history[key].size:
+                    beyond |= history[key].reshape(idx.size, -1).max(axis=1) > COVERAGE * largest
+            uncovered[idx[beyond & ok & self.fallback]] = True
             sigma[idx] = Sigma
             if need_tangent:
                 tangent[idx] = C
@@ -249,6 +265,7 @@ class ReducedRVE:
                                  "forced": zeros})
             failed.append(idx[~ok])
         clock("reduced_s")
+        forced |= uncovered
         if self.fallback and failed:
             failed = np.concatenate(failed)
             forced[failed] = True
@@ -266,7 +283,7 @@ class ReducedRVE:
                             "forced": 0 * s[:, 0] + 1})
         clock("fallback_s")
         last = {"shortcut": int(accepted.sum()), "reduced": int(N - accepted.sum() - full.size),
-                "fallback": int(full.size)}
+                "fallback": int(full.size), "uncovered": int(uncovered.sum())}
         for key, value in last.items():
             self.stats[key] += value
         self.stats["updates"] += 1
@@ -433,16 +450,19 @@ class ReducedRVE:
         return train(cls, rve, tolerance, **options)
 
     def save(self, path) -> Path:
-        """Write the model (basis, cubature, tolerance, safety, training info) to ``path`` (``.npz``)."""
+        """Write the model (basis, cubature, tolerance, safety, training ranges and info) to
+        ``path`` (``.npz``)."""
         path = Path(path)
         np.savez(path, basis=self.basis, points=self.points, weights=self.weights, tolerance=self.tolerance,
                  safety=self.safety, strain_range=np.nan if self.strain_range is None else self.strain_range,
-                 info=json.dumps(self.info), signature=_signature(self.rve))
+                 history_range=json.dumps(self.history_range), info=json.dumps(self.info),
+                 signature=_signature(self.rve))
         return path
 
     @classmethod
     def load(cls, path, rve) -> ReducedRVE:
-        """A model written by :meth:`save`, for ``rve`` (the same cell and materials).
+        """A model written by :meth:`save`, for ``rve`` (the same cell and materials); a file
+        without ``history_range`` (older versions) loads without the history range check.
 
         Raises:
             ValueError: not a model file, or one trained on another cell.
@@ -464,7 +484,8 @@ class ReducedRVE:
             return cls(rve, data["basis"], float(data["tolerance"]), float(data["safety"]),
                        json.loads(str(data["info"])), orthonormalize=False,
                        cubature=(data["points"], data["weights"]),
-                       strain_range=None if np.isnan(strain_range) else strain_range)
+                       strain_range=None if np.isnan(strain_range) else strain_range,
+                       history_range=json.loads(str(data["history_range"])) if "history_range" in keys else None)
 
 
 def clopper_pearson_upper(above: int, trials: int, confidence: float = 0.95) -> float:
@@ -487,7 +508,7 @@ def _signature(rve) -> npt.NDArray[np.float64]:
 
 
 def _fresh_stats() -> dict:
-    return {"updates": 0, "shortcut": 0, "reduced": 0, "fallback": 0, "checked": 0, "flagged": 0,
+    return {"updates": 0, "shortcut": 0, "reduced": 0, "fallback": 0, "uncovered": 0, "checked": 0, "flagged": 0,
             "max_indicator": 0.0, "audited": 0, "audit_above": 0, "audit_max_error": 0.0, "audit_bound": 1.0,
             **dict.fromkeys(TIMES, 0.0), "last": {}}
 

@@ -12,9 +12,12 @@
   step of such paths;
 * :func:`pod_modes` — the elastic unit fluctuations and the proper orthogonal
   decomposition of what the snapshots hold beyond them;
+* :func:`candidate_loads`, :func:`indicators` — cheap candidate loads and the trained
+  model's own error estimate ``s η`` on all of them at once (the greedy enrichment);
 * :func:`train` — the whole training of a
   :class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`: modes chosen by the validation
-  error of ``Σ``, the empirical cubature (:func:`cubature_integrands`), the safety factor.
+  error of ``Σ``, the empirical cubature (:func:`cubature_integrands`), the safety factor,
+  greedy enrichment rounds, the ranges of strain and history the training covered.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import RVEConvergenceError
-from ..materials.protocol import repeat, take
+from ..materials.protocol import put, repeat, take
 from ..parallel import map_over_ranks
 from .cubature import empirical_cubature
 
-__all__ = ["AMPLITUDE_FACTOR", "SAFETY_QUANTILE", "Snapshots", "cubature_integrands", "directions", "first_yield_strain", "pod_modes",
-           "snapshots", "train", "training_paths"]
+__all__ = ["AMPLITUDE_FACTOR", "COVERED_HISTORY", "ENRICHMENT_BATCH", "SAFETY_QUANTILE", "Snapshots",
+           "candidate_loads", "cubature_integrands", "directions", "first_yield_strain", "history_range",
+           "indicators", "pod_modes", "snapshots", "train", "training_paths"]
 
 _log = logging.getLogger(__name__)
 #: halvings of a training step whose micro Newton fails
@@ -43,6 +47,11 @@ AMPLITUDE_FACTOR = 8.0
 #: the quantile of ``error / η`` over the validation steps taken as the safety factor (a
 #: 95 % quantile bounds only ~95 % of new steps, half the time fewer: 99 % leaves a margin)
 SAFETY_QUANTILE = 0.99
+#: the history keys (of every phase) whose training range a model records for its cheap
+#: range check: J2's equivalent plastic strain
+COVERED_HISTORY = ("p",)
+#: candidate loads added per greedy enrichment round at most (the worst first)
+ENRICHMENT_BATCH = 16
 
 
 def _volumetric(n: int) -> npt.NDArray[np.float64]:
@@ -123,6 +132,8 @@ class Snapshots:
         eps, sigma: point strains and stresses ``(S, N, n)``.
         sigma33: point out-of-plane stresses ``(S, N)`` (plane strain; else 0).
         Sigma: per path, the list of its macro stresses ``(n,)``.
+        history: the ``COVERED_HISTORY`` variables, per flat key ``"<tag>:<key>"``
+            ``(S, n_phase)``.
     """
 
     w: npt.NDArray[np.float64]
@@ -130,6 +141,13 @@ class Snapshots:
     sigma: npt.NDArray[np.float64]
     sigma33: npt.NDArray[np.float64]
     Sigma: list
+    history: dict
+
+    def joined(self, other: Snapshots) -> Snapshots:
+        """These snapshots followed by ``other``'s (of the same cell)."""
+        return Snapshots(np.column_stack([self.w, other.w]), *(np.concatenate([a, b]) for a, b in (
+            (self.eps, other.eps), (self.sigma, other.sigma), (self.sigma33, other.sigma33))),
+            self.Sigma + other.Sigma, {k: np.concatenate([v, other.history[k]]) for k, v in self.history.items()})
 
 
 def snapshots(rve, paths: list[list[npt.ArrayLike]], comm=None) -> Snapshots:
@@ -147,15 +165,16 @@ def snapshots(rve, paths: list[list[npt.ArrayLike]], comm=None) -> Snapshots:
             E = np.asarray(E, dtype=float)
             Sigmas.append(_reach(rve, E_n, E))
             r = rve.response
-            fields.append((r.w.copy(), r.eps.copy(), r.sigma.copy(), r.sigma33.copy()))
+            fields.append((r.w.copy(), r.eps.copy(), r.sigma.copy(), r.sigma33.copy(),
+                           {k: v.copy() for k, v in r.history.items() if k.split(":")[-1] in COVERED_HISTORY}))
             E_n = E
         rve.committed_state = virgin
         return fields, Sigmas
 
     per_path = _spread(comm, paths, along)
-    w, eps, sigma, sigma33 = zip(*[f for fields, _ in per_path for f in fields])
+    w, eps, sigma, sigma33, history = zip(*[f for fields, _ in per_path for f in fields])
     return Snapshots(np.column_stack(w), np.asarray(eps), np.asarray(sigma), np.asarray(sigma33),
-                     [Sigmas for _, Sigmas in per_path])
+                     [Sigmas for _, Sigmas in per_path], {k: np.asarray([h[k] for h in history]) for k in history[0]})
 
 
 def _spread(comm, items: list, work) -> list:
@@ -208,7 +227,8 @@ def pod_modes(S: npt.NDArray[np.float64], elastic: npt.NDArray[np.float64], max_
 
 def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = None, paths: int = 24,
           steps: int = 4, seed: int = 0, validation_paths: int = 30, user_paths: list | None = None,
-          max_modes: int | None = None, progress=None, comm=None):
+          max_modes: int | None = None, enrichment_rounds: int = 0, candidates: int = 256, progress=None,
+          comm=None):
     """Sample ``rve``, choose the modes and the cubature, measure the safety factor.
 
     1. Training snapshots of the full RVE along :func:`~.training.training_paths`
@@ -225,6 +245,20 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
        5 % (then the previous, smaller cubature is kept).
     4. The safety factor: the 99 % quantile (``SAFETY_QUANTILE``) of ``error / η`` over
        the validation steps (at least 1; ≥ 200 steps with the defaults).
+    5. Greedy enrichment (``enrichment_rounds`` > 0): the model's own error estimate
+       ``s η`` (:func:`indicators`: its update and post-convergence check, all candidates
+       at once) on ``candidates`` cheap loads (:func:`candidate_loads`: one-step radial
+       and two-step non-proportional, seed ``seed + 2``); the candidates above the
+       tolerance, the worst first and at most ``ENRICHMENT_BATCH`` per round, get their
+       full-RVE snapshots, which join the training (and count in the errors of steps 2
+       and 3, like ``user_paths``), and steps 1–4 are repeated; until no candidate is
+       above the tolerance or after ``enrichment_rounds`` rounds. The default is 0: on
+       the benchmark cell (``benchmarks/fe2.py --reduced-only``, the 1 024-point bending
+       step at tolerances 1e-2 and 2e-2) the rounds cost training time and did not reduce
+       the FE² step's flagged and fallback points (``benchmarks/README.md``).
+    6. The ranges the training covered, for the model's cheap checks: the largest
+       training macro strain norm and, per ``COVERED_HISTORY`` variable, the largest
+       value of the snapshots at the cubature points (:func:`history_range`).
 
     Args:
         cls: the model class (``ReducedRVE``; :meth:`ReducedRVE.train
@@ -238,12 +272,15 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         paths: random training paths (:func:`~.training.training_paths`: proportional
             load–unload, non-proportional, one-step radial).
         steps: steps per path segment.
-        seed: of the training paths (validation paths use ``seed + 1``).
+        seed: of the training paths (validation paths use ``seed + 1``, enrichment
+            candidates ``seed + 2``).
         validation_paths: held-out random paths (modes, cubature, safety factor).
         user_paths: more training paths, lists of Mandel strains ``(n,)`` (e.g. an
             earlier model's :attr:`~dolfinx_multiscale.cell.reduced.ReducedRVE.fallback_paths`);
             their errors count in the choice of the modes and of the cubature.
         max_modes: bound on the number of POD modes.
+        enrichment_rounds: greedy enrichment rounds at most (step 5; 0: none).
+        candidates: candidate loads of the enrichment rounds.
         progress: ``progress(stage: str)`` called at every stage (on rank 0 of ``comm``).
         comm: spread the full-RVE snapshots and the validation runs over these ranks
             (every rank passes its own serial ``rve`` of the same cell; all get the same
@@ -253,12 +290,18 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         The trained model; ``info`` holds ``samples``, ``training_paths``,
         ``modes``, ``cubature_points``, ``amplitude``, ``first_yield_strain``,
         ``validation_error`` (95 % quantile and max), ``effectivity`` (per validation
-        step), ``safety`` and ``training_s``.
+        step), ``safety``, ``enrichment`` (``candidates``, ``added``, and per round: the
+        candidates ``above`` the tolerance, the paths ``added``, the largest ``s η``, the
+        seconds of the indicators and of the round, modes and cubature points after it)
+        and ``training_s``.
     """
     if not (isinstance(tolerance, (int, float)) and np.isfinite(tolerance) and 0 < tolerance < 1):
         raise ValueError(f"tolerance must be a finite number in (0, 1); got {tolerance!r}")
     if strain_amplitude is not None and not (np.isfinite(strain_amplitude) and strain_amplitude > 0):
         raise ValueError(f"strain_amplitude must be a finite number > 0; got {strain_amplitude!r}")
+    for name, value, least in (("enrichment_rounds", enrichment_rounds, 0), ("candidates", candidates, 1)):
+        if not (isinstance(value, (int, np.integer)) and value >= least):
+            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
     if rve.is_linear:
         raise ValueError("a reduced RVE needs an inelastic small-strain RVE (a linear one is exact already)")
     say = progress or (lambda stage: _log.info("reduced RVE: %s", stage))
@@ -277,6 +320,63 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     validation = training_paths(rve.n, strain_amplitude, validation_paths, steps, seed + 1)
     say(f"full RVE along {len(validation)} validation paths")
     reference = snapshots(rve, validation, comm).Sigma
+    # the user's paths (e.g. increments an earlier model fell back on) and the enrichment's count
+    # in the choice of the modes and the cubature too: their full answers are known from the snapshots
+    n_user = len(user_paths or [])
+    extra, extra_reference = training[len(training) - n_user:], data.Sigma[len(training) - n_user:]
+
+    def errors_of(model, subset=None):
+        """``(errors, ratios)``: errors on the validation paths (the first ``subset``) and
+        the extra paths, ratios on the validation paths only (held out)."""
+        errors, ratios = _validate(model, validation[:subset], reference[:subset], comm)
+        if extra:
+            errors = np.concatenate([errors, _validate(model, extra, extra_reference, comm)[0]])
+        return errors, ratios
+
+    model, errors, ratios, fit = _fit(cls, rve, tolerance, data, training, errors_of, max_modes, say)
+    loads = candidate_loads(rve.n, strain_amplitude, candidates, seed + 2) if enrichment_rounds else []
+    open_loads, rounds = list(range(len(loads))), []
+    for round_ in range(1, enrichment_rounds + 1):
+        start = time.perf_counter()
+        estimate = indicators(model, [loads[i] for i in open_loads])
+        above = np.flatnonzero(estimate > tolerance)
+        worst = above[np.argsort(-estimate[above], kind="stable")][:ENRICHMENT_BATCH]
+        say(f"enrichment round {round_}: {above.size} of {len(open_loads)} candidates above the tolerance "
+            f"(largest s·η {estimate.max(initial=0.0):.2e}); adding the worst {worst.size}")
+        record = {"above": int(above.size), "added": int(worst.size), "max_indicator": float(estimate.max(initial=0.0)),
+                  "indicator_s": time.perf_counter() - start}
+        if worst.size == 0:
+            rounds.append(record)
+            break
+        chosen = [loads[open_loads[i]] for i in worst]
+        open_loads = list(np.delete(open_loads, worst))
+        new = snapshots(rve, chosen, comm)
+        data, training = data.joined(new), training + chosen
+        extra, extra_reference = extra + chosen, extra_reference + new.Sigma
+        model, errors, ratios, fit = _fit(cls, rve, tolerance, data, training, errors_of, max_modes, say)
+        rounds.append({**record, "modes": model.modes, "cubature_points": model.cubature_points,
+                       "seconds": time.perf_counter() - start})
+    model.history_range = history_range(model, data)
+    info.update({"samples": int(data.w.shape[1]), "training_paths": len(training), **fit,
+                 "cell_points": int((rve.discretisation.weights > 0).sum()),
+                 "validation_steps": int(errors.size),
+                 "validation_error": {"q95": float(np.quantile(errors, 0.95)), "max": float(errors.max())},
+                 "effectivity": ratios.tolist(), "safety": model.safety,
+                 "enrichment": {"candidates": len(loads), "rounds": rounds,
+                                "added": int(sum(r["added"] for r in rounds))},
+                 "training_s": time.perf_counter() - t0})
+    model.info = info
+    say(f"{model.modes} modes, {model.cubature_points} cubature points of {info['cell_points']}, "
+        f"validation error q95 {info['validation_error']['q95']:.2e}, safety {model.safety:.2f}, "
+        f"{info['training_s']:.1f} s")
+    return model
+
+
+def _fit(cls, rve, tolerance: float, data: Snapshots, training: list, errors_of, max_modes, say):
+    """Steps 2–4 of :func:`train` on the snapshots ``data`` of the paths ``training``:
+    ``(model, errors, ratios, info)`` with the validation errors and ratios of the chosen
+    model and ``info`` its ``modes``, ``pod_modes``, ``pod_energy_left``,
+    ``cubature_points`` and ``ecm_tolerance``."""
     elastic = rve.initial_tangent()[1].T
     basis, left = pod_modes(data.w, elastic, max_modes)
     n, K = rve.n, basis.shape[1] - rve.n
@@ -284,19 +384,6 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
 
     def model_with(k):
         return cls(rve, basis[:, :n + k], tolerance, orthonormalize=False, strain_range=strain_range)
-
-    # the user's paths (e.g. increments an earlier model fell back on) count in the choice of
-    # the modes and the cubature too: their full answers are known from the snapshots
-    n_user = len(user_paths or [])
-    extra, extra_reference = training[len(training) - n_user:], data.Sigma[len(training) - n_user:]
-
-    def errors_of(model, subset=None):
-        """``(errors, ratios)``: errors on the validation paths (the first ``subset``) and
-        the user's paths, ratios on the validation paths only (held out)."""
-        errors, ratios = _validate(model, validation[:subset], reference[:subset], comm)
-        if n_user:
-            errors = np.concatenate([errors, _validate(model, extra, extra_reference, comm)[0]])
-        return errors, ratios
 
     def error_of(model, subset):
         return np.quantile(errors_of(model, subset)[0], 0.95)
@@ -337,18 +424,55 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     _, ecm_tolerance, cubature, errors, ratios = best
     model.set_cubature(*cubature)
     model.safety = max(1.0, float(np.quantile(ratios, SAFETY_QUANTILE))) if ratios.size else 1.0
-    info.update({"samples": int(data.w.shape[1]), "training_paths": len(training), "modes": model.modes,
-                 "pod_modes": k, "pod_energy_left": float(left[k]), "cubature_points": model.cubature_points,
-                 "cell_points": int((rve.discretisation.weights > 0).sum()), "ecm_tolerance": ecm_tolerance,
-                 "validation_steps": int(errors.size),
-                 "validation_error": {"q95": float(np.quantile(errors, 0.95)), "max": float(errors.max())},
-                 "effectivity": ratios.tolist(), "safety": model.safety,
-                 "training_s": time.perf_counter() - t0})
-    model.info = info
-    say(f"{model.modes} modes, {model.cubature_points} cubature points of {info['cell_points']}, "
-        f"validation error q95 {info['validation_error']['q95']:.2e}, safety {model.safety:.2f}, "
-        f"{info['training_s']:.1f} s")
-    return model
+    return model, errors, ratios, {"modes": model.modes, "pod_modes": k, "pod_energy_left": float(left[k]),
+                                   "cubature_points": model.cubature_points, "ecm_tolerance": ecm_tolerance}
+
+
+def history_range(model, data: Snapshots) -> dict[str, float]:
+    """Per ``COVERED_HISTORY`` variable (flat key ``"<tag>:<key>"``), its largest value in
+    the snapshots ``data`` at the cubature points of ``model`` (keys of phases without a
+    cubature point left out): the range the model's cheap history check compares with."""
+    _, columns = model.rve.laws.subset(model.points)
+    return {key: float(values[:, columns[key]].max()) for key, values in data.history.items()
+            if columns[key].size}
+
+
+def candidate_loads(n: int, amplitude: float, count: int, seed: int) -> list[list[npt.NDArray[np.float64]]]:
+    """``count`` cheap loads from the virgin state (Mandel ``(n,)`` per step), drawn like
+    :func:`training_paths` (directions from :func:`directions`, amplitudes uniform in
+    ``[amplitude/4, amplitude]``): load ``k`` is ``[a₁ d₁]`` (one-step radial) for even
+    ``k``, ``[a₁ d₁, a₂ d₂]`` (two-step non-proportional) for odd ``k``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        d1, d2 = directions(n, 2, rng)
+        a1, a2 = amplitude * rng.uniform(0.25, 1.0, size=2)
+        out.append([a1 * d1] if k % 2 == 0 else [a1 * d1, a2 * d2])
+    return out
+
+
+def indicators(model, loads: list) -> npt.NDArray[np.float64]:
+    """The model's error estimate ``s η`` at the end of each of ``loads`` (lists of Mandel
+    strains ``(n,)`` from the virgin state), without fallback: all loads at once, step by
+    step, by :meth:`~dolfinx_multiscale.cell.reduced.ReducedRVE.update` and its
+    post-convergence check (``σ_ref`` = 0: relative to each point's own ``‖Σ‖``); ``inf``
+    where the reduced Newton failed. Leaves the model as it was (counters included)."""
+    M = len(loads)
+    state, eta = model.initial_state(M), np.zeros(M)
+    saved = copy.deepcopy(model.stats), model.fallback, model.audit
+    model.fallback, model.audit = False, 0
+    try:
+        for step in range(max((len(load) for load in loads), default=0)):
+            idx = np.array([i for i, load in enumerate(loads) if len(load) > step])
+            E = np.array([loads[i][step] for i in idx], dtype=float)
+            start = take(state, idx)
+            _, _, trial = model.update(E, start, need_tangent=False)
+            model.check_converged(E, start, trial)
+            put(state, idx, trial)
+            eta[idx] = trial["indicator"]
+    finally:
+        model.stats, model.fallback, model.audit = saved
+    return model.safety * np.where(np.isfinite(eta), eta, np.inf)
 
 
 def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
