@@ -38,14 +38,19 @@ def test_fe2_reduced_two_ranks_equals_serial(tmp_path):
 
 
 def test_training_spread_over_two_ranks_equals_serial():
-    """Training with the paths dealt over 2 ranks gives every rank the model a serial
-    training gives (same modes and cubature, basis to 1e-10)."""
+    """Training with the paths (and a greedy enrichment round's loads) dealt over 2 ranks
+    gives every rank the model a serial training gives (same modes, cubature and ranges,
+    basis to 1e-10)."""
     world = MPI.COMM_WORLD
     cell = dm.microstructures.circular_inclusion(0.3, h=0.15, comm=MPI.COMM_SELF)
-    options = dict(tolerance=1e-2, strain_amplitude=0.02, paths=4, steps=3, validation_paths=4)
+    options = dict(tolerance=1e-2, strain_amplitude=0.02, paths=4, steps=3, validation_paths=4,
+                   enrichment_rounds=1, candidates=32)
     spread = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), comm=world, **options)
     serial = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), **options)
     assert spread.modes == serial.modes and np.array_equal(spread.points, serial.points)
     assert np.abs(spread.basis - serial.basis).max() <= 1e-10
     assert np.abs(spread.weights - serial.weights).max() <= 1e-10 * serial.weights.max()
     assert spread.info["samples"] == serial.info["samples"]
+    assert spread.info["enrichment"]["added"] == serial.info["enrichment"]["added"] >= 1
+    assert spread.history_range.keys() == serial.history_range.keys() == {"1:p"}
+    assert abs(spread.history_range["1:p"] - serial.history_range["1:p"]) <= 1e-10 * serial.history_range["1:p"]
