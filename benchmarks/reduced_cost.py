@@ -54,7 +54,7 @@ def measure(model, r: int, m: int, E: np.ndarray, state: dict) -> dict:
     cell = HyperReducedCell(model.rve, model.basis[:, :r], (points, weights * model.weights.sum() / weights.sum()))
     committed = take(state, np.arange(M))
     q0 = cell.predict(E, committed, tangent=False)
-    *_, q, _, its, _ = cell.solve(E, committed, q0.copy())
+    _, _, _, q, _, its, _, _ = cell.solve(E, committed, q0.copy())
     evaluations = int(its.max()) + 1  # the batch evaluates every point until the last converges
     solve = best_of(lambda: cell.solve(E, committed, q0.copy()))
     check = best_of(lambda: cell.reconstruct(E, committed, q, 0.0), 3)
