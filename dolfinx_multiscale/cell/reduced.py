@@ -186,16 +186,6 @@ class ReducedRVE:
         """Number of cubature points ``m``."""
         return self.points.size
 
-    @property
-    def modes(self) -> int:
-        """Number of modes ``r``."""
-        return self.galerkin.modes
-
-    @property
-    def cubature_points(self) -> int:
-        """Number of cubature points ``m``."""
-        return self.galerkin.cubature_points
-
     # -- the material protocol ------------------------------------------------------------
     def initial_state(self, n_points: int) -> dict:
         """The RVE's virgin state of ``n_points`` points plus the reduced model's records
