@@ -541,7 +541,9 @@ def _cmd_reduce(args, comm: MPI.Comm) -> dict:
         raise CLIError(f"--tolerance must be a number in (0, 1); got {args.tolerance!r}")
     if args.strain_amplitude is not None and not (math.isfinite(args.strain_amplitude) and args.strain_amplitude > 0):
         raise CLIError(f"--strain-amplitude must be a number > 0; got {args.strain_amplitude!r}")
-    for option in ("paths", "steps", "validation_paths"):
+    if args.enrichment_rounds < 0:
+        raise CLIError(f"--enrichment-rounds must be >= 0; got {args.enrichment_rounds}")
+    for option in ("paths", "steps", "validation_paths", "candidates"):
         if getattr(args, option) < 1:
             raise CLIError(f"--{option.replace('_', '-')} must be >= 1; got {getattr(args, option)}")
     materials = _materials(args.phase, "elasticity", False)
@@ -557,7 +559,8 @@ def _cmd_reduce(args, comm: MPI.Comm) -> dict:
     # the full-RVE paths are spread over the ranks; every rank gets the same model
     model = ReducedRVE.train(rve, tolerance=args.tolerance, strain_amplitude=args.strain_amplitude,
                              paths=args.paths, steps=args.steps, seed=args.seed,
-                             validation_paths=args.validation_paths, progress=say, comm=comm)
+                             validation_paths=args.validation_paths, enrichment_rounds=args.enrichment_rounds,
+                             candidates=args.candidates, progress=say, comm=comm)
     if comm.rank == 0:
         model.save(out)
     info = model.info
@@ -567,7 +570,8 @@ def _cmd_reduce(args, comm: MPI.Comm) -> dict:
             "effectivity": {"q50": float(np.median(info["effectivity"])) if info["effectivity"] else None,
                             "q99": model.safety},
             **{k: info[k] for k in ("samples", "training_paths", "amplitude", "first_yield_strain",
-                                    "validation_steps", "validation_error", "training_s") if k in info},
+                                    "validation_steps", "validation_error", "training_s", "enrichment") if k in info},
+            "history_range": model.history_range,
             **_image_report(micro)}
 
 
@@ -675,6 +679,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--validation-paths", type=int, default=30, dest="validation_paths",
                    help="held-out paths for the modes, the cubature and the safety factor (default 30)")
     d.add_argument("--seed", type=int, default=0, help="seed of the training paths")
+    d.add_argument("--enrichment-rounds", type=int, default=0, dest="enrichment_rounds",
+                   help="greedy rounds adding the candidate loads the model's own error estimate flags (default 0)")
+    d.add_argument("--candidates", type=int, default=256, help="candidate loads per enrichment round (default 256)")
     d.add_argument("--out", required=True, help="the model (.npz), for [[material]] reduced = ... in run files")
     d.add_argument("--json", help="a report: modes, cubature points, effectivity, safety factor, training time")
     d.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

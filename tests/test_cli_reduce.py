@@ -31,6 +31,7 @@ def test_reduce_writes_a_model_the_run_files_load(tmp_path):
     materials = {1: dm.J2Plasticity(E=1, nu=0.3, sy0=0.005, H=0.05), 2: dm.LinearElastic(E=10, nu=0.3)}
     model = dm.ReducedRVE.load(out, dm.RVE(micro, materials))
     assert model.modes == r["modes"] and model.cubature_points == r["cubature_points"]
+    assert r["history_range"] == model.history_range and r["history_range"]["1:p"] > 0  # J2's p was trained
     E = np.array([0.004, -0.001, 0.002])
     model.fallback = False
     Sigma, _ = model.solve(E, tangent=False)
@@ -45,6 +46,8 @@ def test_reduce_writes_a_model_the_run_files_load(tmp_path):
     (["--tolerance", "inf"], "--tolerance must be a number in (0, 1); got inf"),
     (["--strain-amplitude=-0.1"], "--strain-amplitude must be a number > 0"),
     (["--paths", "0"], "--paths must be >= 1"),
+    (["--candidates", "0"], "--candidates must be >= 1"),
+    (["--enrichment-rounds", "-1"], "--enrichment-rounds must be >= 0"),
 ])
 def test_reduce_bad_numbers(tmp_path, capsys, bad, message):
     out, report = tmp_path / "m.npz", tmp_path / "r.json"
