@@ -11,9 +11,10 @@ always valid and holds every finished step::
 
 ``newton_iterations`` counts the macro Newton iterations of the step over its
 sub-steps; with a reduced RVE (``[[material]] reduced``) a record also has
-``reduced_rve: {"shortcut", "reduced", "fallback", "checked", "flagged", "audited",
-"audit_above", "audit_bound"}``: the point updates of the step solved by the elastic
-shortcut, the reduced model and the full RVE, the reduced answers checked after
+``reduced_rve: {"shortcut", "reduced", "fallback", "uncovered", "checked", "flagged",
+"audited", "audit_above", "audit_bound"}``: the point updates of the step solved by the
+elastic shortcut, the reduced model and the full RVE (``uncovered``: sent there by the
+range checks of strain and history), the reduced answers checked after
 convergence and flagged (re-solved by the full RVE), the audited ones and how many of those
 were above the tolerance (all ranks), and the one-sided 95 % Clopper–Pearson bound on the
 share of reduced answers above the tolerance from all audits of the run so far; ``wall_s`` is the step's wall time (the only entry a restarted run does not
@@ -95,7 +96,7 @@ def _reduced_counts(problem: MacroProblem) -> dict | None:
     if not stats:
         return None
     return {k: problem.mesh.comm.allreduce(sum(s[k] for s in stats))
-            for k in ("shortcut", "reduced", "fallback", "checked", "flagged", "audited", "audit_above")}
+            for k in ("shortcut", "reduced", "fallback", "uncovered", "checked", "flagged", "audited", "audit_above")}
 
 
 def run(spec: RunSpec, json_path: Path | None = None, checkpoint: Path | None = None,
