@@ -53,6 +53,7 @@ from mpi4py import MPI
 import numpy as np
 
 import dolfinx_multiscale as dm
+from dolfinx_multiscale.cell.reduced import TIMES
 from dolfinx_multiscale.macro.fe2 import FE2Material, cyclic_partitioner
 from dolfinx_multiscale.macro.problems import Beam
 
@@ -276,6 +277,7 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
         beam = Beam(lambda m: FE2Material(law, m), cells=cells, length=2.0, mode="bending", comm=comm,
                     partitioner=cyclic_partitioner() if comm.size > 1 else None)
         beam.material.update()  # set-up (initial tangent, batched maps) outside the timing
+        setup = {k: model.stats[k] for k in TIMES}  # ... and outside the busy time below
         comm.barrier()
         t0 = time.perf_counter()
         history = beam.run([0.02 * 2.0])
@@ -288,8 +290,7 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
     stats["audit_max_error"] = comm.allreduce(model.stats["audit_max_error"], op=MPI.MAX)
     out["stats"] = stats
     # busy time per rank (the reduced RVE's own clock) and its split
-    from dolfinx_multiscale.cell.reduced import TIMES
-    split = {k: comm.allgather(model.stats[k]) for k in TIMES}
+    split = {k: comm.allgather(model.stats[k] - setup[k]) for k in TIMES}
     busy = np.sum([split[k] for k in TIMES], axis=0)
     out["busy_s_per_rank"], out["time_split_s"] = busy.tolist(), split
     out["busy_max_over_mean"] = float(busy.max() / busy.mean())
