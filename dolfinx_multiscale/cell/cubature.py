@@ -12,14 +12,17 @@ hyper-reduction of nonlinear finite element models via empirical cubature", CMAM
 
 1. Orthogonal basis of the integrands: with ``A_pj = √w_p g_j(x_p)`` (the caller scales
    families of integrands of different units to comparable norms), the SVD ``A = U Σ Vᵀ`` (``U`` from
-   the eigenvectors of ``A Aᵀ``) truncated to
+   the eigenvectors of ``A Aᵀ``, or ``A V Σ⁻¹`` from those of ``AᵀA`` when there are
+   fewer integrands than points) truncated to
    the ``k`` left singular vectors that keep all but ``svd_tolerance²`` of ``‖A‖²_F``; the
    functions ``φ_i(x_p) = U_pi / √w_p`` are ``w``-orthonormal and span the integrands to
    that tolerance. Their exact integrals are ``b_i = Σ_p √w_p U_pi``.
 2. Greedy selection (the ECM's Algorithm 1): with the residual ``r = b − Φ_Sᵀ ω``,
    add the point whose normalized column ``φ(x_p)/‖φ(x_p)‖`` is most positively aligned
-   with ``r``, re-solve the least-squares weights on ``S``, drop points whose weight
-   turned negative (then non-negative least squares on the rest), until
+   with ``r`` (points where every integrand vanishes, or whose column is in the span of
+   those chosen, never), re-solve the least-squares weights on ``S`` (a QR factorization
+   of ``Φ_S`` updated column by column: ``O(k m)`` per point, not ``O(k m²)``), drop
+   points whose weight turned negative (then non-negative least squares on the rest), until
    ``‖r‖ ≤ tolerance ‖b‖`` (at most ``k`` points: the integrals of ``k`` functions).
 
 Because the weights are non-negative, a cubature that integrates the elastic stiffness
@@ -55,13 +58,15 @@ def integrand_basis(samples: npt.ArrayLike, weights: npt.ArrayLike, svd_toleranc
     A = np.sqrt(w)[:, None] * g
     if not A.any():
         raise ValueError("every integrand sample is zero: nothing to integrate")
-    # the left singular vectors from the P × P Gram matrix (P ≪ J: much cheaper than the SVD)
-    s2, U = np.linalg.eigh(A @ A.T)
-    s2, U = np.maximum(s2[::-1], 0.0), U[:, ::-1]
+    # the left singular vectors from the smaller Gram matrix, P × P or J × J (much cheaper
+    # than the SVD of the P × J samples)
+    P, J = A.shape
+    s2, V = np.linalg.eigh(A @ A.T if P <= J else A.T @ A)
+    s2, V = np.maximum(s2[::-1], 0.0), V[:, ::-1]
     left = np.cumsum(s2[::-1])[::-1] / float(s2.sum())  # energy left out from mode k on
     rank = int(np.sum(s2 > 1e-13 * s2[0]))  # the Gram matrix resolves singular values to ~1e-7
     k = max(min(int(np.sum(left > svd_tolerance**2)), rank), 1)
-    U = U[:, :k]
+    U = V[:, :k] if P <= J else (A @ V[:, :k]) / np.sqrt(s2[:k])
     safe = np.where(w > 0, np.sqrt(np.where(w > 0, w, 1.0)), np.inf)
     return U / safe[:, None], U.T @ np.sqrt(w)
 
@@ -102,6 +107,7 @@ def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance
     allowed = (w > 0) & (g != 0).any(axis=1) & (col_norm > 1e-8 * col_norm.max())
     chosen: list[int] = []
     omega = np.zeros(0)
+    Q, R = np.zeros((k, 0)), np.zeros((0, 0))  # Φ_S = Q R, updated one column at a time
     r = b.copy()
     target = tolerance * np.linalg.norm(b)
     for _ in range(4 * k + 10):  # each pass adds a point; NNLS may drop some again
@@ -112,16 +118,25 @@ def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance
         best = int(np.argmax(score))
         if not np.isfinite(score[best]) or score[best] <= 0:
             break  # nothing left that reduces the residual
+        a = Phi[:, best]
+        h = Q.T @ a
+        v = a - Q @ h
+        h2 = Q.T @ v  # Gram–Schmidt twice: orthogonal to round-off
+        v -= Q @ h2
+        rho = np.linalg.norm(v)
+        if rho <= 1e-10 * np.linalg.norm(a):  # in the span of the points chosen: adds nothing
+            allowed[best] = False
+            continue
         chosen.append(best)
-        try:
-            omega = np.linalg.lstsq(Phi[:, chosen], b, rcond=None)[0]
-        except np.linalg.LinAlgError:  # the SVD (gelsd) failed on a nearly rank-deficient system
-            omega = scipy.linalg.lstsq(Phi[:, chosen], b, lapack_driver="gelsy")[0]  # QR, pivoted
+        Q = np.column_stack([Q, v / rho])
+        R = np.block([[R, (h + h2)[:, None]], [np.zeros((1, R.shape[1])), np.array([[rho]])]])
+        omega = scipy.linalg.solve_triangular(R, Q.T @ b)  # the least-squares weights
         if (omega < 0).any():  # keep the weights non-negative
             omega = scipy.optimize.nnls(Phi[:, chosen], b)[0]
             keep = omega > 0
             chosen = [p for p, kept in zip(chosen, keep) if kept]
             omega = omega[keep]
+            Q, R = np.linalg.qr(Phi[:, chosen])
         r = b - Phi[:, chosen] @ omega
     order = np.argsort(chosen)
     return np.asarray(chosen, dtype=np.int64)[order], np.asarray(omega)[order]
