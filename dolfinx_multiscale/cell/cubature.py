@@ -37,21 +37,23 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.optimize
 
-__all__ = ["empirical_cubature", "integrand_basis"]
+__all__ = ["empirical_cubature", "integrand_basis", "integrand_modes"]
 
 
-def integrand_basis(samples: npt.ArrayLike, weights: npt.ArrayLike, svd_tolerance: float
-                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The ``w``-orthonormal basis of sampled integrands (step 1 of the module docstring).
+def integrand_modes(samples: npt.ArrayLike, weights: npt.ArrayLike
+                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Every ``w``-orthonormal mode of sampled integrands above round-off (step 1 of the
+    module docstring, before the truncation): compute it once for cubatures of several
+    tolerances (:func:`empirical_cubature`'s ``modes``).
 
     Args:
         samples: integrands as columns ``(P, J)``: ``samples[p, j] = g_j(x_p)``.
         weights: quadrature weights ``(P,)`` (``> 0`` where a point may be chosen; ``0``
             marks points that take no part, e.g. ghost points).
-        svd_tolerance: relative Frobenius norm of what the truncated basis may leave out.
 
     Returns:
-        ``(Φ (P, k), b (k,))``: the basis functions at the points and their exact integrals.
+        ``(Φ (P, K), b (K,), s² (K,))``: the basis functions at the points, their exact
+        integrals and the squared singular values (decreasing).
     """
     g = np.asarray(samples, dtype=float)
     w = np.asarray(weights, dtype=float)
@@ -63,16 +65,30 @@ def integrand_basis(samples: npt.ArrayLike, weights: npt.ArrayLike, svd_toleranc
     P, J = A.shape
     s2, V = np.linalg.eigh(A @ A.T if P <= J else A.T @ A)
     s2, V = np.maximum(s2[::-1], 0.0), V[:, ::-1]
-    left = np.cumsum(s2[::-1])[::-1] / float(s2.sum())  # energy left out from mode k on
-    rank = int(np.sum(s2 > 1e-13 * s2[0]))  # the Gram matrix resolves singular values to ~1e-7
-    k = max(min(int(np.sum(left > svd_tolerance**2)), rank), 1)
-    U = V[:, :k] if P <= J else (A @ V[:, :k]) / np.sqrt(s2[:k])
+    rank = max(int(np.sum(s2 > 1e-13 * s2[0])), 1)  # the Gram matrix resolves singular values to ~1e-7
+    U = V[:, :rank] if P <= J else (A @ V[:, :rank]) / np.sqrt(s2[:rank])
     safe = np.where(w > 0, np.sqrt(np.where(w > 0, w, 1.0)), np.inf)
-    return U / safe[:, None], U.T @ np.sqrt(w)
+    return U / safe[:, None], U.T @ np.sqrt(w), s2[:rank]
+
+
+def integrand_basis(samples: npt.ArrayLike, weights: npt.ArrayLike, svd_tolerance: float, modes: tuple | None = None
+                    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The ``w``-orthonormal basis of sampled integrands (step 1 of the module docstring):
+    the modes of :func:`integrand_modes` (or ``modes``, its result for these samples)
+    that keep all but ``svd_tolerance²`` of ``‖A‖²_F``.
+
+    Returns:
+        ``(Φ (P, k), b (k,))``: the basis functions at the points and their exact integrals.
+    """
+    Phi, b, s2 = integrand_modes(samples, weights) if modes is None else modes
+    left = np.cumsum(s2[::-1])[::-1] / float(s2.sum())  # energy left out from mode k on
+    k = max(min(int(np.sum(left > svd_tolerance**2)), s2.size), 1)
+    return Phi[:, :k], b[:k]
 
 
 def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance: float,
-                       svd_tolerance: float | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+                       svd_tolerance: float | None = None, modes: tuple | None = None
+                       ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Points and non-negative weights that integrate the sampled integrands (ECM).
 
     Args:
@@ -81,6 +97,8 @@ def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance
         tolerance: relative error ``‖b − Φ_Sᵀ ω‖ / ‖b‖`` of the integrals of the basis
             functions at which the greedy selection stops.
         svd_tolerance: truncation of the integrand basis (default ``tolerance``).
+        modes: :func:`integrand_modes` of these samples, if computed already (the
+            decomposition costs most for large cells: share it between tolerances).
 
     Returns:
         ``(points (m,), omega (m,))``: indices into the ``P`` points (sorted) and their
@@ -98,7 +116,7 @@ def empirical_cubature(samples: npt.ArrayLike, weights: npt.ArrayLike, tolerance
         raise ValueError(f"samples must have shape ({w.size}, J); got {g.shape}")
     if not np.any(g[w > 0]):  # nothing to integrate (e.g. no inelastic stress anywhere)
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    Phi, b = integrand_basis(g, w, tolerance if svd_tolerance is None else svd_tolerance)
+    Phi, b = integrand_basis(g, w, tolerance if svd_tolerance is None else svd_tolerance, modes)
     Phi = Phi.T  # (k, P): column p holds the basis functions at point p
     k, P = Phi.shape
     col_norm = np.linalg.norm(Phi, axis=0)

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from ..errors import RVEConvergenceError
 from ..materials.protocol import put, repeat, take
 from ..parallel import map_over_ranks
-from .cubature import empirical_cubature
+from .cubature import empirical_cubature, integrand_modes
 
 __all__ = ["AMPLITUDE_FACTOR", "COVERED_HISTORY", "ENRICHMENT_BATCH", "SAFETY_QUANTILE", "Snapshots",
            "candidate_loads", "cubature_integrands", "directions", "first_yield_strain", "history_range",
@@ -413,11 +413,12 @@ def _fit(cls, rve, tolerance: float, data: Snapshots, training: list, errors_of,
     model = model_with(k)
     ecm_tolerance = tolerance
     integrands = cubature_integrands(model, data)
+    modes = integrand_modes(integrands, rve.discretisation.weights) if integrands.any() else None  # once
     best = None  # (q95 error, tolerance, cubature, errors, ratios) of the best round so far
     # typical errors well below the tolerance: the check (s η with a 99 % safety factor) then
     # flags few points; a model whose 95 % error is near the tolerance flags many
     for _ in range(5):  # the cubature, tightened until the error is below max(tolerance / 3, 1.5 × target)
-        cubature = empirical_cubature(integrands, rve.discretisation.weights, ecm_tolerance)
+        cubature = empirical_cubature(integrands, rve.discretisation.weights, ecm_tolerance, modes=modes)
         model.set_cubature(*cubature)
         errors, ratios = errors_of(model)
         q95 = float(np.quantile(errors, 0.95)) if np.isfinite(errors).all() else np.inf  # a diverged solve
