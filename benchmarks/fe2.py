@@ -36,6 +36,11 @@ Printed, all measured in this one run:
    and of ``BatchedCell.full_candidates`` (every law with its tangent on the whole cell,
    the shortcut before the check), side by side (the best of 10 repetitions), the points
    accepted by each and the largest difference of their stresses.
+8. ``--reduced-3d``: item 6 in 3-D (issue 23's 3-D target, ≥ 50× online): a 5 625-dof
+   J2 cell (``spherical_inclusion(0.2, h=0.09)``, 8 116 micro points) at the points of a
+   3-D beam (``--part-points``, default 64: 96 points, the same 2 % bending), exact FE²
+   and the hyper-reduced RVE side by side; the same items printed, plus the largest macro
+   strain norm against the model's training range.
 """
 
 from __future__ import annotations
@@ -232,21 +237,42 @@ def part_step(cells: int, batch: bool) -> dict:
             "reaction": history[-1]["reaction"]}
 
 
+# item 6's cells: the 2-D part (1 636 dofs, 1 534 micro points) and a 3-D cell (5 625 dofs,
+# 8 116 micro points); the macro beam is plane strain (2·c·(c//2) triangles) or 3-D
+# (6·c·(c//2)² tetrahedra), one macro point per cell, bent by 2 % of its length
+REDUCED_CASES = {
+    "part": {"dim": 2, "cell": lambda: dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)},
+    "3-D": {"dim": 3, "cell": lambda: dm.microstructures.spherical_inclusion(0.2, h=0.09, comm=MPI.COMM_SELF)},
+}
+
+
+def reduced_beam(law, dim: int, points: int, comm) -> Beam:
+    """The bending beam of item 6 with the fewest cells along ``x`` giving ``points`` macro
+    points or more, cyclic partition on more than one rank."""
+    across = lambda c: max(1, c // 2)  # noqa: E731 (Beam's cells across)
+    count = (lambda c: 2 * c * across(c)) if dim == 2 else (lambda c: 6 * c * across(c) ** 2)
+    cells = next(c for c in range(1, points + 1) if count(c) >= points)
+    return Beam(lambda m: FE2Material(law, m), dim=dim, cells=cells, length=2.0, mode="bending", comm=comm,
+                partitioner=cyclic_partitioner() if comm.size > 1 else None)
+
+
 def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = None, save: str | None = None,
-                enrich: bool = False, enrichment_rounds: int = 0) -> dict:
-    """Item 6: the part's bending step with exact FE² and with a hyper-reduced RVE
+                enrich: bool = False, enrichment_rounds: int = 0, case: str = "part") -> dict:
+    """Item 6: the bending step with exact FE² and with a hyper-reduced RVE
     (:class:`~dolfinx_multiscale.cell.reduced.ReducedRVE`), side by side in this run, on the
-    ranks of ``MPI.COMM_WORLD`` (cyclic partition on 2). The model is trained on rank 0
-    with the defaults (``tolerance``, amplitude from the first-yield strain; kept in
-    ``save`` if given) and loaded by every rank, or read from ``model_path`` when given
-    (training then not timed). The model is trained with its full-RVE paths spread over
-    the ranks; with ``enrich``, the training includes one FE² run of the step with the
-    first model and a second training with the increments that run flagged
-    (``ReducedRVE.fallback_paths``); ``enrichment_rounds`` is the training's greedy
-    enrichment (``train(enrichment_rounds=...)``)."""
+    ranks of ``MPI.COMM_WORLD`` (cyclic partition on 2), for the cell and beam of
+    ``REDUCED_CASES[case]`` (``"part"``: the 2-D part; ``"3-D"``: a spherical inclusion in
+    a 3-D beam). The model is trained with the defaults (``tolerance``, amplitude from
+    the first-yield strain; kept in ``save`` if given) and loaded by every rank, or read
+    from ``model_path`` when given (training then not timed). The model is trained with
+    its full-RVE paths spread over the ranks; with ``enrich``, the training includes one
+    FE² run of the step with the first model and a second training with the increments
+    that run flagged (``ReducedRVE.fallback_paths``); ``enrichment_rounds`` is the
+    training's greedy enrichment (``train(enrichment_rounds=...)``)."""
     comm = MPI.COMM_WORLD
-    micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
+    dim, micro = REDUCED_CASES[case]["dim"], REDUCED_CASES[case]["cell"]()
     materials = {1: J2, 2: FIBRE}
+    load = 0.02 * 2.0
     training = 0.0
     path = model_path
     if path is None:
@@ -257,9 +283,7 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
         model = dm.ReducedRVE.train(dm.RVE(micro, materials), tolerance=tolerance, progress=say, comm=comm,
                                     enrichment_rounds=enrichment_rounds)
         if enrich:  # one FE² run of the step with it, then a training with the increments it flagged
-            beam = Beam(lambda m: FE2Material(model, m), cells=int(round(points ** 0.5)), length=2.0,
-                        mode="bending", comm=comm, partitioner=cyclic_partitioner() if comm.size > 1 else None)
-            beam.run([0.02 * 2.0])
+            reduced_beam(model, dim, points, comm).run([load])
             flagged = [p for part in comm.allgather(model.fallback_paths) for p in part]
             model = dm.ReducedRVE.train(dm.RVE(micro, materials), tolerance=tolerance, progress=say, comm=comm,
                                         user_paths=flagged)
@@ -267,24 +291,25 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
             model.save(path)
         training = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     model = dm.ReducedRVE.load(path, dm.RVE(micro, materials))
-    cells = int(round(points ** 0.5))
-    out = {"points": None, "ranks": comm.size, "training_s": training, "modes": model.modes,
-           "cubature_points": model.cubature_points, "cell_points": model.info["cell_points"],
-           "samples": model.info["samples"], "safety": model.safety,
+    out = {"case": case, "points": None, "ranks": comm.size, "rve_dofs": model.rve.n_dofs, "training_s": training,
+           "modes": model.modes, "cubature_points": model.cubature_points, "cell_points": model.info["cell_points"],
+           "samples": model.info["samples"], "safety": model.safety, "strain_range": model.strain_range,
            "validation_error": model.info["validation_error"], "tolerance": model.tolerance,
            "enrichment": model.info.get("enrichment")}
     for name, law in (("exact", dm.RVE(micro, materials)), ("reduced", model)):
-        beam = Beam(lambda m: FE2Material(law, m), cells=cells, length=2.0, mode="bending", comm=comm,
-                    partitioner=cyclic_partitioner() if comm.size > 1 else None)
+        beam = reduced_beam(law, dim, points, comm)
         beam.material.update()  # set-up (initial tangent, batched maps) outside the timing
         setup = {k: model.stats[k] for k in TIMES}  # ... and outside the busy time below
         comm.barrier()
         t0 = time.perf_counter()
-        history = beam.run([0.02 * 2.0])
+        history = beam.run([load])
         wall = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+        norms = comm.allgather(np.linalg.norm(beam.material.strain_committed, axis=1))
         out["points"] = comm.allreduce(beam.material.n_points)
         out[name] = {"wall_s": wall, "reaction": history[-1]["reaction"], "cuts": history[-1]["cuts"],
-                     "macro_iterations": history[-1]["newton_iterations"]}
+                     "macro_iterations": history[-1]["newton_iterations"],
+                     "plastic_points": comm.allreduce(int((beam.material.committed_history("p") > 0).sum())),
+                     "max_strain_norm": float(np.concatenate(norms).max())}
     stats = {k: comm.allreduce(model.stats[k]) for k in ("shortcut", "reduced", "fallback", "uncovered", "checked",
                                                            "flagged", "audited", "audit_above")}
     stats["audit_max_error"] = comm.allreduce(model.stats["audit_max_error"], op=MPI.MAX)
@@ -299,12 +324,17 @@ def run_reduced(points: int, tolerance: float = 1e-3, model_path: str | None = N
     out["speedup_with_training"] = out["exact"]["wall_s"] / (out["reduced"]["wall_s"] + training)
     out["reaction_rel_diff"] = abs(out["reduced"]["reaction"] - out["exact"]["reaction"]) / abs(out["exact"]["reaction"])
     if comm.rank == 0:
-        print(f"reduced RVE, part, {out['points']} points, {comm.size} rank(s): exact {out['exact']['wall_s']:.1f} s, "
-              f"reduced {out['reduced']['wall_s']:.2f} s online + {training:.1f} s training ({model.modes} modes, "
-              f"{model.cubature_points} of {out['cell_points']} points, {out['samples']} snapshots, safety "
-              f"{model.safety:.2f}); online speed-up {out['online_speedup']:.1f}x, with training "
+        exact, reduced = out["exact"], out["reduced"]
+        print(f"reduced RVE, {case}, {out['points']} points, {out['rve_dofs']}-dof cell, {comm.size} rank(s): exact "
+              f"{exact['wall_s']:.1f} s, reduced {reduced['wall_s']:.2f} s online + {training:.1f} s training "
+              f"({model.modes} modes, {model.cubature_points} of {out['cell_points']} points, {out['samples']} "
+              f"snapshots, safety {model.safety:.2f}); online speed-up {out['online_speedup']:.1f}x, with training "
               f"{out['speedup_with_training']:.2f}x; point updates {stats}; reactions differ by "
               f"{out['reaction_rel_diff']:.1e} (tolerance {model.tolerance:g})", flush=True)
+        print(f"  macro iterations exact/reduced {exact['macro_iterations']}/{reduced['macro_iterations']}, plastic "
+              f"points {exact['plastic_points']}/{reduced['plastic_points']}, largest macro strain "
+              f"{exact['max_strain_norm']:.2e}/{reduced['max_strain_norm']:.2e} (model range "
+              f"{model.strain_range:.2e}, x1.5 accepted)", flush=True)
         print("  busy s per rank " + ", ".join(f"{b:.2f}" for b in busy) + f" (max/mean "
               f"{out['busy_max_over_mean']:.2f}); split, s per rank: "
               + "; ".join(f"{k[:-2]} " + "/".join(f"{t:.2f}" for t in v) for k, v in split.items()), flush=True)
@@ -381,24 +411,28 @@ def main() -> None:
     parser.add_argument("--batch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--part", action="store_true", help="also run item 5 (the issue-15 part)")
     parser.add_argument("--part-only", action="store_true", help="run item 5 only")
-    parser.add_argument("--part-points", default="1024", help="comma list of macro point counts for item 5")
+    parser.add_argument("--part-points", help="comma list of macro point counts for item 5 (default 1024; items 6 "
+                                              "and 7 take the first, item 8 (--reduced-3d) defaults to 64)")
     parser.add_argument("--reduced-only", action="store_true",
                         help="run item 6 only (exact vs hyper-reduced RVE, first --part-points count, on the ranks "
                              "of mpiexec)")
-    parser.add_argument("--model", help="item 6: a trained model (.npz, e.g. from `dolfinx-multiscale reduce`) "
+    parser.add_argument("--reduced-3d", dest="reduced_3d", action="store_true",
+                        help="run item 8 only (item 6 on a 3-D cell and beam, --part-points macro points)")
+    parser.add_argument("--model", help="items 6 and 8: a trained model (.npz, e.g. from `dolfinx-multiscale reduce`) "
                                         "instead of training one in the run")
-    parser.add_argument("--tolerance", type=float, default=1e-3, help="item 6: the reduced model's tolerance")
-    parser.add_argument("--save-model", dest="save_model", help="item 6: keep the model trained in the run here")
+    parser.add_argument("--tolerance", type=float, default=1e-3, help="items 6 and 8: the reduced model's tolerance")
+    parser.add_argument("--save-model", dest="save_model", help="items 6 and 8: keep the model trained in the run here")
     parser.add_argument("--enrich", action="store_true",
-                        help="item 6: train, run the step, train again with the increments it flagged")
+                        help="items 6 and 8: train, run the step, train again with the increments it flagged")
     parser.add_argument("--enrichment-rounds", type=int, default=0,
-                        help="item 6: greedy enrichment rounds of the training (train(enrichment_rounds=...))")
+                        help="items 6 and 8: greedy enrichment rounds of the training (train(enrichment_rounds=...))")
     parser.add_argument("--check-only", action="store_true",
                         help="run item 7 only (the elastic check, first --part-points count, serial)")
     parser.add_argument("--cells", type=int, default=12)
     parser.add_argument("--mode", default="bending")
     parser.add_argument("--cyclic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    part_points = [int(p) for p in (args.part_points or ("64" if args.reduced_3d else "1024")).split(",")]
     if args.worker == "step":
         wall, n, _ = fe2_step_time(args.cells, args.mode, args.cyclic)
         if MPI.COMM_WORLD.rank == 0:
@@ -410,18 +444,19 @@ def main() -> None:
             print(json.dumps(result))
         return
     if args.part_only:
-        rows = run_part([int(p) for p in args.part_points.split(",")])
+        rows = run_part(part_points)
         if args.json:
             Path(args.json).write_text(json.dumps({"part": rows}, indent=2))
         return
     if args.check_only:
-        result = run_check(int(args.part_points.split(",")[0]))
+        result = run_check(part_points[0])
         if args.json:
             Path(args.json).write_text(json.dumps({"check": result}, indent=2))
         return
-    if args.reduced_only:
-        result = run_reduced(int(args.part_points.split(",")[0]), args.tolerance, model_path=args.model,
-                             save=args.save_model, enrich=args.enrich, enrichment_rounds=args.enrichment_rounds)
+    if args.reduced_only or args.reduced_3d:
+        case = "3-D" if args.reduced_3d else "part"
+        result = run_reduced(part_points[0], args.tolerance, model_path=args.model, save=args.save_model,
+                             enrich=args.enrich, enrichment_rounds=args.enrichment_rounds, case=case)
         if args.json and MPI.COMM_WORLD.rank == 0:
             Path(args.json).write_text(json.dumps({"reduced": result}, indent=2))
         return
@@ -473,7 +508,7 @@ def main() -> None:
         print(f"FE2 step, {n:6d} points: {wall:7.2f} s, {1e6 * wall / n:8.1f} us per point")
     out["growth"] = growth
     if args.part:
-        out["part"] = run_part([int(p) for p in args.part_points.split(",")])
+        out["part"] = run_part(part_points)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
 
