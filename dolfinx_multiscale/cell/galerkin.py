@@ -138,7 +138,8 @@ class HyperReducedCell:
         With ``τ = σ − D_el ε`` the inelastic part of the micro stress (zero where a point
         stays elastic), the internal force is ``f = K_el q + F_el E + Σ_s ω_s (BΦ)_sᵀ τ_s``
         and its Jacobian ``K = K_el + Σ_s ω_s (BΦ)_sᵀ (D_s − D_el,s) (BΦ)_s``: the elastic
-        part exact, the cubature for the inelastic one.
+        part exact, the cubature for the inelastic one. The ``M`` points are evaluated
+        together, each only until it has converged.
 
         Returns:
             ``(Σ (M, n), C (M, n, n), Σ33 (M,), q, ∂q/∂E (M, r, n), iterations (M,),
@@ -154,31 +155,43 @@ class HyperReducedCell:
         wB = wBPhi.reshape(m * n, r)
         rtol = max(self._cell.rtol, 1e-12)
         its = np.zeros(M, dtype=np.int64)
-        diverged = np.zeros(M, dtype=bool)
+        diverged, unconverged = np.zeros(M, dtype=bool), np.zeros(M, dtype=bool)
+        eps, sigma, tau = np.empty((M, m, n)), np.empty((M, m, n)), np.empty((M, m, n))
+        D, sigma33, history = np.empty((M, m, n, n)), np.empty((M, m)), {}
+        todo = np.arange(M)  # the points still iterating: only they are evaluated again
         while True:
-            eps = E[:, None, :] + (q @ B2.T).reshape(M, m, n)
+            Et, qt = E[todo], q[todo]
+            eps[todo] = e = Et[:, None, :] + (qt @ B2.T).reshape(todo.size, m, n)
             if m:
-                sigma, D, history, sigma33 = self._sub_laws.evaluate_many(eps, sub)
+                st, Dt, ht, s33 = self._sub_laws.evaluate_many(e, {k: v[todo] for k, v in sub.items()})
             else:  # no cubature point: the elastic reduced model (nothing inelastic was seen)
-                sigma, D, history, sigma33 = eps, np.zeros((M, 0, n, n)), {}, np.zeros((M, 0))
-            tau = self._inelastic_stress(E, q, sigma)
-            stiffness_force, load = q @ self._K_el.T, E @ self._F_el.T
-            r_q = stiffness_force + load + tau.reshape(M, -1) @ wB
+                st, Dt, ht, s33 = e, np.zeros((todo.size, 0, n, n)), {}, np.zeros((todo.size, 0))
+            sigma[todo], D[todo], sigma33[todo] = st, Dt, s33
+            for key, value in ht.items():
+                history.setdefault(key, np.empty((M,) + value.shape[1:], value.dtype))[todo] = value
+            tau[todo] = t = self._inelastic_stress(Et, qt, st)
+            stiffness_force, load = qt @ self._K_el.T, Et @ self._F_el.T
+            r_q = stiffness_force + load + t.reshape(todo.size, -1) @ wB
             scale = (np.linalg.norm(stiffness_force, axis=1) + np.linalg.norm(load, axis=1)
-                     + np.linalg.norm(np.abs(tau).reshape(M, -1) @ np.abs(wB), axis=1))
-            diverged |= ~np.isfinite(r_q).all(axis=1)
-            active = ~(np.linalg.norm(r_q, axis=1) <= rtol * scale) & ~diverged
-            if not active.any() or its.max() == MAX_ITERATIONS:
+                     + np.linalg.norm(np.abs(t).reshape(todo.size, -1) @ np.abs(wB), axis=1))
+            bad = ~np.isfinite(r_q).all(axis=1)
+            diverged[todo[bad]] = True
+            going = np.flatnonzero(~(np.linalg.norm(r_q, axis=1) <= rtol * scale) & ~bad)
+            if going.size == 0 or its.max() == MAX_ITERATIONS:
+                unconverged[todo[going]] = True
                 break
-            K = self._reduced_stiffness(D[active] - self._D_el_s)
+            K = self._reduced_stiffness(Dt[going] - self._D_el_s)
             # a reduced tangent that lost positive definiteness (the cubature over-weights the
             # plastic softening) can have several solutions near each other: hand it over
             indefinite = _indefinite(K)
             if indefinite.any():
-                diverged[np.flatnonzero(active)[indefinite]] = True
-                K, active = K[~indefinite], active & ~diverged
-            q[active] -= np.linalg.solve(K, r_q[active][..., None])[..., 0]
-            its[active] += 1
+                diverged[todo[going[indefinite]]] = True
+                K, going = K[~indefinite], going[~indefinite]
+            todo = todo[going]
+            q[todo] -= np.linalg.solve(K, r_q[going][..., None])[..., 0]
+            its[todo] += 1
+            if todo.size == 0:
+                break
         V = self.rve.discretisation.volume
         dD = D - self._D_el_s
         K = self._reduced_stiffness(dD)
@@ -187,7 +200,7 @@ class HyperReducedCell:
         dq = -np.linalg.solve(K, G)  # ∂q/∂E from K dq + G dE = 0
         C = self._D_bar + (np.tensordot(self.weights, dD, axes=(0, 1)) + H.transpose(0, 2, 1) @ dq) / V
         Sigma, Sigma33 = self._averages(E, q, tau, sigma33, eps)
-        ok = ~active & ~diverged & np.isfinite(Sigma).all(axis=1) & np.isfinite(C).all(axis=(1, 2))
+        ok = ~unconverged & ~diverged & np.isfinite(Sigma).all(axis=1) & np.isfinite(C).all(axis=(1, 2))
         if (~ok).any():
             _log.debug("reduced Newton: %d of %d points not converged in %d iterations", (~ok).sum(), M, its.max())
         return Sigma, C, Sigma33, q, dq, its, ok, history
