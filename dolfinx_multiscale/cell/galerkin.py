@@ -132,8 +132,7 @@ class HyperReducedCell:
         stored = np.flatnonzero(start["tangent_kind"] == STORED_TANGENT) if tangent else []
         if len(stored):
             W = start["W"][stored]
-            q[stored] = start["w"][stored] @ self.basis + np.einsum(
-                "mi,mir->mr", dE[stored], np.matmul(W, self.basis[:W.shape[2]]))
+            q[stored] = start["w"][stored] @ self.basis + np.einsum("mi,min->mn", dE[stored], W) @ self.basis[:W.shape[2]]
         return q
 
     def solve(self, E, committed: dict, q):

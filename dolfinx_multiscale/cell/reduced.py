@@ -257,7 +257,8 @@ class ReducedRVE:
             if need_tangent:
                 tangent[idx] = C
             if "W" in new:  # the unit fluctuations Φ ∂q/∂E: the next predictor (here or in the full RVE)
-                new["W"][idx] = np.matmul(self.basis[:new["W"].shape[2]], dq).transpose(0, 2, 1)
+                n_W = new["W"].shape[2]  # one product for the chunk
+                new["W"][idx] = (dq.transpose(0, 2, 1).reshape(-1, self.modes) @ self.basis[:n_W].T).reshape(-1, self.n, n_W)
             zeros = np.zeros(idx.size)
             # history and energies: the committed ones until check_converged() reconstructs them
             put(without_W, idx, {**{k: state[k][idx] for k in without_W if k not in _RECORD},
