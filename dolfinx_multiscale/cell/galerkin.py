@@ -38,6 +38,8 @@ MAX_ITERATIONS = 25
 #: 1e-2, serial: 4 iterations safety 1.40, no point flagged, 4.9 s; 2: 1.79, 85 flagged
 #: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s)
 CG_ITERATIONS = 4
+#: the largest packed map of the symmetric reduced stiffness (:func:`_packed_stiffness`)
+PACKED_BYTES = 1 << 25
 
 
 class HyperReducedCell:
@@ -278,11 +280,13 @@ def _packed_stiffness(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.flo
     for symmetric ``dD`` ``(M, m, n, n)``: ``pairs`` the ``n(n+1)/2`` index pairs ``i ≤ j``,
     ``upper`` the ``r(r+1)/2`` of the result, ``Q`` ``(m n(n+1)/2, r(r+1)/2)``; ``None`` when
     it costs more flops than the two batched products (``n(n+1)/2 · r(r+1)/2 ≥ n r² + n² r``:
-    3-D cells beyond 5 modes). In 2-D the product takes half the time of the two
-    (the part's 17 modes and 228 points, 64 macro points)."""
+    3-D cells beyond 5 modes) or ``Q`` would take more than ``PACKED_BYTES`` (the training's
+    models with all modes and all points). In 2-D the product takes a fifth of the time of
+    the two (the part's 17 modes and 228 points, 64 macro points)."""
     m, n, r = BPhi.shape
     pairs, upper = np.triu_indices(n), np.triu_indices(r)
-    if len(pairs[0]) * len(upper[0]) >= n * r * r + n * n * r:
+    size = len(pairs[0]) * len(upper[0])
+    if size >= n * r * r + n * n * r or 8 * m * size > PACKED_BYTES:
         return None
     Q = np.empty((m, len(pairs[0]), len(upper[0])))
     for k, (i, j) in enumerate(zip(*pairs)):
