@@ -163,6 +163,8 @@ class PhaseLaws:
         M, N, n = eps.shape
         for tag, mat in self.materials.items():
             idx = self.phase_points[tag]
+            if idx.size == 0 and not self._keys[tag]:  # nothing to evaluate, no history to keep
+                continue
             need = tangent_of(mat)
             s, t, new = mat.update(eps[:, idx].reshape(-1, n), self._stacked_phase_state(committed, tag), need)
             s33 = new["sigma33"].reshape(M, idx.size) if "sigma33" in new else None
