@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-
-from mpi4py import MPI
 
 import numpy as np
 
@@ -32,20 +29,9 @@ import dolfinx_multiscale as dm
 from dolfinx_multiscale.cell.galerkin import HyperReducedCell
 from dolfinx_multiscale.cell.reduced import CHECK_CHUNK, CHUNK
 from dolfinx_multiscale.materials.protocol import take
+from fe2 import FIBRE, J2, REDUCED_CASES, best_of  # the part's laws and cell (this folder)
 
-J2 = dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05)
-FIBRE = dm.LinearElastic(E=10.0, nu=0.25)
 M = 64
-
-
-def best_of(f, repeats: int = 5) -> float:
-    """The shortest of ``repeats`` timings of ``f()`` in seconds (the machine is shared)."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def measure(model, r: int, m: int, E: np.ndarray, state: dict) -> dict:
@@ -62,8 +48,8 @@ def measure(model, r: int, m: int, E: np.ndarray, state: dict) -> dict:
     solved = [cell.solve(E[c], take(committed, c), q0[c].copy()) for c in chunks(CHUNK)]
     q = np.concatenate([out[3] for out in solved])
     evaluations = int(sum((out[5] + 1).sum() for out in solved))  # each point until it has converged
-    solve = best_of(lambda: [cell.solve(E[c], take(committed, c), q0[c].copy()) for c in chunks(CHUNK)])
-    check = best_of(lambda: [cell.reconstruct(E[c], take(committed, c), q[c], 0.0) for c in chunks(CHECK_CHUNK)], 3)
+    solve, _ = best_of(lambda: [cell.solve(E[c], take(committed, c), q0[c].copy()) for c in chunks(CHUNK)], 5)
+    check, _ = best_of(lambda: [cell.reconstruct(E[c], take(committed, c), q[c], 0.0) for c in chunks(CHECK_CHUNK)], 3)
     return {"r": r, "m": m, "evaluations": evaluations, "us_per_iteration": 1e6 * solve / evaluations,
             "us_per_check": 1e6 * check / M}
 
@@ -74,7 +60,7 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=1e-2)
     parser.add_argument("--json", help="write the numbers as JSON")
     args = parser.parse_args()
-    micro = dm.microstructures.circular_inclusion(0.3, h=0.04, comm=MPI.COMM_SELF)
+    micro = REDUCED_CASES["part"]["cell"]()
     rve = dm.RVE(micro, {1: J2, 2: FIBRE})
     model = (dm.ReducedRVE.load(args.model, rve) if args.model
              else dm.ReducedRVE.train(rve, tolerance=args.tolerance))

@@ -91,8 +91,8 @@ MAX_FALLBACK_PATHS = 256
 _RECORD = ("forced", "indicator", "reduced")
 #: the seconds kept in :attr:`ReducedRVE.stats`, by what they were spent on
 TIMES = ("audit_s", "check_s", "fallback_s", "reduced_s", "shortcut_s")
-#: what a point's solve starts from (its guess)
-_START = ("E", "W", "tangent_kind", "w")
+#: what a point's full-RVE solve starts from (its guess; without a stored tangent, so not "W")
+_START = ("E", "w")
 
 
 class ReducedRVE:
