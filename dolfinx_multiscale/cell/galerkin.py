@@ -36,7 +36,8 @@ MAX_ITERATIONS = 25
 #: preconditioned CG iterations of the Galerkin part of the error estimate; fewer make the
 #: estimate cruder and the safety factor larger (the part's 1 024-point step at tolerance
 #: 1e-2, serial: 4 iterations safety 1.40, no point flagged, 4.9 s; 2: 1.79, 85 flagged
-#: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s)
+#: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s; on 2 ranks, 3: safety 1.68, 3 flagged
+#: points, 9 macro iterations instead of 6, 1.6x the time of 4)
 CG_ITERATIONS = 4
 #: the largest packed map of the symmetric reduced stiffness (:func:`_packed_stiffness`)
 PACKED_BYTES = 1 << 25
