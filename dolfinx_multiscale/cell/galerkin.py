@@ -125,6 +125,12 @@ class HyperReducedCell:
         """Number of cubature points ``m``."""
         return self.points.size
 
+    @property
+    def packed_stiffness(self) -> bool:
+        """Whether the reduced stiffness is one product with the packed map of the symmetric
+        tangent changes (:func:`_packed_stiffness`), else two batched products."""
+        return self._packed is not None
+
     def predict(self, E, start: dict, tangent: bool):
         """First-order predictor ``q = Φᵀ(w₀ + W₀ᵀ ΔE)`` ``(M, r)`` of ``M`` points from a start
         state: its fluctuation ``"w"`` and, with ``tangent``, its unit fluctuations ``"W"``
