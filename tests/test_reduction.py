@@ -343,3 +343,28 @@ def test_packed_reduced_stiffness_equals_the_batched_products(cell, trained, mon
     assert a[6].all() and (a[5] >= 1).all()  # converged, plastic: the reduced stiffness was used
     for x, y in zip(a[:5], b[:5]):  # Σ, C, Σ33, q, ∂q/∂E
         assert np.abs(x - y).max() <= 1e-12 * np.abs(y).max()
+
+
+def test_check_with_a_reference_stress_per_point_equals_single_points(cell, trained):
+    """The check with one σ_ref per point (training validates many paths at once this way)
+    gives every point the Σ and the indicator η of its own single-point solve with that
+    σ_ref (Σ to 1e-12, η to 1e-9: its CG sums in another order); the σ_ref matter here
+    (η differs between them by > 10 %)."""
+    model = trained
+    E = np.array([[0.012, -0.004, 0.003], [0.012, -0.004, 0.003], [-0.006, 0.01, 0.004], [0.002, 0.002, 0.011]])
+    references = np.array([0.0, 0.05, 0.0, 0.08])
+    model.fallback, model.audit = False, 0
+    try:
+        state = model.initial_state(len(E))
+        Sigma, _, trial = model.update(E, state, need_tangent=False)
+        model.check_converged(E, state, trial, references)
+        assert np.all(trial["reduced"] > 0)
+        for i, reference in enumerate(references):
+            model.committed_state, model.reference_stress = {}, reference
+            single, _ = model.solve(E[i], tangent=False)
+            model.commit()
+            assert np.abs(single - Sigma[i]).max() <= 1e-12 * np.abs(Sigma[i]).max()
+            assert abs(model.committed_state["indicator"] - trial["indicator"][i]) <= 1e-9 * trial["indicator"][i]
+    finally:
+        model.fallback, model.audit, model.reference_stress = True, 2, 0.0
+    assert trial["indicator"][0] > 1.1 * trial["indicator"][1]

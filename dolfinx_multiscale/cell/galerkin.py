@@ -244,9 +244,10 @@ class HyperReducedCell:
         K[:, upper[1], upper[0]] = values
         return K + self._K_el
 
-    def reconstruct(self, E, committed: dict, q, reference_stress: float):
+    def reconstruct(self, E, committed: dict, q, reference_stress):
         """Full fields of ``M`` reduced solutions: ``(errors (M,), Σ_ECM (M, n), records)``
-        with the new state entries (full history, ``"w"``, energies)."""
+        with the new state entries (full history, ``"w"``, energies); the errors relative
+        to ``max(‖Σ_ECM‖, σ_ref)``, ``reference_stress`` a scalar or ``(M,)``."""
         cell, disc = self._cell, self.rve.discretisation
         M, n = E.shape
         N, _, r = self.mode_strains.shape

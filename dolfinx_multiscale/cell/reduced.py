@@ -297,7 +297,7 @@ class ReducedRVE:
 
     # -- the post-convergence check ----------------------------------------------------------
     def check_converged(self, strain: npt.ArrayLike, state: dict, trial: dict,
-                        reference_stress: float = 0.0) -> npt.NDArray[np.bool_]:
+                        reference_stress: npt.ArrayLike = 0.0) -> npt.NDArray[np.bool_]:
         """Reconstruct and check the points the reduced model answered (module docstring).
 
         Called once the macro Newton has converged with the stresses of the last
@@ -310,13 +310,15 @@ class ReducedRVE:
             trial: the last update's states; the reduced points get their full micro
                 history, fluctuation, energies and indicator; flagged points get
                 ``"forced"`` = 1.
-            reference_stress: ``σ_ref``, the RMS macro stress of the step over all points.
+            reference_stress: ``σ_ref``, the RMS macro stress of the step over all points
+                (or one per point ``(N,)``, e.g. per load path in training).
 
         Returns:
             The ``(N,)`` mask of flagged points: the next update solves them with the full
             RVE, so the macro Newton must iterate again.
         """
         strain = np.asarray(strain, dtype=float)
+        reference = np.broadcast_to(np.asarray(reference_stress, dtype=float), (len(strain),))
         clock = _Clock(self.stats)
         idx_all = np.flatnonzero(trial["reduced"] > 0)
         flagged = np.zeros(len(strain), dtype=bool)
@@ -325,7 +327,7 @@ class ReducedRVE:
         for start in range(0, idx_all.size, CHECK_CHUNK):
             idx = idx_all[start:start + CHECK_CHUNK]
             errors, answers[idx], records = self.galerkin.reconstruct(strain[idx], take(state, idx),
-                                                              trial["w"][idx] @ self.basis, reference_stress)
+                                                              trial["w"][idx] @ self.basis, reference[idx])
             eta = state["indicator"][idx] + errors
             largest = max(largest, float(eta.max(initial=0.0)))
             put({k: trial[k] for k in records}, idx, records)
@@ -338,7 +340,7 @@ class ReducedRVE:
         room = MAX_FALLBACK_PATHS - len(self.fallback_paths)
         self.fallback_paths += [[state["E"][i].copy(), strain[i].copy()] for i in np.flatnonzero(flagged)[:room]]
         clock("check_s")
-        audit = self._audit(strain, state, answers, idx_all[~flagged[idx_all]], reference_stress)
+        audit = self._audit(strain, state, answers, idx_all[~flagged[idx_all]], reference)
         clock("audit_s")
         last = {"checked": int(idx_all.size), "flagged": int(flagged.sum()), "max_indicator": largest, **audit}
         self.stats["checked"] += last["checked"]
@@ -347,9 +349,10 @@ class ReducedRVE:
         self.stats["last"] = {**self.stats["last"], **last}
         return flagged
 
-    def _audit(self, strain, state: dict, answers, candidates, reference_stress: float) -> dict:
+    def _audit(self, strain, state: dict, answers, candidates, reference) -> dict:
         """Solve ``audit`` random reduced points with the full RVE; the errors of the
-        reduced answers go into the stats (the answers are not changed)."""
+        reduced answers (relative to ``max(‖Σ‖, σ_ref)``, ``reference`` ``(N,)``) go into
+        the stats (the answers are not changed)."""
         k = min(self.audit, candidates.size)
         if k == 0:
             return {}
@@ -359,7 +362,7 @@ class ReducedRVE:
         rve_state = {key: v[pick] for key, v in state.items() if key not in _RECORD}
         exact, _, _ = self.rve.update(strain[pick], rve_state, need_tangent=False)
         reduced = answers[pick]
-        scale = np.maximum(np.linalg.norm(exact, axis=1), reference_stress)
+        scale = np.maximum(np.linalg.norm(exact, axis=1), reference[pick])
         errors = np.linalg.norm(reduced - exact, axis=1) / np.maximum(scale, 1e-300)
         s = self.stats
         s["audited"] += k

@@ -96,30 +96,49 @@ def training_paths(n: int, amplitude: float, count: int, steps: int, seed: int) 
     return out
 
 
-def first_yield_strain(rve, count: int = 64, seed: int = 0) -> float:
+def first_yield_strain(rve, count: int = 64, seed: int = 0, comm=None) -> float:
     """The median over random directions (:func:`directions`) of the macro strain norm at
     which some micro point of ``rve`` first leaves the elastic range.
 
     With the elastic localization ``ε_p = A_p E`` (``A = I + B W_el``), the virgin cell's
-    law is evaluated at ``a A d`` for all directions at once and ``a`` bisected (40 steps)
-    between elastic (every micro tangent the elastic one) and not.
+    law is evaluated at ``a A d`` for all directions at once and ``a`` bracketed by
+    decades, then bisected to 1e-5 relative, between elastic (every micro tangent the
+    elastic one) and not; each direction on its own (with ``comm``, the directions dealt
+    to its ranks: the same answer as serially).
     """
     cell = rve.batched_cell
     _, W, D_el = rve.initial_tangent()
     unit = cell.strains(np.eye(rve.n), W)  # (n, N, n): micro strain of E = e_k
     d = directions(rve.n, count, np.random.default_rng(seed))
+    if comm is not None:
+        d = d[comm.rank::comm.size]
     eps = np.einsum("mk,kpi->mpi", d, unit)
-    virgin = repeat(take(rve.initial_state(1), 0), count)
-    lo, hi = np.zeros(count), np.ones(count)
-    while True:  # an upper bound: strains of 1 and more are outside small strain anyway
-        _, elastic, _, _ = rve.laws.update_many(hi[:, None, None] * eps, virgin, D_el)
-        if not elastic.any() or hi.max() >= 1e3:
+    virgin = repeat(take(rve.initial_state(1), 0), len(d))
+
+    def elastic_at(a, which):
+        return rve.laws.update_many(a[which, None, None] * eps[which], take(virgin, which), D_el)[1]
+
+    lo, hi = np.zeros(len(d)), np.ones(len(d))
+    rising = np.arange(len(d))  # an upper bound: strains of 1 and more are outside small strain anyway
+    while rising.size and hi.max() < 1e3:
+        rising = rising[elastic_at(hi, rising)]
+        hi[rising] *= 10
+    lo[hi > 1] = hi[hi > 1] / 10
+    falling = np.flatnonzero(hi == 1)  # down by decades while plastic: then hi / lo = 10
+    while falling.size and hi[falling].min() > 1e-12:
+        elastic = elastic_at(hi / 10, falling)
+        lo[falling[elastic]] = hi[falling[elastic]] / 10
+        falling = falling[~elastic]
+        hi[falling] /= 10
+    for _ in range(40):  # bisection to 1e-5 relative
+        active = np.flatnonzero((hi - lo) > 1e-5 * hi)
+        if active.size == 0:
             break
-        hi[elastic] *= 10
-    for _ in range(40):
         mid = 0.5 * (lo + hi)
-        _, elastic, _, _ = rve.laws.update_many(mid[:, None, None] * eps, virgin, D_el)
-        lo, hi = np.where(elastic, mid, lo), np.where(elastic, hi, mid)
+        elastic = elastic_at(mid, active)
+        lo[active[elastic]], hi[active[~elastic]] = mid[active[elastic]], mid[active[~elastic]]
+    if comm is not None:
+        hi = np.concatenate(comm.allgather(hi))
     return float(np.median(hi))
 
 
@@ -177,14 +196,13 @@ def snapshots(rve, paths: list[list[npt.ArrayLike]], comm=None) -> Snapshots:
                      [Sigmas for _, Sigmas in per_path], {k: np.asarray([h[k] for h in history]) for k in history[0]})
 
 
-def _spread(comm, items: list, work) -> list:
+def _spread(comm, items: list, work, label="training path {}".format) -> list:
     """``[work(x) for x in items]``, the items dealt round-robin to the ranks of ``comm``
     (``None`` or one rank: all here, exceptions as raised) and the results gathered on all
     ranks in order (:func:`~dolfinx_multiscale.parallel.map_over_ranks`)."""
     if comm is None or comm.size == 1:
         return [work(x) for x in items]
-    return [value for _, _, value in map_over_ranks(lambda i: work(items[i]), len(items), comm,
-                                                    label="training path {}".format)]
+    return [value for _, _, value in map_over_ranks(lambda i: work(items[i]), len(items), comm, label=label)]
 
 
 def _reach(rve, E_n, E, cuts: int = 0) -> npt.NDArray[np.float64]:
@@ -235,8 +253,9 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
        (and ``user_paths``); the POD of the fluctuations beyond the elastic modes.
     2. The number of POD modes: the fewest (bisection) whose reduced model, integrated
        exactly, has a 95 % quantile of the ``Σ`` error on 6 held-out validation paths
-       below ``max(tolerance / 4, 1.25 ×`` that of all POD modes``)`` — chosen by the
-       stress, not by the fluctuation energy, and not beyond what the training covers.
+       below ``tolerance / 4`` — chosen by the stress, not by the fluctuation energy; if
+       only all POD modes reach that, below ``max(tolerance / 4, 1.25 ×`` that of all POD
+       modes``)``: not beyond what the training covers.
     3. The empirical cubature (:mod:`.cubature`) of the inelastic part of the reduced
        internal force, of the stress and of ``σ33`` on the training snapshots
        (:func:`cubature_integrands`; the elastic part is integrated exactly), tightened
@@ -317,7 +336,7 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     t0 = time.perf_counter()
     info: dict = {}
     if strain_amplitude is None:
-        info["first_yield_strain"] = first_yield_strain(rve)
+        info["first_yield_strain"] = first_yield_strain(rve, comm=comm)
         strain_amplitude = AMPLITUDE_FACTOR * info["first_yield_strain"]
     info["amplitude"] = float(strain_amplitude)
     training = training_paths(rve.n, strain_amplitude, paths, steps, seed)
@@ -396,19 +415,28 @@ def _fit(cls, rve, tolerance: float, data: Snapshots, training: list, errors_of,
         return np.quantile(errors_of(model, subset)[0], 0.95)
 
     # the fewest POD modes whose Galerkin error (exact integration) is below tolerance/4,
-    # or near that of all modes where the training coverage does not allow that
-    lo, hi = 0, K
-    all_modes = error_of(model_with(hi), 6)
-    target = max(tolerance / 4, 1.25 * all_modes)
-    say(f"all {n + K} modes: validation error q95 {all_modes:.2e}")
-    while lo < hi:  # bisection
-        mid = (lo + hi) // 2
-        say(f"modes: trying {n + mid} of {n + K}")
-        if error_of(model_with(mid), 6) <= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    k = hi
+    # or near that of all modes where the training coverage does not allow that (all modes,
+    # the costliest model, validated only then)
+    tried: dict[int, float] = {}
+
+    def fewest(target):
+        lo, hi = 0, K
+        while lo < hi:  # bisection
+            mid = (lo + hi) // 2
+            if mid not in tried:
+                say(f"modes: trying {n + mid} of {n + K}")
+                tried[mid] = error_of(model_with(mid), 6)
+            lo, hi = (lo, mid) if tried[mid] <= target else (mid + 1, hi)
+        return hi
+
+    target = tolerance / 4
+    k = fewest(target)
+    if k == K:
+        tried[K] = error_of(model_with(K), 6)
+        say(f"all {n + K} modes: validation error q95 {tried[K]:.2e}")
+        if 1.25 * tried[K] > target:
+            target = 1.25 * tried[K]
+            k = fewest(target)
     say(f"{n + k} modes; empirical cubature")
     model = model_with(k)
     ecm_tolerance = tolerance
@@ -461,26 +489,39 @@ def candidate_loads(n: int, amplitude: float, count: int, seed: int) -> list[lis
 
 def indicators(model, loads: list) -> npt.NDArray[np.float64]:
     """The model's error estimate ``s η`` at the end of each of ``loads`` (lists of Mandel
-    strains ``(n,)`` from the virgin state), without fallback: all loads at once, step by
-    step, by :meth:`~dolfinx_multiscale.cell.reduced.ReducedRVE.update` and its
-    post-convergence check (``σ_ref`` = 0: relative to each point's own ``‖Σ‖``); ``inf``
-    where the reduced Newton failed. Leaves the model as it was (counters included)."""
+    strains ``(n,)`` from the virgin state), without fallback (:func:`_run`, ``σ_ref`` = 0:
+    relative to each point's own ``‖Σ‖``); ``inf`` where the reduced Newton failed."""
+    eta = np.zeros(len(loads))
+    for _, idx, _, eta_step in _run(model, loads):
+        eta[idx] = eta_step
+    return model.safety * np.where(np.isfinite(eta), eta, np.inf)
+
+
+def _run(model, loads: list, reference_stress: npt.ArrayLike = 0.0) -> list:
+    """The model along all ``loads`` (lists of Mandel strains ``(n,)`` from the virgin
+    state) at once, step by step: its :meth:`~dolfinx_multiscale.cell.reduced.ReducedRVE.update`
+    and post-convergence check of the loads that have that step, without fallback or audit
+    (``σ_ref`` per load ``reference_stress``, a scalar or ``(M,)``). Returns per step
+    ``(step, idx, Σ (k, n), η (k,))`` for the loads ``idx`` that have it. Leaves the model
+    as it was (counters included)."""
     M = len(loads)
-    state, eta = model.initial_state(M), np.zeros(M)
+    state = model.initial_state(M)
+    reference = np.broadcast_to(np.asarray(reference_stress, dtype=float), (M,))
     saved = copy.deepcopy(model.stats), model.fallback, model.audit
     model.fallback, model.audit = False, 0
+    out = []
     try:
         for step in range(max((len(load) for load in loads), default=0)):
             idx = np.array([i for i, load in enumerate(loads) if len(load) > step])
             E = np.array([loads[i][step] for i in idx], dtype=float)
             start = take(state, idx)
-            _, _, trial = model.update(E, start, need_tangent=False)
-            model.check_converged(E, start, trial)
+            Sigma, _, trial = model.update(E, start, need_tangent=False)
+            model.check_converged(E, start, trial, reference[idx])
             put(state, idx, trial)
-            eta[idx] = trial["indicator"]
+            out.append((step, idx, Sigma, trial["indicator"].copy()))
     finally:
         model.stats, model.fallback, model.audit = saved
-    return model.safety * np.where(np.isfinite(eta), eta, np.inf)
+    return out
 
 
 def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
@@ -511,36 +552,29 @@ def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
 
 def _validate(model, paths: list, reference: list, comm=None) -> tuple[npt.NDArray, npt.NDArray]:
     """The model without fallback along ``paths`` against the full RVE's ``Σ`` (``reference``,
-    per path a list of ``(n,)``): ``(errors, ratios)`` per step, the error relative to
-    ``max(‖Σ‖, σ_ref)`` with ``σ_ref`` the RMS of the path's ``Σ``, and ``error / η`` where
-    both exceed 1e-12 (paths dealt over the ranks of ``comm``, :func:`_spread`). Leaves
-    the model virgin with its counters as they were."""
-    virgin = take(model.initial_state(1), 0)
-    stats = copy.deepcopy(model.stats)
+    per path a list of ``(n,)``): ``(errors, ratios)`` per step (in the paths' order), the
+    error relative to ``max(‖Σ‖, σ_ref)`` with ``σ_ref`` the RMS of the path's ``Σ``, and
+    ``error / η`` where both exceed 1e-12. Each rank of ``comm`` runs its share of the paths
+    (round-robin) all at once (:func:`_run`). Leaves the model as it was."""
+    answers = [np.asarray(a, dtype=float).reshape(len(a), -1) for a in reference]
+    ranks = 1 if comm is None else comm.size
+    shares = [list(range(r, len(paths), ranks)) for r in range(ranks)]
 
-    def along(pair):
-        path, answers = pair
-        answers = np.asarray(answers)
-        errors, ratios = [], []
-        model.reference_stress = float(np.sqrt(np.mean(np.sum(answers**2, axis=1))))
-        model.committed_state = virgin
-        for E, Sigma_ref in zip(path, answers):
-            Sigma, _ = model.solve(E, tangent=False)
-            model.commit()
-            error = np.linalg.norm(Sigma - Sigma_ref) / max(np.linalg.norm(Sigma_ref), model.reference_stress, 1e-300)
-            errors.append(error)
-            eta = float(model.committed_state["indicator"])
-            if error > 1e-12 and eta > 1e-12:
-                ratios.append(error / eta)
+    def along(share):
+        rms = [float(np.sqrt(np.mean(np.sum(answers[i] ** 2, axis=1)))) for i in share]
+        errors, ratios = [[] for _ in share], [[] for _ in share]
+        for step, idx, Sigma, eta in _run(model, [paths[i] for i in share], rms):
+            for j, Sigma_j, eta_j in zip(idx, Sigma, eta):
+                exact = answers[share[j]][step]
+                error = np.linalg.norm(Sigma_j - exact) / max(np.linalg.norm(exact), rms[j], 1e-300)
+                errors[j].append(error)
+                if error > 1e-12 and eta_j > 1e-12:
+                    ratios[j].append(error / eta_j)
         return errors, ratios
 
-    model.fallback, audit, model.audit = False, model.audit, 0  # the reference is known: no audit
-    try:
-        per_path = _spread(comm, list(zip(paths, reference)), along)
-    finally:
-        model.fallback, model.audit = True, audit
-        model.reference_stress = 0.0
-        model.committed_state = virgin
-        model.stats = stats
+    per_path = [None] * len(paths)
+    for share, (errors, ratios) in zip(shares, _spread(comm, shares, along, "validation paths of rank {}".format)):
+        for j, i in enumerate(share):
+            per_path[i] = (errors[j], ratios[j])
     return (np.asarray([e for errors, _ in per_path for e in errors]),
             np.asarray([r for _, ratios in per_path for r in ratios]))

@@ -43,7 +43,7 @@ def test_training_spread_over_two_ranks_equals_serial():
     basis to 1e-10)."""
     world = MPI.COMM_WORLD
     cell = dm.microstructures.circular_inclusion(0.3, h=0.15, comm=MPI.COMM_SELF)
-    options = dict(tolerance=1e-2, strain_amplitude=0.02, paths=4, steps=3, validation_paths=4,
+    options = dict(tolerance=1e-2, strain_amplitude=0.02, paths=2, steps=3, validation_paths=4,
                    enrichment_rounds=1, candidates=32)
     spread = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), comm=world, **options)
     serial = dm.ReducedRVE.train(dm.RVE(cell, {1: J2, 2: FIBRE}), **options)
