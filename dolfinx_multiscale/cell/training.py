@@ -49,7 +49,8 @@ AMPLITUDE_FACTOR = 8.0
 SAFETY_QUANTILE = 0.99
 #: the cubature's tightening stops when a round leaves more than this share of the error
 #: (the 3-D benchmark cell at tolerance 1e-2: 892 -> 1 901 points took q95 5.6e-3 ->
-#: 4.9e-3, and a third round of ~3 300 points, 5.0e-3, cost 20 of the training's 37 min)
+#: 4.9e-3; the third round of ~3 300 points it no longer computes gave 5.0e-3 and was
+#: dropped: training 1 721 -> 320 s on 2 ranks, the same model)
 CUBATURE_GAIN = 0.8
 #: the history keys (of every phase) whose training range a model records for its cheap
 #: range check: J2's equivalent plastic strain
