@@ -22,6 +22,7 @@ import numpy.typing as npt
 __all__ = [
     "IN_PLANE",
     "SQRT2",
+    "deviatoric_projector",
     "embed_plane_strain",
     "from_mandel",
     "isotropic_stiffness",
@@ -161,6 +162,20 @@ def isotropic_stiffness(lmbda: float, mu: float, dim: int) -> npt.NDArray[np.flo
     C = 2.0 * mu * np.eye(n)
     C[:dim, :dim] += lmbda
     return C
+
+
+def deviatoric_projector(dim: int) -> npt.NDArray[np.float64]:
+    """The deviatoric projector ``P = I_s − ⅓ I⊗I`` as a Mandel matrix (``P ε = dev ε``).
+
+    In 2-D the in-plane block of the 3-D projector (plane strain).
+
+    Returns:
+        Array of shape ``(3, 3)`` (2-D) or ``(6, 6)`` (3-D).
+    """
+    P = np.eye(6)
+    P[:3, :3] -= 1.0 / 3.0
+    k = IN_PLANE if dim == 2 else np.arange(6)
+    return P[np.ix_(k, k)]
 
 
 def symmetry_error(C: npt.ArrayLike) -> float:

@@ -138,6 +138,32 @@ def test_consistent_tangent_fd(kind, dim):
 
 
 @pytest.mark.parametrize("kind", list(MATERIALS))
+@pytest.mark.parametrize("dim", [2, 3])
+def test_tangent_change_in_parts_rebuilds_the_tangent(kind, dim):
+    """``tangent_change`` (from the states alone) gives ``D = C − a P − b m⊗m`` with P the
+    deviatoric projector, equal to the return mapping's consistent tangent to 1e-12 at
+    plastic and elastic points of a non-proportional increment; zero at elastic points."""
+    from dolfinx_multiscale.tensors import deviatoric_projector
+
+    rng = np.random.default_rng(21 + dim)
+    mat = _mat(kind)
+    n, N = (3 if dim == 2 else 6), 40
+    state = _random_plastic_state(mat, N, rng, scale=0.3 * SY0 / E)
+    e_p_in = state["eps_p"][:, IN_PLANE] if dim == 2 else state["eps_p"]
+    eps = e_p_in + np.geomspace(0.1, 4.0, N)[:, None] * SY0 / E * rng.normal(size=(N, n))
+    _, tangent, trial = mat.update(eps, state)
+    plastic = trial["p"] > state["p"]
+    assert 5 < plastic.sum() < N - 5
+    a, b, m = mat.tangent_change(eps, trial, state)
+    rebuilt = mat.stiffness(dim) - a[:, None, None] * deviatoric_projector(dim) - b[:, None, None] * (
+        m[:, :, None] * m[:, None, :])
+    assert np.abs(rebuilt - tangent).max() <= 1e-12 * np.abs(tangent).max()
+    assert (a[~plastic] == 0).all() and (b[~plastic] == 0).all() and (a[plastic] > 0).all()
+    if dim == 3:  # the flow direction (2-D: its in-plane components only)
+        assert np.abs(np.linalg.norm(m[plastic], axis=1) - 1.0).max() <= 1e-14
+
+
+@pytest.mark.parametrize("kind", list(MATERIALS))
 def test_tangent_is_symmetric_positive_semidefinite(kind):
     """spd_tangent: the algorithmic tangent is symmetric with the eigenvalues 3κ, 2μθ and
     2μ H_t/(3μ + H_t) (H_t = H + H_k), so PSD (PD when H_t > 0); 2-D blocks too."""

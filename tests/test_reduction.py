@@ -324,25 +324,34 @@ def test_enrichment_rounds_fix_an_undertrained_model(cell):
     assert all(r["added"] == min(r["above"], ENRICHMENT_BATCH) for r in record["rounds"])
 
 
-def test_packed_reduced_stiffness_equals_the_batched_products(cell, trained, monkeypatch):
-    """In 2-D with symmetric tangents the reduced stiffness is one product with a packed map
-    of the tangent changes; the two batched products (3-D, non-symmetric laws, large
-    maps) give the same Σ, macro tangent and ∂q/∂E at plastic points to 1e-12."""
+def test_reduced_stiffness_from_tangent_parts_and_packed_equal_the_batched_products(cell, trained, monkeypatch):
+    """The reduced stiffness three ways — from J2's tangent changes in parts (``−a P −
+    b m⊗m``, the default), one product with the packed map of the symmetric tangent
+    changes (laws without ``tangent_change``), and the two batched products (3-D
+    non-symmetric laws, large maps) — give the same Σ, macro tangent and ∂q/∂E at
+    plastic points to 1e-12."""
     from dolfinx_multiscale.cell import galerkin
 
     E = 0.01 * np.random.default_rng(3).uniform(-1, 1, size=(8, 3))  # 2-4x first yield: plastic
     committed = trained.initial_state(8)
     cubature = (trained.points, trained.weights)
-    packed = galerkin.HyperReducedCell(trained.rve, trained.basis, cubature, trained.galerkin.rtol)
+
+    def solve():
+        model = galerkin.HyperReducedCell(trained.rve, trained.basis, cubature, trained.galerkin.rtol)
+        q0 = model.predict(E, committed, tangent=False)
+        return model, model.solve(E, committed, q0)
+
+    structured, a = solve()
+    monkeypatch.delattr(dm.J2Plasticity, "tangent_change")
+    packed, b = solve()
     monkeypatch.setattr(galerkin, "PACKED_BYTES", 0)
-    batched = galerkin.HyperReducedCell(trained.rve, trained.basis, cubature, trained.galerkin.rtol)
-    assert packed.packed_stiffness and not batched.packed_stiffness
-    q0 = packed.predict(E, committed, tangent=False)
-    a = packed.solve(E, committed, q0.copy())
-    b = batched.solve(E, committed, q0.copy())
+    batched, c = solve()
+    assert structured.structured_stiffness and not packed.structured_stiffness
+    assert packed.packed_stiffness and not batched.packed_stiffness and not batched.structured_stiffness
     assert a[6].all() and (a[5] >= 1).all()  # converged, plastic: the reduced stiffness was used
-    for x, y in zip(a[:5], b[:5]):  # Σ, C, Σ33, q, ∂q/∂E
-        assert np.abs(x - y).max() <= 1e-12 * np.abs(y).max()
+    for x, y, z in zip(a[:5], b[:5], c[:5]):  # Σ, C, Σ33, q, ∂q/∂E
+        assert np.abs(x - z).max() <= 1e-12 * np.abs(z).max()
+        assert np.abs(y - z).max() <= 1e-12 * np.abs(z).max()
 
 
 def test_check_with_a_reference_stress_per_point_equals_single_points(cell, trained):

@@ -26,6 +26,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
+from ..tensors import deviatoric_projector
 from .rve import STORED_TANGENT
 
 __all__ = ["HyperReducedCell"]
@@ -39,7 +40,8 @@ MAX_ITERATIONS = 25
 #: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s; on 2 ranks, 3: safety 1.68, 3 flagged
 #: points, 9 macro iterations instead of 6, 1.6x the time of 4)
 CG_ITERATIONS = 4
-#: the largest packed map of the symmetric reduced stiffness (:func:`_packed_stiffness`)
+#: the largest packed map of the symmetric reduced stiffness (:func:`_packed_stiffness`,
+#: :func:`_projected_modes`)
 PACKED_BYTES = 1 << 25
 
 
@@ -80,7 +82,7 @@ class HyperReducedCell:
         self._c33_bar, self._c33_BPhi = w @ c33 / V, np.einsum("p,pi,pir->r", w, c33, BPhi) / V
         # the cubature and what lives at its points (set_cubature)
         self.points = self.weights = self._BPhi_s = self._wBPhi_s = self._D_el_s = self._c33_s = None
-        self._elastic_E = self._elastic_q_s = self._packed = None
+        self._elastic_E = self._elastic_q_s = self._packed = self._projected = None
         self._sub_laws, self._columns = None, {}
         if cubature is None:
             cubature = (np.flatnonzero(disc.weights > 0), disc.weights[disc.weights > 0])
@@ -114,6 +116,8 @@ class HyperReducedCell:
         self._elastic_E = D_el.transpose(2, 0, 1).reshape(n, m * n)
         self._elastic_q_s = np.matmul(D_el, self._BPhi_s).transpose(2, 0, 1).reshape(r, m * n)
         self._packed = _packed_stiffness(self._BPhi_s, weights) if self.rve.spd_tangent else None
+        self._projected = (_projected_modes(self._BPhi_s, weights, deviatoric_projector(self.rve.dim))
+                           if self._sub_laws.tangent_parts else None)
 
     @property
     def modes(self) -> int:
@@ -128,8 +132,16 @@ class HyperReducedCell:
     @property
     def packed_stiffness(self) -> bool:
         """Whether the reduced stiffness is one product with the packed map of the symmetric
-        tangent changes (:func:`_packed_stiffness`), else two batched products."""
+        tangent changes (:func:`_packed_stiffness`), else two batched products (where
+        :attr:`structured_stiffness` does not apply)."""
         return self._packed is not None
+
+    @property
+    def structured_stiffness(self) -> bool:
+        """Whether the reduced stiffness is built from the laws' tangent changes in parts,
+        ``dD = −a P − b m⊗m`` (:meth:`_structured_stiffness`; every phase at the cubature
+        points linear or with ``tangent_change``, e.g. J2)."""
+        return self._projected is not None
 
     def predict(self, E, start: dict, tangent: bool):
         """First-order predictor ``q = Φᵀ(w₀ + W₀ᵀ ΔE)`` ``(M, r)`` of ``M`` points from a start
@@ -192,7 +204,8 @@ class HyperReducedCell:
             if going.size == 0 or its.max() == MAX_ITERATIONS:
                 unconverged[todo[going]] = True
                 break
-            K = self._reduced_stiffness(Dt[going] - self._D_el_s)
+            K = self._stiffness(Dt[going], e[going], {k: v[going] for k, v in ht.items()},
+                                {k: v[todo[going]] for k, v in sub.items()})
             # a reduced tangent that lost positive definiteness (the cubature over-weights the
             # plastic softening) can have several solutions near each other: hand it over
             indefinite = _indefinite(K)
@@ -206,9 +219,9 @@ class HyperReducedCell:
                 break
         V = self.rve.discretisation.volume
         dD = D - self._D_el_s
-        K = self._reduced_stiffness(dD)
+        K = self._stiffness(D, eps, history, sub)
         G = self._F_el + wB.T @ dD.reshape(M, m * n, n)
-        H = G if self._packed is not None else self._F_el + wB.T @ dD.transpose(0, 1, 3, 2).reshape(M, m * n, n)
+        H = G if self.rve.spd_tangent else self._F_el + wB.T @ dD.transpose(0, 1, 3, 2).reshape(M, m * n, n)
         dq = -np.linalg.solve(K, G)  # ∂q/∂E from K dq + G dE = 0
         C = self._D_bar + (np.tensordot(self.weights, dD, axes=(0, 1)) + H.transpose(0, 2, 1) @ dq) / V
         Sigma, Sigma33 = self._averages(E, q, tau, sigma33, eps)
@@ -231,6 +244,29 @@ class HyperReducedCell:
         tau33 = sigma33 - np.einsum("pi,mpi->mp", self._c33_s, eps)
         Sigma = E @ self._D_bar.T + q @ self._F_el / V + np.einsum("mpi,p->mi", tau, self.weights) / V
         return Sigma, E @ self._c33_bar + q @ self._c33_BPhi + tau33 @ self.weights / V
+
+    def _stiffness(self, D, eps, trial: dict, committed: dict) -> npt.NDArray[np.float64]:
+        """``K_q`` ``(M, r, r)`` of ``M`` points from their tangents ``D`` ``(M, m, n, n)`` at
+        the cubature points, or, where the laws give them, from the tangent changes in
+        parts of the update from ``committed`` to ``trial`` at the strains ``eps``."""
+        if self._projected is not None:
+            return self._structured_stiffness(*self._sub_laws.tangent_change_many(eps, trial, committed))
+        return self._reduced_stiffness(D - self._D_el_s)
+
+    def _structured_stiffness(self, a, b, m_dir) -> npt.NDArray[np.float64]:
+        """``K_q = K_el − Σ_s ω_s a_s (BΦ)_sᵀ P (BΦ)_s − Σ_s ω_s b_s u_s u_sᵀ``, ``u_s =
+        (BΦ)_sᵀ m_s``, for ``dD_s = −a_s P − b_s m_s⊗m_s`` (``a``, ``b`` ``(M, m)``, ``m_dir``
+        ``(M, m, n)``): the first sum one product with the packed ``ω_s (BΦ)_sᵀ P (BΦ)_s``,
+        the second a rank-``m`` product: ``m (r(r+1)/2 + r²)`` multiply-adds per point
+        against ``6 m r²`` (3-D) for the two batched products."""
+        upper, Q = self._projected
+        r = self._BPhi_s.shape[2]
+        K = np.empty((len(a), r, r))
+        K[:, upper[0], upper[1]] = values = -(a @ Q)
+        K[:, upper[1], upper[0]] = values
+        U = np.matmul(m_dir[:, :, None, :], self._BPhi_s)[:, :, 0, :]  # (M, m, r)
+        K -= np.matmul(U.transpose(0, 2, 1), (self.weights * b)[..., None] * U)
+        return K + self._K_el
 
     def _reduced_stiffness(self, dD: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """``K_q = K_el + Σ_s ω_s (BΦ)_sᵀ dD_s (BΦ)_s`` ``(M, r, r)`` for the cubature points'
@@ -303,6 +339,21 @@ def _packed_stiffness(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.flo
             outer += outer.transpose(0, 2, 1)
         Q[:, k] = outer[:, upper[0], upper[1]]
     return pairs, upper, Q.reshape(m * len(pairs[0]), len(upper[0]))
+
+
+def _projected_modes(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], P: npt.NDArray[np.float64]):
+    """``(upper, Q)``: the upper-triangle indices of ``(r, r)`` and ``Q`` ``(m, r(r+1)/2)``
+    ``= ω_s (BΦ)_sᵀ P (BΦ)_s`` packed, for the cubature points' mode strains ``BPhi``
+    ``(m, n, r)``; ``None`` above ``PACKED_BYTES``."""
+    m, n, r = BPhi.shape
+    upper = np.triu_indices(r)
+    if m * upper[0].size * 8 > PACKED_BYTES:
+        return None
+    Q = np.empty((m, upper[0].size))
+    for s in range(0, m, 256):  # (256, r, r) at a time
+        block = BPhi[s:s + 256]
+        Q[s:s + 256] = np.matmul(block.transpose(0, 2, 1), np.matmul(P, block))[:, upper[0], upper[1]]
+    return upper, Q * weights[:, None]
 
 
 def _indefinite(K: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:

@@ -198,6 +198,36 @@ class PhaseLaws:
             trial.update(new)
         return sigma, same, trial, sigma33
 
+    @property
+    def tangent_parts(self) -> bool:
+        """Whether every phase with points is linear or its law has ``tangent_change``
+        (:mod:`~dolfinx_multiscale.materials.protocol`): :meth:`tangent_change_many` applies."""
+        return all(m.is_linear or hasattr(m, "tangent_change") for t, m in self.materials.items()
+                   if self.phase_points[t].size)
+
+    def tangent_change_many(self, eps: npt.NDArray[np.float64], trial: dict, committed: dict):
+        """The tangents' change from the elastic ones of ``M`` cells in parts, ``D − D₀ =
+        −a P − b m⊗m`` with ``P`` the deviatoric projector (each law's ``tangent_change``;
+        zero at the linear phases).
+
+        Args:
+            eps: the strains of the update ``(M, N, n)``.
+            trial, committed: its new and committed flat histories, ``(M, n_phase, ...)``.
+
+        Returns:
+            ``(a (M, N), b (M, N), m (M, N, n))``.
+        """
+        M, N, n = eps.shape
+        a, b, m = np.zeros((M, N)), np.zeros((M, N)), np.zeros((M, N, n))
+        for tag, mat in self.materials.items():
+            idx = self.phase_points[tag]
+            if mat.is_linear or idx.size == 0:
+                continue
+            ai, bi, mi = mat.tangent_change(eps[:, idx].reshape(-1, n), self._stacked_phase_state(trial, tag),
+                                               self._stacked_phase_state(committed, tag))
+            a[:, idx], b[:, idx], m[:, idx] = ai.reshape(M, -1), bi.reshape(M, -1), mi.reshape(M, idx.size, n)
+        return a, b, m
+
     def elastic_trial_many(self, tag: int, eps: npt.NDArray[np.float64], committed: dict) -> npt.NDArray[np.bool_]:
         """Whether an increment is elastic at every point of phase ``tag`` of ``M`` cells
         (its law's ``elastic_trial``, one call for all of them).

@@ -356,6 +356,40 @@ class J2Plasticity:
         trial = {"eps_p": eps_p, "p": p, "sigma": sigma3, "sigma33": sT[2].copy()}
         return sigma, tangent, trial
 
+    def tangent_change(self, eps: npt.ArrayLike, new: dict, state: dict):
+        """The consistent tangent's change from ``C`` over the increment from ``state`` to
+        ``new`` (:meth:`update`'s at the strain ``eps``), in parts: ``D − C = −a P − b m⊗m``.
+
+        With ``Δp = p − p_n``, the relative stress ``η = 2μ dev(ε − ε_p) − (2/3) H_k ε_p``
+        of the new state (parallel to the trial one: radial return) and ``h = 3μ + H +
+        H_k``: ``a = 6μ² Δp / (h Δp + σ_y0 + H p_n)`` (``= 6μ²Δp / q_tr``), ``b = 6μ²/h −
+        a``, ``m = η / ‖η‖`` and ``P`` the deviatoric projector
+        (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`); ``a = b = 0`` where
+        ``Δp = 0``. In 2-D plane strain the in-plane blocks.
+
+        Args:
+            eps: ``(N, 3)`` plane-strain or ``(N, 6)`` 3-D Mandel strain of the update.
+            new: the new states of that update (``"eps_p"``, ``"p"``).
+            state: the committed states it started from (``"p"``).
+
+        Returns:
+            ``(a (N,), b (N,), m (N, n))``, ``n`` the strain size.
+        """
+        e3, dim = embed_plane_strain(eps)
+        eps_p, p = self._check_state(new, e3.shape[0])
+        _, p_n = self._check_state(state, e3.shape[0])
+        lmbda, mu = self._lame
+        dp = p - p_n
+        plastic = dp > 0
+        eta = 2.0 * mu * (e3 - eps_p) - (2.0 / 3.0 * self.Hk) * eps_p
+        eta[:, :3] -= eta[:, :3].mean(axis=1, keepdims=True)
+        m = eta / np.where(plastic, np.linalg.norm(eta, axis=1), 1.0)[:, None]
+        m[~plastic] = 0.0
+        h = 3.0 * mu + self.H + self.Hk
+        a = np.where(plastic, (6.0 * mu * mu) * dp / (h * dp + self.sy0 + self.H * p_n), 0.0)
+        b = np.where(plastic, (6.0 * mu * mu) / h - a, 0.0)
+        return a, b, np.ascontiguousarray(m[:, IN_PLANE] if dim == 2 else m)
+
     # ------------------------------------------------------------------ energy
     def free_energy(self, eps: npt.ArrayLike, state: dict) -> npt.NDArray[np.float64]:
         """Helmholtz free energy density per point.

@@ -66,6 +66,16 @@ class Material(Protocol):
     checks elastic increments at a fraction of an update (:mod:`~dolfinx_multiscale.cell.batch`);
     a rate-dependent law (``GeneralizedMaxwell``: its history relaxes in every step)
     has none.
+
+    A law whose consistent tangent departs from its elastic one ``D₀`` by a deviatoric
+    projector and a rank-one term may give ``tangent_change(strain, new_state, state) ->
+    (a (N,), b (N,), m (N, n))``: ``D − D₀ = −a P − b m⊗m``, ``P`` the deviatoric projector
+    (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`), at every point of the
+    update from ``state`` to ``new_state`` at ``strain`` (``a = b = 0`` where it is
+    elastic), from the states alone (:meth:`J2Plasticity.tangent_change
+    <dolfinx_multiscale.materials.J2Plasticity.tangent_change>`). A hyper-reduced cell
+    then builds its reduced stiffness in a quarter of the flops
+    (:mod:`~dolfinx_multiscale.cell.galerkin`).
     """
 
     kinematics: Kinematics
