@@ -208,8 +208,11 @@ class HyperReducedCell:
             if going.size == 0 or its.max() == MAX_ITERATIONS:
                 unconverged[todo[going]] = True
                 break
-            K = self._stiffness(Dt[going], e[going], {k: v[going] for k, v in ht.items()},
-                                {k: v[todo[going]] for k, v in sub.items()})
+            if self._projected is None:
+                K = self._reduced_stiffness(Dt[going] - self._D_el_s)
+            else:  # the laws' tangent changes in parts, of the points still iterating
+                K = self._structured_stiffness(*self._sub_laws.tangent_change_many(
+                    e[going], {k: v[going] for k, v in ht.items()}, {k: v[todo[going]] for k, v in sub.items()}))
             # a reduced tangent that lost positive definiteness (the cubature over-weights the
             # plastic softening) can have several solutions near each other: hand it over
             indefinite = _indefinite(K)
@@ -223,7 +226,8 @@ class HyperReducedCell:
                 break
         V = self.rve.discretisation.volume
         dD = D - self._D_el_s
-        K = self._stiffness(D, eps, history, sub)
+        K = (self._reduced_stiffness(dD) if self._projected is None
+             else self._structured_stiffness(*self._sub_laws.tangent_change_many(eps, history, sub)))
         G = self._F_el + wB.T @ dD.reshape(M, m * n, n)
         H = G if self.rve.spd_tangent else self._F_el + wB.T @ dD.transpose(0, 1, 3, 2).reshape(M, m * n, n)
         dq = -np.linalg.solve(K, G)  # ∂q/∂E from K dq + G dE = 0
@@ -248,14 +252,6 @@ class HyperReducedCell:
         tau33 = sigma33 - np.einsum("pi,mpi->mp", self._c33_s, eps)
         Sigma = E @ self._D_bar.T + q @ self._F_el / V + np.einsum("mpi,p->mi", tau, self.weights) / V
         return Sigma, E @ self._c33_bar + q @ self._c33_BPhi + tau33 @ self.weights / V
-
-    def _stiffness(self, D, eps, trial: dict, committed: dict) -> npt.NDArray[np.float64]:
-        """``K_q`` ``(M, r, r)`` of ``M`` points from their tangents ``D`` ``(M, m, n, n)`` at
-        the cubature points, or, where the laws give them, from the tangent changes in
-        parts of the update from ``committed`` to ``trial`` at the strains ``eps``."""
-        if self._projected is not None:
-            return self._structured_stiffness(*self._sub_laws.tangent_change_many(eps, trial, committed))
-        return self._reduced_stiffness(D - self._D_el_s)
 
     def _structured_stiffness(self, a, b, m_dir) -> npt.NDArray[np.float64]:
         """``K_q = K_el − Σ_s ω_s a_s (BΦ)_sᵀ P (BΦ)_s − Σ_s ω_s b_s u_s u_sᵀ``, ``u_s =
