@@ -220,11 +220,12 @@ def test_flagged_increments_enrich_the_next_training(cell):
     assert flagged[1] < flagged[0]
 
 
-def test_three_dimensional_cell():
+def test_three_dimensional_cell(monkeypatch):
     """A 3-D cell: the full space and all points reproduce the full RVE to 1e-10 along a
     J2 load–unload path; a hyper-reduced model (fewer cubature than micro points) with
     fallback stays within 3 × its tolerance of it (the bound s η is statistical: ≥ 95 %
-    of held-out steps, not every step)."""
+    of held-out steps, not every step), and its reduced stiffness from J2's tangent parts
+    equals the two batched products (Σ, C, ∂q/∂E at plastic points to 1e-12)."""
     cell3 = dm.microstructures.spherical_inclusion(0.2, h=0.4, comm=MPI.COMM_SELF)
     materials = {1: J2, 2: FIBRE}
     rve = dm.RVE(cell3, materials)
@@ -241,6 +242,22 @@ def test_three_dimensional_cell():
     assert model.cubature_points < rve.discretisation.n_points
     errors = np.linalg.norm(reduced_path(model, path) - reference, axis=1) / np.linalg.norm(reference, axis=1)
     assert errors.max() <= 3 * model.tolerance and model.stats["reduced"] >= 1
+
+    from dolfinx_multiscale.cell import galerkin
+
+    E = 0.01 * np.random.default_rng(5).uniform(-1, 1, size=(6, 6))
+    committed = model.initial_state(6)
+    monkeypatch.setattr(galerkin, "PACKED_BYTES", 1 << 22)  # the parts' map fits, the packed one does not
+    answers = []
+    for parts in (True, False):
+        if not parts:
+            monkeypatch.delattr(dm.J2Plasticity, "tangent_change")
+        cell = galerkin.HyperReducedCell(model.rve, model.basis, (model.points, model.weights), model.galerkin.rtol)
+        assert cell.structured_stiffness == parts and not cell.packed_stiffness
+        answers.append(cell.solve(E, committed, cell.predict(E, committed, tangent=False)))
+    assert answers[0][6].all() and (answers[0][5] >= 1).all()  # converged after iterating: plastic
+    for x, y in zip(answers[0][:5], answers[1][:5]):  # Σ, C, Σ33, q, ∂q/∂E
+        assert np.abs(x - y).max() <= 1e-12 * np.abs(y).max()
 
 
 def test_history_beyond_training_goes_to_the_full_rve(cell, trained):
