@@ -135,15 +135,16 @@ class HyperReducedCell:
     @property
     def packed_stiffness(self) -> bool:
         """Whether the reduced stiffness is one product with the packed map of the symmetric
-        tangent changes (:func:`_packed_stiffness`; where that map fits in
-        ``PACKED_BYTES``), else :attr:`structured_stiffness` or two batched products."""
+        tangent changes (:func:`_packed_stiffness`; where that takes fewer flops than the
+        two batched products and fits in ``PACKED_BYTES``: 2-D), else
+        :attr:`structured_stiffness` or the two batched products."""
         return self._packed is not None
 
     @property
     def structured_stiffness(self) -> bool:
         """Whether the reduced stiffness is built from the laws' tangent changes in parts,
-        ``dD = −a P − b m⊗m`` (:meth:`_structured_stiffness`; where the packed map does not
-        fit and every phase at the cubature points is linear or has ``tangent_change``,
+        ``dD = −a P − b m⊗m`` (:meth:`_structured_stiffness`; where the packed map is not
+        used and every phase at the cubature points is linear or has ``tangent_change``,
         e.g. J2: 3-D cells)."""
         return self._projected is not None
 
@@ -260,10 +261,7 @@ class HyperReducedCell:
         the second a rank-``m`` product: ``m (r(r+1)/2 + r²)`` multiply-adds per point
         against ``6 m r²`` (3-D) for the two batched products."""
         upper, Q = self._projected
-        r = self._BPhi_s.shape[2]
-        K = np.empty((len(a), r, r))
-        K[:, upper[0], upper[1]] = values = -(a @ Q)
-        K[:, upper[1], upper[0]] = values
+        K = _symmetric(-(a @ Q), upper, self._BPhi_s.shape[2])
         U = np.matmul(m_dir[:, :, None, :], self._BPhi_s)[:, :, 0, :]  # (M, m, r)
         K -= np.matmul(U.transpose(0, 2, 1), (self.weights * b)[..., None] * U)
         return K + self._K_el
@@ -275,10 +273,7 @@ class HyperReducedCell:
         if self._packed is None:
             return self._K_el + self._wBPhi_s.reshape(m * n, r).T @ np.matmul(dD, self._BPhi_s).reshape(len(dD), m * n, r)
         pairs, upper, Q = self._packed  # symmetric dD: one product of the packed upper triangles
-        K = np.empty((len(dD), r, r))
-        K[:, upper[0], upper[1]] = values = dD[:, :, pairs[0], pairs[1]].reshape(len(dD), -1) @ Q
-        K[:, upper[1], upper[0]] = values
-        return K + self._K_el
+        return _symmetric(dD[:, :, pairs[0], pairs[1]].reshape(len(dD), -1) @ Q, upper, r) + self._K_el
 
     def reconstruct(self, E, committed: dict, q, reference_stress):
         """Full fields of ``M`` reduced solutions: ``(errors (M,), Σ_ECM (M, n), records)``
@@ -339,6 +334,15 @@ def _packed_stiffness(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.flo
             outer += outer.transpose(0, 2, 1)
         Q[:, k] = outer[:, upper[0], upper[1]]
     return pairs, upper, Q.reshape(m * len(pairs[0]), len(upper[0]))
+
+
+def _symmetric(values: npt.NDArray[np.float64], upper, r: int) -> npt.NDArray[np.float64]:
+    """Symmetric matrices ``(M, r, r)`` from their packed upper triangles ``values``
+    ``(M, r(r+1)/2)`` (``upper``: ``np.triu_indices(r)``)."""
+    K = np.empty((len(values), r, r))
+    K[:, upper[0], upper[1]] = values
+    K[:, upper[1], upper[0]] = values
+    return K
 
 
 def _projected_modes(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], P: npt.NDArray[np.float64]):

@@ -378,7 +378,7 @@ class J2Plasticity:
         e3, dim = embed_plane_strain(eps)
         eps_p, p = self._check_state(new, e3.shape[0])
         _, p_n = self._check_state(state, e3.shape[0])
-        lmbda, mu = self._lame
+        mu = self._lame[1]
         dp = p - p_n
         plastic = dp > 0
         eta = 2.0 * mu * (e3 - eps_p) - (2.0 / 3.0 * self.Hk) * eps_p
