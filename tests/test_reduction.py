@@ -107,6 +107,34 @@ def test_indicator_bounds_the_error_off_training(cell, trained):
     assert 0 < model.cubature_points < model.rve.discretisation.n_points
 
 
+def test_training_cuts_the_check_iterations_only_while_the_estimate_stays_sharp(trained):
+    """Training tries fewer CG iterations for the check's estimate and keeps the fewest
+    whose ``s_k η_k`` stays within ``CHECK_SHARPNESS`` of the 4 iterations' on 90 % of the
+    validation steps: the recorded tries follow that rule, the safety factor is the 99 %
+    quantile of the effectivities of the chosen estimate, and the iterations reach the
+    check (η of one plastic step differs between 1 and 4 iterations)."""
+    from dolfinx_multiscale.cell.training import CHECK_SHARPNESS, SAFETY_QUANTILE
+
+    model = trained
+    info, k = model.info, model.check_iterations
+    assert info["check_iterations"] == k and info["check_cuts"]  # at least 3 iterations was tried
+    for tried in info["check_cuts"]:
+        assert (tried["sharpness"] <= CHECK_SHARPNESS) == (tried["iterations"] >= k)
+    assert [t["iterations"] for t in info["check_cuts"]] == list(range(3, max(k - 1, 1) - 1, -1))
+    assert model.safety == pytest.approx(max(1.0, np.quantile(info["effectivity"], SAFETY_QUANTILE)), rel=1e-12)
+    eta = {}
+    try:
+        for iterations in (1, 4):
+            model.check_iterations = iterations
+            model.committed_state = {}
+            model.solve(np.array([0.012, -0.004, 0.003]), tangent=False)
+            model.commit()
+            eta[iterations] = float(model.committed_state["indicator"])
+    finally:
+        model.check_iterations = k
+    assert abs(eta[1] - eta[4]) > 0.01 * eta[4] > 0
+
+
 def test_far_path_falls_back_and_stays_within_tolerance(cell):
     """Trained up to |E| = 0.004, driven to |E| ≈ 0.03: points fall back to the full RVE
     and every step's Σ is within the tolerance of the full RVE's."""
@@ -159,6 +187,9 @@ def test_bad_input(cell, trained, tmp_path):
         dm.ReducedRVE(rve, np.ones((rve.w.x.array.size, 1)), -1.0)
     with pytest.raises(ValueError, match="newton_rtol"):
         dm.ReducedRVE(rve, np.ones((rve.w.x.array.size, 1)), 1e-3, newton_rtol=0.0)
+    for bad in (0, 5, 2.0):
+        with pytest.raises(ValueError, match="check_iterations"):
+            dm.ReducedRVE(rve, np.ones((rve.w.x.array.size, 1)), 1e-3, check_iterations=bad)
     with pytest.raises(ValueError, match="linear"):
         dm.ReducedRVE(dm.RVE(cell, {1: FIBRE, 2: FIBRE}), np.ones((rve.w.x.array.size, 1)), 1e-3)
     other = dm.RVE(dm.microstructures.circular_inclusion(0.3, h=0.1, comm=MPI.COMM_SELF), {1: J2, 2: FIBRE})
@@ -291,16 +322,25 @@ def test_history_beyond_training_goes_to_the_full_rve(cell, trained):
 
 
 def test_model_file_without_history_range_loads(cell, trained, tmp_path):
-    """A model file of an older version (no ``history_range``) loads, without the history
-    check (nothing sent to the full RVE by it along a path far beyond the training's
-    history); a saved model keeps its range."""
-    saved = trained.save(tmp_path / "new.npz")
-    assert dm.ReducedRVE.load(saved, dm.RVE(cell, {1: J2, 2: FIBRE})).history_range == trained.history_range
+    """A model file of an older version (no ``history_range``, no ``check_iterations``)
+    loads, without the history check (nothing sent to the full RVE by it along a path far
+    beyond the training's history) and with the check's CG iterations it was trained with
+    (4); a saved model keeps its range and its check's iterations."""
+    from dolfinx_multiscale.cell.galerkin import CG_ITERATIONS
+
+    trained.check_iterations, kept = 2, trained.check_iterations  # not what the old files had
+    try:
+        saved = trained.save(tmp_path / "new.npz")
+    finally:
+        trained.check_iterations = kept
+    again = dm.ReducedRVE.load(saved, dm.RVE(cell, {1: J2, 2: FIBRE}))
+    assert again.history_range == trained.history_range and again.check_iterations == 2
     with np.load(saved) as data:
-        old = {k: data[k] for k in data.files if k != "history_range"}
+        old = {k: data[k] for k in data.files if k not in ("history_range", "check_iterations")}
     np.savez(tmp_path / "old.npz", **old)
     model = dm.ReducedRVE.load(tmp_path / "old.npz", dm.RVE(cell, {1: J2, 2: FIBRE}))
     assert model.history_range == {} and model.modes == trained.modes
+    assert model.check_iterations == CG_ITERATIONS == 4
     d = np.array([1.0, -1.0, 0.5]) / 1.5
     reduced_path(model, [(-1) ** k * 0.8 * model.strain_range * d for k in range(6)])
     assert model.stats["uncovered"] == 0 and model.stats["reduced"] + model.stats["fallback"] == 6

@@ -34,11 +34,13 @@ __all__ = ["HyperReducedCell"]
 _log = logging.getLogger(__name__)
 #: reduced Newton iterations before a point is handed to the full RVE
 MAX_ITERATIONS = 25
-#: preconditioned CG iterations of the Galerkin part of the error estimate; fewer make the
-#: estimate cruder and the safety factor larger (the part's 1 024-point step at tolerance
-#: 1e-2, serial: 4 iterations safety 1.40, no point flagged, 4.9 s; 2: 1.79, 85 flagged
-#: points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s; on 2 ranks, 3: safety 1.68, 3 flagged
-#: points, 9 macro iterations instead of 6, 1.6x the time of 4)
+#: preconditioned CG iterations of the Galerkin part of the error estimate, the most (and the
+#: default) of a check; fewer make the estimate cheaper but, where the tangent departs far from
+#: the elastic preconditioner, cruder, with a larger safety factor (the part's 1 024-point
+#: step at tolerance 1e-2, serial: 4 iterations safety 1.40, no point flagged, 4.9 s; 2:
+#: 1.79, 85 flagged points, 10.2 s; 1: 4.27, 70 flagged, 9.2 s; on 2 ranks, 3: safety 1.68,
+#: 3 flagged points, 9 macro iterations instead of 6, 1.6x the time of 4). Training takes
+#: fewer where its validation shows them as sharp (:data:`.training.CHECK_SHARPNESS`)
 CG_ITERATIONS = 4
 #: the largest packed map of the symmetric reduced stiffness (:func:`_packed_stiffness`,
 #: :func:`_projected_modes`)
@@ -54,6 +56,8 @@ class HyperReducedCell:
         basis: orthonormal fluctuation modes ``(n_dofs, r)`` (local dofs of the full space).
         cubature: ``(points (m,), weights (m,))``; default all points with their own weights.
         rtol: the reduced Newton's relative tolerance on ``‖f(q)‖``; default the RVE's.
+        check_iterations: the preconditioned CG iterations of :meth:`reconstruct`'s
+            error estimate (1 to ``CG_ITERATIONS``).
 
     Attributes:
         rve, basis, rtol: as given.
@@ -63,8 +67,10 @@ class HyperReducedCell:
     """
 
     def __init__(self, rve, basis: npt.NDArray[np.float64], cubature: tuple | None = None,
-                 rtol: float | None = None):
+                 rtol: float | None = None, check_iterations: int = CG_ITERATIONS):
         self.rve, self.basis, self.n = rve, basis, rve.n
+        self._check_iterations = CG_ITERATIONS
+        self.check_iterations = check_iterations  # validated
         disc = rve.discretisation
         self._cell = cell = rve.batched_cell
         self.rtol = max(cell.rtol if rtol is None else rtol, 1e-12)
@@ -133,6 +139,17 @@ class HyperReducedCell:
         return self.points.size
 
     @property
+    def check_iterations(self) -> int:
+        """The preconditioned CG iterations of :meth:`reconstruct`'s error estimate."""
+        return self._check_iterations
+
+    @check_iterations.setter
+    def check_iterations(self, value: int) -> None:
+        if not (isinstance(value, (int, np.integer)) and 1 <= value <= CG_ITERATIONS):
+            raise ValueError(f"check_iterations must be an integer in [1, {CG_ITERATIONS}]; got {value!r}")
+        self._check_iterations = int(value)
+
+    @property
     def packed_stiffness(self) -> bool:
         """Whether the reduced stiffness is one product with the packed map of the symmetric
         tangent changes (:func:`_packed_stiffness`; where that takes fewer flops than the
@@ -143,7 +160,7 @@ class HyperReducedCell:
     @property
     def structured_stiffness(self) -> bool:
         """Whether the reduced stiffness is built from the laws' tangent changes in parts,
-        ``dD = −a P − b m⊗m`` (:meth:`_structured_stiffness`; where the packed map is not
+        ``dD = −a P − b m⊗m`` (:meth:`_structured_tangents`; where the packed map is not
         used and every phase at the cubature points is linear or has ``tangent_change``,
         e.g. J2: 3-D cells)."""
         return self._projected is not None
@@ -186,16 +203,19 @@ class HyperReducedCell:
         its = np.zeros(M, dtype=np.int64)
         diverged, unconverged = np.zeros(M, dtype=bool), np.zeros(M, dtype=bool)
         eps, sigma, tau = np.empty((M, m, n)), np.empty((M, m, n)), np.empty((M, m, n))
-        D, sigma33, history = np.empty((M, m, n, n)), np.empty((M, m)), {}
+        parts = self._projected is not None  # the tangents' changes in parts: the laws form no tangent
+        D, sigma33, history = None if parts else np.empty((M, m, n, n)), np.empty((M, m)), {}
         todo = np.arange(M)  # the points still iterating: only they are evaluated again
         while True:
             Et, qt = E[todo], q[todo]
             eps[todo] = e = Et[:, None, :] + (qt @ B2.T).reshape(todo.size, m, n)
             if m:
-                st, Dt, ht, s33 = self._sub_laws.evaluate_many(e, {k: v[todo] for k, v in sub.items()})
+                st, Dt, ht, s33 = self._sub_laws.evaluate_many(e, {k: v[todo] for k, v in sub.items()}, not parts)
             else:  # no cubature point: the elastic reduced model (nothing inelastic was seen)
                 st, Dt, ht, s33 = e, np.zeros((todo.size, 0, n, n)), {}, np.zeros((todo.size, 0))
-            sigma[todo], D[todo], sigma33[todo] = st, Dt, s33
+            sigma[todo], sigma33[todo] = st, s33
+            if not parts:
+                D[todo] = Dt
             for key, value in ht.items():
                 history.setdefault(key, np.empty((M,) + value.shape[1:], value.dtype))[todo] = value
             tau[todo] = t = self._inelastic_stress(Et, qt, st)
@@ -209,11 +229,11 @@ class HyperReducedCell:
             if going.size == 0 or its.max() == MAX_ITERATIONS:
                 unconverged[todo[going]] = True
                 break
-            if self._projected is None:
+            if not parts:
                 K = self._reduced_stiffness(Dt[going] - self._D_el_s)
             else:  # the laws' tangent changes in parts, of the points still iterating
-                K = self._structured_stiffness(*self._sub_laws.tangent_change_many(
-                    e[going], {k: v[going] for k, v in ht.items()}, {k: v[todo[going]] for k, v in sub.items()}))
+                K = self._structured_tangents(*self._sub_laws.tangent_change_many(
+                    e[going], {k: v[going] for k, v in ht.items()}, {k: v[todo[going]] for k, v in sub.items()}))[0]
             # a reduced tangent that lost positive definiteness (the cubature over-weights the
             # plastic softening) can have several solutions near each other: hand it over
             indefinite = _indefinite(K)
@@ -226,13 +246,18 @@ class HyperReducedCell:
             if todo.size == 0:
                 break
         V = self.rve.discretisation.volume
-        dD = D - self._D_el_s
-        K = (self._reduced_stiffness(dD) if self._projected is None
-             else self._structured_stiffness(*self._sub_laws.tangent_change_many(eps, history, sub)))
-        G = self._F_el + wB.T @ dD.reshape(M, m * n, n)
-        H = G if self.rve.spd_tangent else self._F_el + wB.T @ dD.transpose(0, 1, 3, 2).reshape(M, m * n, n)
+        if parts:  # symmetric changes: H = G
+            K, G, dD_sum = self._structured_tangents(*self._sub_laws.tangent_change_many(eps, history, sub),
+                                                     coupling=True)
+            H = G
+        else:
+            dD = D - self._D_el_s
+            K = self._reduced_stiffness(dD)
+            G = self._F_el + wB.T @ dD.reshape(M, m * n, n)
+            H = G if self.rve.spd_tangent else self._F_el + wB.T @ dD.transpose(0, 1, 3, 2).reshape(M, m * n, n)
+            dD_sum = np.tensordot(self.weights, dD, axes=(0, 1))
         dq = -np.linalg.solve(K, G)  # ∂q/∂E from K dq + G dE = 0
-        C = self._D_bar + (np.tensordot(self.weights, dD, axes=(0, 1)) + H.transpose(0, 2, 1) @ dq) / V
+        C = self._D_bar + (dD_sum + H.transpose(0, 2, 1) @ dq) / V
         Sigma, Sigma33 = self._averages(E, q, tau, sigma33, eps)
         ok = ~unconverged & ~diverged & np.isfinite(Sigma).all(axis=1) & np.isfinite(C).all(axis=(1, 2))
         if (~ok).any():
@@ -254,17 +279,35 @@ class HyperReducedCell:
         Sigma = E @ self._D_bar.T + q @ self._F_el / V + np.einsum("mpi,p->mi", tau, self.weights) / V
         return Sigma, E @ self._c33_bar + q @ self._c33_BPhi + tau33 @ self.weights / V
 
-    def _structured_stiffness(self, a, b, m_dir) -> npt.NDArray[np.float64]:
-        """``K_q = K_el − Σ_s ω_s a_s (BΦ)_sᵀ P (BΦ)_s − Σ_s ω_s b_s u_s u_sᵀ``, ``u_s =
-        (BΦ)_sᵀ m_s``, for ``dD_s = −a_s P − b_s m_s⊗m_s`` (``a``, ``b`` ``(M, m)``, ``m_dir``
-        ``(M, m, n)``): the first sum one product with the packed ``ω_s (BΦ)_sᵀ P (BΦ)_s``,
-        the second a rank-``m`` product: ``m (r(r+1)/2 + r²)`` multiply-adds per point
-        against ``6 m r²`` (3-D) for the two batched products."""
-        upper, Q = self._projected
-        K = _symmetric(-(a @ Q), upper, self._BPhi_s.shape[2])
+    def _structured_tangents(self, a, b, m_dir, coupling: bool = False):
+        """The reduced tangents from the cubature points' tangent changes in parts, ``dD_s =
+        −a_s P − b_s m_s⊗m_s`` (``a``, ``b`` ``(M, m)``, ``m_dir`` ``(M, m, n)``), with ``u_s =
+        (BΦ)_sᵀ m_s``:
+
+        * ``K_q = K_el − Σ_s ω_s a_s (BΦ)_sᵀ P (BΦ)_s − Σ_s ω_s b_s u_s u_sᵀ`` ``(M, r, r)``:
+          the first sum one product with the packed ``ω_s (BΦ)_sᵀ P (BΦ)_s``, the second a
+          rank-``m`` product: ``m (r(r+1)/2 + r²)`` multiply-adds per point against ``6 m
+          r²`` (3-D) for the two batched products;
+        * with ``coupling``, also ``G = F_el − Σ_s ω_s a_s (BΦ)_sᵀ P − Σ_s ω_s b_s u_s m_sᵀ``
+          ``(M, r, n)`` and ``Σ_s ω_s dD_s`` ``(M, n, n)``.
+
+        Returns:
+            ``(K_q,)``, or ``(K_q, G, Σ_s ω_s dD_s)`` with ``coupling``.
+        """
+        upper, Q, QP, P = self._projected
+        M, m, n = m_dir.shape
+        r = self._BPhi_s.shape[2]
+        K = _symmetric(-(a @ Q), upper, r)
         U = np.matmul(m_dir[:, :, None, :], self._BPhi_s)[:, :, 0, :]  # (M, m, r)
-        K -= np.matmul(U.transpose(0, 2, 1), (self.weights * b)[..., None] * U)
-        return K + self._K_el
+        wbU = (self.weights * b)[..., None] * U
+        K -= np.matmul(U.transpose(0, 2, 1), wbU)
+        K += self._K_el
+        if not coupling:
+            return (K,)
+        G = self._F_el - (a @ QP).reshape(M, r, n) - np.matmul(wbU.transpose(0, 2, 1), m_dir)
+        wbm = (self.weights * b)[..., None] * m_dir
+        dD_sum = -(a @ self.weights)[:, None, None] * P - np.matmul(m_dir.transpose(0, 2, 1), wbm)
+        return K, G, dD_sum
 
     def _reduced_stiffness(self, dD: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """``K_q = K_el + Σ_s ω_s (BΦ)_sᵀ dD_s (BΦ)_s`` ``(M, r, r)`` for the cubature points'
@@ -285,7 +328,7 @@ class HyperReducedCell:
         eps = E[:, None, :] + (q @ self.mode_strains.reshape(N * n, r).T).reshape(M, N, n)
         sigma, D, history, sigma33 = self.rve.laws.evaluate_many(eps, committed)
         reduced, _, _ = cell.residuals(sigma)
-        delta = (cell.Pt.T @ cell.tangent_correction(D, -reduced, CG_ITERATIONS)).T  # (M, n_dofs)
+        delta = (cell.Pt.T @ cell.tangent_correction(D, -reduced, self.check_iterations)).T  # (M, n_dofs)
         d_eps = cell.strains(np.zeros_like(E), delta)
         w_pts = disc.weights
         Sigma_full = np.einsum("mpi,p->mi", sigma, w_pts) / disc.volume
@@ -346,9 +389,10 @@ def _symmetric(values: npt.NDArray[np.float64], upper, r: int) -> npt.NDArray[np
 
 
 def _projected_modes(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.float64], P: npt.NDArray[np.float64]):
-    """``(upper, Q)``: the upper-triangle indices of ``(r, r)`` and ``Q`` ``(m, r(r+1)/2)``
-    ``= ω_s (BΦ)_sᵀ P (BΦ)_s`` packed, for the cubature points' mode strains ``BPhi``
-    ``(m, n, r)``; ``None`` above ``PACKED_BYTES``."""
+    """``(upper, Q, QP, P)``: the upper-triangle indices of ``(r, r)``, ``Q`` ``(m,
+    r(r+1)/2)`` ``= ω_s (BΦ)_sᵀ P (BΦ)_s`` packed and ``QP`` ``(m, r n)`` ``= ω_s (BΦ)_sᵀ
+    P``, for the cubature points' mode strains ``BPhi`` ``(m, n, r)`` and the projector
+    ``P`` ``(n, n)``; ``None`` above ``PACKED_BYTES``."""
     m, n, r = BPhi.shape
     upper = np.triu_indices(r)
     if m * upper[0].size * 8 > PACKED_BYTES:
@@ -357,7 +401,8 @@ def _projected_modes(BPhi: npt.NDArray[np.float64], weights: npt.NDArray[np.floa
     for s in range(0, m, 256):  # (256, r, r) at a time
         block = BPhi[s:s + 256]
         Q[s:s + 256] = np.matmul(block.transpose(0, 2, 1), np.matmul(P, block))[:, upper[0], upper[1]]
-    return upper, Q * weights[:, None]
+    QP = weights[:, None, None] * np.matmul(BPhi.transpose(0, 2, 1), P)  # (m, r, n)
+    return upper, Q * weights[:, None], QP.reshape(m, r * n), P
 
 
 def _indefinite(K: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:

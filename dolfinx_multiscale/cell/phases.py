@@ -244,27 +244,31 @@ class PhaseLaws:
         elastic = self.materials[tag].elastic_trial(eps.reshape(-1, n), self._stacked_phase_state(committed, tag))
         return elastic.reshape(M, K).all(axis=1)
 
-    def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict):
-        """:meth:`update` with tangents for ``M`` cells at once.
+    def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool = True):
+        """:meth:`update` for ``M`` cells at once.
 
         Args:
             eps: strains ``(M, N, n)``.
             committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
+            need_tangent: also compute the tangents (e.g. not where
+                :meth:`tangent_change_many` gives what is needed of them).
 
         Returns:
-            ``(sigma (M, N, n), D (M, N, n, n), trial, sigma33 (M, N))``.
+            ``(sigma (M, N, n), D (M, N, n, n) | None, trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
-        parts = list(self._phase_updates(eps, committed, lambda mat: True))
+        parts = list(self._phase_updates(eps, committed, lambda mat: need_tangent))
         trial = {key: value for part in parts for key, value in part[5].items()}
         for _, idx, s, t, s33, _ in parts:
             if idx.size == N and np.array_equal(idx, np.arange(N)):  # one phase holds every point
                 return s, t, trial, (s33 if s33 is not None else np.zeros((M, N)))
         sigma = np.empty((M, N, n))
-        D = np.empty((M, N, n, n))
+        D = np.empty((M, N, n, n)) if need_tangent else None
         sigma33 = np.zeros((M, N))
         for _, idx, s, t, s33, _ in parts:
-            sigma[:, idx], D[:, idx] = s, t
+            sigma[:, idx] = s
+            if need_tangent:
+                D[:, idx] = t
             if s33 is not None:
                 sigma33[:, idx] = s33
         return sigma, D, trial, sigma33

@@ -28,11 +28,11 @@ its error is estimated as
     e = ‖Σ_full + ΔΣ − Σ_ECM‖ / max(‖Σ_ECM‖, σ_ref),
 
 ``Σ_full = ⟨σ⟩`` of the reconstruction (the cubature error), ``ΔΣ = ⟨D B δw⟩`` with
-``δw ≈ −K̃_t⁻¹ R`` a few preconditioned CG iterations on the full residual ``R`` (the
-Galerkin error), and ``σ_ref`` the RMS macro stress of the step over all points (so
-nearly unloaded points do not force fallbacks). An error left in the micro history stays
-in later answers, so the point's indicator ``η`` accumulates ``e`` over its reduced steps
-(part of the state). A point with ``s η > tolerance`` (``s``: the safety factor, the 99 %
+``δw ≈ −K̃_t⁻¹ R`` by ``check_iterations`` (≤ 4, chosen in training) preconditioned CG
+iterations on the full residual ``R`` (the Galerkin error), and ``σ_ref`` the RMS macro
+stress of the step over all points (so nearly unloaded points do not force fallbacks). An
+error left in the micro history stays in later answers, so the point's indicator ``η``
+accumulates ``e`` over its reduced steps (part of the state). A point with ``s η > tolerance`` (``s``: the safety factor, the 99 %
 quantile of ``error / η`` over at least 200 held-out training steps) is re-solved by the
 full RVE and the macro Newton continues. Tolerance stated on ``Σ``: per point
 ``‖ΔΣ‖ ≤ tolerance · max(‖Σ‖, σ_ref)``.
@@ -56,7 +56,7 @@ import numpy.typing as npt
 
 from ..kinematics import SMALL_STRAIN
 from ..materials.protocol import put, repeat, take
-from .galerkin import HyperReducedCell
+from .galerkin import CG_ITERATIONS, HyperReducedCell
 from .response import CellResponse
 from .rve import NO_TANGENT, STORED_TANGENT, elastic_shortcut
 from .training import train
@@ -123,6 +123,9 @@ class ReducedRVE:
             default (and keys not given) no check.
         newton_rtol: the reduced Newton's relative tolerance; default
             ``max(NEWTON_RTOL · tolerance, the RVE's rtol)``.
+        check_iterations: the preconditioned CG iterations of the check's Galerkin error
+            estimate (1 to ``galerkin.CG_ITERATIONS``, the default; training chooses it
+            with the safety factor).
 
     Attributes:
         rve, basis, tolerance, safety, info, strain_range, history_range: as given
@@ -147,7 +150,8 @@ class ReducedRVE:
 
     def __init__(self, rve, basis: npt.ArrayLike, tolerance: float, safety: float = 1.0, info: dict | None = None,
                  orthonormalize: bool = True, cubature: tuple | None = None, strain_range: float | None = None,
-                 history_range: dict | None = None, newton_rtol: float | None = None):
+                 history_range: dict | None = None, newton_rtol: float | None = None,
+                 check_iterations: int = CG_ITERATIONS):
         if rve.comm.size != 1:
             raise ValueError("a reduced RVE needs a serial cell (MPI.COMM_SELF); each rank reduces its own")
         if rve.kinematics is not SMALL_STRAIN or rve.is_linear:
@@ -175,7 +179,7 @@ class ReducedRVE:
             newton_rtol = max(NEWTON_RTOL * self.tolerance, rve.batched_cell.rtol)
         if not (np.isfinite(newton_rtol) and 0 < newton_rtol < 1):
             raise ValueError(f"newton_rtol must be in (0, 1); got {newton_rtol!r}")
-        self.galerkin = HyperReducedCell(rve, basis, cubature, newton_rtol)
+        self.galerkin = HyperReducedCell(rve, basis, cubature, newton_rtol, check_iterations)
         self.points, self.weights = self.galerkin.points, self.galerkin.weights
         self._committed = take(self.initial_state(1), 0)
         self._trial: dict | None = None
@@ -199,6 +203,17 @@ class ReducedRVE:
     def cubature_points(self) -> int:
         """Number of cubature points ``m``."""
         return self.points.size
+
+    @property
+    def check_iterations(self) -> int:
+        """The preconditioned CG iterations of the check's error estimate (the safety
+        factor belongs to it; :attr:`HyperReducedCell.check_iterations
+        <.galerkin.HyperReducedCell.check_iterations>`)."""
+        return self.galerkin.check_iterations
+
+    @check_iterations.setter
+    def check_iterations(self, value: int) -> None:
+        self.galerkin.check_iterations = value
 
     # -- the material protocol ------------------------------------------------------------
     def initial_state(self, n_points: int) -> dict:
@@ -458,11 +473,11 @@ class ReducedRVE:
         return train(cls, rve, tolerance, **options)
 
     def save(self, path) -> Path:
-        """Write the model (basis, cubature, tolerance, safety, training ranges and info) to
-        ``path`` (``.npz``)."""
+        """Write the model (basis, cubature, tolerance, safety and the check's CG iterations,
+        training ranges and info) to ``path`` (``.npz``)."""
         path = Path(path)
         np.savez(path, basis=self.basis, points=self.points, weights=self.weights, tolerance=self.tolerance,
-                 safety=self.safety, strain_range=np.nan if self.strain_range is None else self.strain_range,
+                 safety=self.safety, check_iterations=self.check_iterations, strain_range=np.nan if self.strain_range is None else self.strain_range,
                  history_range=json.dumps(self.history_range), info=json.dumps(self.info),
                  signature=_signature(self.rve))
         return path
@@ -470,7 +485,8 @@ class ReducedRVE:
     @classmethod
     def load(cls, path, rve) -> ReducedRVE:
         """A model written by :meth:`save`, for ``rve`` (the same cell and materials); a file
-        without ``history_range`` (older versions) loads without the history range check.
+        without ``history_range`` (older versions) loads without the history range check, one
+        without ``check_iterations`` with ``galerkin.CG_ITERATIONS`` (what it was trained with).
 
         Raises:
             ValueError: not a model file, or one trained on another cell.
@@ -493,7 +509,8 @@ class ReducedRVE:
                        json.loads(str(data["info"])), orthonormalize=False,
                        cubature=(data["points"], data["weights"]),
                        strain_range=None if np.isnan(strain_range) else strain_range,
-                       history_range=json.loads(str(data["history_range"])) if "history_range" in keys else None)
+                       history_range=json.loads(str(data["history_range"])) if "history_range" in keys else None,
+                       check_iterations=int(data["check_iterations"]) if "check_iterations" in keys else CG_ITERATIONS)
 
 
 def clopper_pearson_upper(above: int, trials: int, confidence: float = 0.95) -> float:

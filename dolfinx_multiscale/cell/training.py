@@ -34,8 +34,10 @@ from ..errors import RVEConvergenceError
 from ..materials.protocol import put, repeat, take
 from ..parallel import map_over_ranks
 from .cubature import empirical_cubature, integrand_modes
+from .galerkin import CG_ITERATIONS
 
-__all__ = ["AMPLITUDE_FACTOR", "COVERED_HISTORY", "CUBATURE_GAIN", "ENRICHMENT_BATCH", "SAFETY_QUANTILE", "Snapshots",
+__all__ = ["AMPLITUDE_FACTOR", "CHECK_SHARPNESS", "COVERED_HISTORY", "CUBATURE_GAIN", "ENRICHMENT_BATCH",
+           "SAFETY_QUANTILE", "Snapshots",
            "candidate_loads", "cubature_integrands", "directions", "first_yield_strain", "history_range",
            "indicators", "pod_modes", "snapshots", "train", "training_paths"]
 
@@ -57,6 +59,12 @@ CUBATURE_GAIN = 0.8
 COVERED_HISTORY = ("p",)
 #: candidate loads added per greedy enrichment round at most (the worst first)
 ENRICHMENT_BATCH = 16
+#: the check's CG iterations are cut below ``galerkin.CG_ITERATIONS`` while the cruder estimate
+#: ``s_k η_k`` stays within this factor of the full one on 90 % of the validation steps
+#: (the fallback test then flags about the same points; tolerance 2e-2, 30 validation paths:
+#: the 3-D benchmark cell's q90 of the ratio 1.02 at 3 iterations, 1.20 at 2 and 2.85 at 1;
+#: the part's 2-D cell 1.51 at 3)
+CHECK_SHARPNESS = 1.25
 
 
 def _volumetric(n: int) -> npt.NDArray[np.float64]:
@@ -270,7 +278,12 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
        next round would double the points again for less); a larger cubature is kept
        only where it reaches that bound or is 5 % better than the best before.
     4. The safety factor: the 99 % quantile (``SAFETY_QUANTILE``) of ``error / η`` over
-       the validation steps (at least 1; ≥ 200 steps with the defaults).
+       the validation steps (at least 1; ≥ 200 steps with the defaults). Of the final
+       model (after step 5), the check's cost: the fewest CG iterations of its Galerkin
+       estimate (from ``galerkin.CG_ITERATIONS``) whose ``s_k η_k`` stays within
+       ``CHECK_SHARPNESS`` of the most iterations' ``s η`` on 90 % of the validation
+       steps, with its own safety factor ``s_k`` (3-D benchmark cell: 2 iterations; the
+       2-D part's cell keeps 4).
     5. Greedy enrichment (``enrichment_rounds`` > 0): the model's own error estimate
        ``s η`` (:func:`indicators`: its update and post-convergence check, all candidates
        at once) on ``candidates`` cheap loads (:func:`candidate_loads`: one-step radial
@@ -323,7 +336,8 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         The trained model; ``info`` holds ``samples``, ``training_paths``,
         ``modes``, ``cubature_points``, ``amplitude``, ``first_yield_strain``,
         ``validation_error`` (95 % quantile and max), ``effectivity`` (per validation
-        step), ``safety``, ``enrichment`` (``candidates``, ``added``, and per round: the
+        step), ``safety``, ``check_iterations`` and ``check_cuts`` (per fewer iterations
+        tried: ``iterations``, ``safety``, ``sharpness``; step 4), ``enrichment`` (``candidates``, ``added``, and per round: the
         candidates ``above`` the tolerance, the paths ``added``, the largest ``s η``, the
         seconds of the indicators and of the round, modes and cubature points after it)
         and ``training_s``.
@@ -358,15 +372,20 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
     n_user = len(user_paths or [])
     extra, extra_reference = training[len(training) - n_user:], data.Sigma[len(training) - n_user:]
 
+    def validate(model, subset=None):
+        """``(errors, η)`` per step of the validation paths (the first ``subset``: held out)."""
+        return _validate(model, validation[:subset], reference[:subset], comm)
+
     def errors_of(model, subset=None):
-        """``(errors, ratios)``: errors on the validation paths (the first ``subset``) and
-        the extra paths, ratios on the validation paths only (held out)."""
-        errors, ratios = _validate(model, validation[:subset], reference[:subset], comm)
+        """``(errors, validated)``: the errors on the validation paths (the first ``subset``)
+        and the extra paths, and ``validate(model, subset)``."""
+        validated = validate(model, subset)
+        errors = validated[0]
         if extra:
             errors = np.concatenate([errors, _validate(model, extra, extra_reference, comm)[0]])
-        return errors, ratios
+        return errors, validated
 
-    model, errors, ratios, fit = _fit(cls, rve, tolerance, data, training, errors_of, max_modes, say)
+    model, errors, validated, fit = _fit(cls, rve, tolerance, data, training, errors_of, max_modes, say)
     loads = candidate_loads(rve.n, strain_amplitude, candidates, seed + 2) if enrichment_rounds else []
     open_loads, rounds = list(range(len(loads))), []
     for round_ in range(1, enrichment_rounds + 1):
@@ -386,29 +405,74 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         new = snapshots(rve, chosen, comm)
         data, training = data.joined(new), training + chosen
         extra, extra_reference = extra + chosen, extra_reference + new.Sigma
-        model, errors, ratios, fit = _fit(cls, rve, tolerance, data, training, errors_of, max_modes, say)
+        model, errors, validated, fit = _fit(cls, rve, tolerance, data, training, errors_of, max_modes, say)
         rounds.append({**record, "modes": model.modes, "cubature_points": model.cubature_points,
                        "seconds": time.perf_counter() - start})
+    ratios, check_cuts = _fewest_check_iterations(model, validated, validate, say)
     model.history_range = history_range(model, data)
     info.update({"samples": int(data.w.shape[1]), "training_paths": len(training), **fit,
                  "cell_points": int((rve.discretisation.weights > 0).sum()),
                  "validation_steps": int(errors.size),
                  "validation_error": {"q95": float(np.quantile(errors, 0.95)), "max": float(errors.max())},
-                 "effectivity": ratios.tolist(), "safety": model.safety,
+                 "effectivity": ratios.tolist(), "safety": model.safety, "check_iterations": model.check_iterations,
+                 "check_cuts": check_cuts,
                  "enrichment": {"candidates": len(loads), "rounds": rounds,
                                 "added": int(sum(r["added"] for r in rounds))},
                  "training_s": time.perf_counter() - t0})
     model.info = info
     say(f"{model.modes} modes, {model.cubature_points} cubature points of {info['cell_points']}, "
-        f"validation error q95 {info['validation_error']['q95']:.2e}, safety {model.safety:.2f}, "
+        f"validation error q95 {info['validation_error']['q95']:.2e}, safety {model.safety:.2f} "
+        f"({model.check_iterations} CG iterations in the check), "
         f"{info['training_s']:.1f} s")
     return model
 
 
+def _effectivities(errors: npt.NDArray[np.float64], eta: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``error / η`` of the validation steps where both exceed 1e-12."""
+    keep = (errors > 1e-12) & (eta > 1e-12)
+    return errors[keep] / eta[keep]
+
+
+def _safety(errors: npt.NDArray[np.float64], eta: npt.NDArray[np.float64]) -> float:
+    """The safety factor: the ``SAFETY_QUANTILE`` of ``error / η`` over the validation steps
+    (at least 1; 1 without any)."""
+    ratios = _effectivities(errors, eta)
+    return max(1.0, float(np.quantile(ratios, SAFETY_QUANTILE))) if ratios.size else 1.0
+
+
+def _fewest_check_iterations(model, validated: tuple, validate, say) -> tuple[npt.NDArray[np.float64], list]:
+    """Step 4 of :func:`train`, the check's cost: from the ``CG_ITERATIONS`` of the model's
+    check, fewer while the estimate ``s_k η_k`` with ``k`` iterations (``s_k`` its own
+    safety factor) stays within ``CHECK_SHARPNESS`` of ``s η`` on 90 % of the validation
+    steps. ``validated``: ``(errors, η)`` per validation step of the model as it is,
+    ``validate(model)`` gives them anew. Sets the model's ``check_iterations`` and
+    ``safety``; returns the effectivities ``error / η`` of the chosen estimate and per
+    iteration count tried ``{"iterations", "safety", "sharpness"}`` (the 90 % quantile of
+    ``s_k η_k / s η``)."""
+    errors, eta = validated
+    full = model.safety * eta
+    chosen = (model.check_iterations, model.safety)
+    tried = []
+    for k in range(model.check_iterations - 1, 0, -1):
+        model.check_iterations = k
+        errors_k, eta_k = validate(model)
+        safety = _safety(errors_k, eta_k)
+        used = np.isfinite(full) & (full > 1e-12)
+        sharpness = float(np.quantile(safety * eta_k[used] / full[used], 0.9)) if used.any() else 1.0
+        say(f"check with {k} CG iterations: safety {safety:.2f}, s·η within {sharpness:.2f}x of "
+            f"{CG_ITERATIONS} iterations' on 90 % of the validation steps")
+        tried.append({"iterations": k, "safety": safety, "sharpness": sharpness})
+        if sharpness > CHECK_SHARPNESS:
+            break
+        chosen, eta = (k, safety), eta_k
+    model.check_iterations, model.safety = chosen
+    return _effectivities(errors, eta), tried
+
+
 def _fit(cls, rve, tolerance: float, data: Snapshots, training: list, errors_of, max_modes, say):
     """Steps 2–4 of :func:`train` on the snapshots ``data`` of the paths ``training``:
-    ``(model, errors, ratios, info)`` with the validation errors and ratios of the chosen
-    model and ``info`` its ``modes``, ``pod_modes``, ``pod_energy_left``,
+    ``(model, errors, validated, info)`` with the errors (validation and extra paths) and
+    the ``(errors, η)`` per validation step of the chosen model and ``info`` its ``modes``, ``pod_modes``, ``pod_energy_left``,
     ``cubature_points`` and ``ecm_tolerance``."""
     elastic = rve.initial_tangent()[1].T
     basis, left = pod_modes(data.w, elastic, max_modes)
@@ -455,19 +519,19 @@ def _fit(cls, rve, tolerance: float, data: Snapshots, training: list, errors_of,
     for _ in range(5):  # the cubature, tightened until the error is below max(tolerance / 3, 1.5 × target)
         cubature = empirical_cubature(integrands, rve.discretisation.weights, ecm_tolerance, modes=modes)
         model.set_cubature(*cubature)
-        errors, ratios = errors_of(model)
+        errors, validated = errors_of(model)
         q95 = float(np.quantile(errors, 0.95)) if np.isfinite(errors).all() else np.inf  # a diverged solve
         say(f"cubature tolerance {ecm_tolerance:.2g}: {model.cubature_points} points, validation error q95 {q95:.2e}")
         previous, reached = best, q95 <= max(tolerance / 3, 1.5 * target)
         if best is None or reached or q95 < 0.95 * best[0]:
-            best = (q95, ecm_tolerance, cubature, errors, ratios)
+            best = (q95, ecm_tolerance, cubature, errors, validated)
         if reached or (previous is not None and q95 > CUBATURE_GAIN * previous[0]):  # the Galerkin error dominates
             break
         ecm_tolerance /= 3
-    _, ecm_tolerance, cubature, errors, ratios = best
+    _, ecm_tolerance, cubature, errors, validated = best
     model.set_cubature(*cubature)
-    model.safety = max(1.0, float(np.quantile(ratios, SAFETY_QUANTILE))) if ratios.size else 1.0
-    return model, errors, ratios, {"modes": model.modes, "pod_modes": k, "pod_energy_left": float(left[k]),
+    model.safety = _safety(*validated)
+    return model, errors, validated, {"modes": model.modes, "pod_modes": k, "pod_energy_left": float(left[k]),
                                    "cubature_points": model.cubature_points, "ecm_tolerance": ecm_tolerance}
 
 
@@ -559,29 +623,28 @@ def cubature_integrands(model, data: Snapshots) -> npt.NDArray[np.float64]:
 
 def _validate(model, paths: list, reference: list, comm=None) -> tuple[npt.NDArray, npt.NDArray]:
     """The model without fallback along ``paths`` against the full RVE's ``Σ`` (``reference``,
-    per path a list of ``(n,)``): ``(errors, ratios)`` per step (in the paths' order), the
-    error relative to ``max(‖Σ‖, σ_ref)`` with ``σ_ref`` the RMS of the path's ``Σ``, and
-    ``error / η`` where both exceed 1e-12. Each rank of ``comm`` runs its share of the paths
-    (round-robin) all at once (:func:`_run`). Leaves the model as it was."""
+    per path a list of ``(n,)``): ``(errors, η)`` per step (in the paths' order), the error
+    relative to ``max(‖Σ‖, σ_ref)`` with ``σ_ref`` the RMS of the path's ``Σ``, and the
+    model's indicator ``η`` (``inf`` where its reduced Newton failed). Each rank of ``comm``
+    runs its share of the paths (round-robin) all at once (:func:`_run`). Leaves the model
+    as it was."""
     answers = [np.asarray(a, dtype=float).reshape(len(a), -1) for a in reference]
     ranks = 1 if comm is None else comm.size
     shares = [list(range(r, len(paths), ranks)) for r in range(ranks)]
 
     def along(share):
         rms = [float(np.sqrt(np.mean(np.sum(answers[i] ** 2, axis=1)))) for i in share]
-        errors, ratios = [[] for _ in share], [[] for _ in share]
+        errors, etas = [[] for _ in share], [[] for _ in share]
         for step, idx, Sigma, eta in _run(model, [paths[i] for i in share], rms):
             for j, Sigma_j, eta_j in zip(idx, Sigma, eta):
                 exact = answers[share[j]][step]
-                error = np.linalg.norm(Sigma_j - exact) / max(np.linalg.norm(exact), rms[j], 1e-300)
-                errors[j].append(error)
-                if error > 1e-12 and eta_j > 1e-12:
-                    ratios[j].append(error / eta_j)
-        return errors, ratios
+                errors[j].append(np.linalg.norm(Sigma_j - exact) / max(np.linalg.norm(exact), rms[j], 1e-300))
+                etas[j].append(eta_j)
+        return errors, etas
 
     per_path = [None] * len(paths)
-    for share, (errors, ratios) in zip(shares, _spread(comm, shares, along, "validation paths of rank {}".format)):
+    for share, (errors, etas) in zip(shares, _spread(comm, shares, along, "validation paths of rank {}".format)):
         for j, i in enumerate(share):
-            per_path[i] = (errors[j], ratios[j])
-    return (np.asarray([e for errors, _ in per_path for e in errors]),
-            np.asarray([r for _, ratios in per_path for r in ratios]))
+            per_path[i] = (errors[j], etas[j])
+    return (np.asarray([e for errors, _ in per_path for e in errors], dtype=float),
+            np.asarray([e for _, etas in per_path for e in etas], dtype=float))
