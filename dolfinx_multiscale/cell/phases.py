@@ -228,20 +228,27 @@ class PhaseLaws:
             a[:, idx], b[:, idx], m[:, idx] = ai.reshape(M, -1), bi.reshape(M, -1), mi.reshape(M, idx.size, n)
         return a, b, m
 
-    def elastic_trial_many(self, tag: int, eps: npt.NDArray[np.float64], committed: dict) -> npt.NDArray[np.bool_]:
-        """Whether an increment is elastic at every point of phase ``tag`` of ``M`` cells
-        (its law's ``elastic_trial``, one call for all of them).
+    def elastic_trial_many(self, tag: int, eps: npt.NDArray[np.float64], committed: dict,
+                           positions: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.bool_]:
+        """Whether an increment is elastic at every point of phase ``tag`` (or at its points
+        ``positions``) of ``M`` cells (its law's ``elastic_trial``, one call for all of them).
 
         Args:
             tag: a phase of :attr:`trial_phases`.
-            eps: the strains at the phase's points ``(M, n_phase, n)``.
+            eps: the strains at those points ``(M, K, n)``.
             committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
+            positions: ``(K,)`` positions among the phase's points; default all of them.
 
         Returns:
             ``(M,)`` bool.
         """
         M, K, n = eps.shape
-        elastic = self.materials[tag].elastic_trial(eps.reshape(-1, n), self._stacked_phase_state(committed, tag))
+        if positions is None:
+            state = self._stacked_phase_state(committed, tag)
+        else:
+            state = {key: committed[flat][:, positions].reshape((M * K,) + committed[flat].shape[2:])
+                     for flat, key in self._keys[tag]}
+        elastic = self.materials[tag].elastic_trial(eps.reshape(-1, n), state)
         return elastic.reshape(M, K).all(axis=1)
 
     def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool = True):
