@@ -250,13 +250,14 @@ class BatchedCell:
         b = self._b
         return reduced - b @ np.linalg.solve(b.T @ b, b.T @ reduced)
 
-    def residuals(self, sigma: npt.NDArray[np.float64]) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray]:
-        """``(Pᵀ r (n_reduced, M), ‖Pᵀ r‖ projected, max(‖r‖, force floor))`` per macro
-        point for point stresses ``(M, N, n)`` (the projection removes the multipliers'
-        part of SUBC, as the micro Newton does)."""
+    def residuals(self, sigma: npt.NDArray[np.float64]) -> tuple[npt.NDArray, npt.NDArray, npt.NDArray, npt.NDArray]:
+        """``(r (n_dofs, M), Pᵀ r (n_reduced, M), ‖Pᵀ r‖ projected, max(‖r‖, force floor))``
+        per macro point for point stresses ``(M, N, n)``: the internal force ``r = Σ_p w_p
+        B_pᵀ σ_p`` (the projection removes the multipliers' part of SUBC, as the micro
+        Newton does)."""
         r = self.BtW @ sigma.reshape(len(sigma), -1).T  # (n_dofs, M)
         reduced = self.Pt @ r
-        return (reduced, np.linalg.norm(self._project(reduced), axis=0),
+        return (r, reduced, np.linalg.norm(self._project(reduced), axis=0),
                 np.maximum(np.linalg.norm(r, axis=0), self.force_floor))
 
     def elastic_candidates(self, strain: npt.NDArray[np.float64], state: dict) -> tuple[npt.NDArray[np.bool_], dict]:
@@ -359,7 +360,7 @@ class BatchedCell:
             w = committed["w"] + (E - committed["E"]) @ self.W_elastic
             eps = self.strains(E, w)
             sigma, elastic, history, sigma33 = laws.update_many(eps, committed, self.D_elastic)
-            reduced, res, scale = self.residuals(sigma)
+            force, reduced, res, scale = self.residuals(sigma)
             tol = max(self.rtol, 1e-14) * scale
             ok = elastic & (res <= tol)
             iterations = np.zeros(len(E))
@@ -369,7 +370,7 @@ class BatchedCell:
                 eps[fix] = self.strains(E[fix], w[fix])
                 sub = {k: v[fix] for k, v in committed.items()}
                 s_fix, e_fix, h_fix, s33_fix = laws.update_many(eps[fix], sub, self.D_elastic)
-                _, r_fix, scale_fix = self.residuals(s_fix)
+                force[:, fix], _, r_fix, scale_fix = self.residuals(s_fix)
                 sigma[fix], sigma33[fix], res[fix], scale[fix] = s_fix, s33_fix, r_fix, scale_fix
                 for k, v in h_fix.items():
                     history[k][fix] = v
@@ -379,8 +380,8 @@ class BatchedCell:
             if not ok.any():
                 continue
             parts.append(self.point_records({k: v[ok] for k, v in committed.items()}, E[ok], w[ok], eps[ok],
-                                            sigma[ok], {k: v[ok] for k, v in history.items()}, sigma33[ok],
-                                            iterations[ok], res[ok], scale[ok]))
+                                            sigma[ok], force[:, ok], {k: v[ok] for k, v in history.items()},
+                                            sigma33[ok], iterations[ok], res[ok], scale[ok]))
         return accepted, self.concatenate(parts)
 
     @staticmethod
@@ -388,7 +389,7 @@ class BatchedCell:
         """One record dict from the record dicts of consecutive chunks (``{}`` if none)."""
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
 
-    def point_records(self, old: dict, E, w, eps, sigma, history: dict, sigma33, iterations, residual,
+    def point_records(self, old: dict, E, w, eps, sigma, force, history: dict, sigma33, iterations, residual,
                       residual_scale) -> dict:
         """The new state entries and results of ``M`` solved macro points.
 
@@ -397,6 +398,9 @@ class BatchedCell:
             E, w: macro strains ``(M, n)`` and fluctuation dofs ``(M, n_dofs)``.
             eps, sigma: point strains and stresses ``(M, N, n)``; ``history`` the new
                 micro history ``(M, n_phase, ...)``; ``sigma33`` ``(M, N)``.
+            force: their internal forces ``r = Σ_p w_p B_pᵀ σ_p`` ``(n_dofs, M)``
+                (:meth:`residuals`): the micro work ``⟨σ·(ε − ε_n)⟩ = Σ·ΔE + |Y|⁻¹ r·Δw``
+                without the old strains.
             iterations: Newton iterations per point ``(M,)``.
             residual, residual_scale: the projected residual norms ``‖Pᵀ r‖`` of the
                 solutions and their scales ``max(‖r‖, f₀)``, ``(M,)`` each (:meth:`residuals`).
@@ -407,13 +411,13 @@ class BatchedCell:
             ``"residual_scale"`` and ``"newton_iterations"`` (each ``(M,)``).
         """
         disc, laws = self.disc, self.laws
-        eps_n = self.strains(old["E"], old["w"])
         average = lambda f: f @ disc.weights / disc.volume  # noqa: E731  (M, N) → (M,)
+        Sigma = np.einsum("mpi,p->mi", sigma, disc.weights) / disc.volume
         return {
-            "E": E, "w": w, **history,
-            "Sigma": np.einsum("mpi,p->mi", sigma, disc.weights) / disc.volume,
+            "E": E, "w": w, **history, "Sigma": Sigma,
             "free_energy": average(laws.free_energy_many(eps, history)),
-            "micro_work": average(np.einsum("mpi,mpi->mp", sigma, eps - eps_n)),
+            "micro_work": (np.einsum("mi,mi->m", Sigma, E - old["E"])
+                           + np.einsum("im,mi->m", force, w - old["w"]) / disc.volume),
             "sigma33": average(sigma33),
             "step_dissipation": average(laws.dissipation_many(old, history)),
             "residual": np.asarray(residual, dtype=float), "residual_scale": np.asarray(residual_scale, dtype=float),

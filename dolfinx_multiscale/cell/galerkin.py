@@ -327,7 +327,7 @@ class HyperReducedCell:
         N, _, r = self.mode_strains.shape
         eps = E[:, None, :] + (q @ self.mode_strains.reshape(N * n, r).T).reshape(M, N, n)
         sigma, D, history, sigma33 = self.rve.laws.evaluate_many(eps, committed)
-        reduced, _, _ = cell.residuals(sigma)
+        force, reduced, _, _ = cell.residuals(sigma)
         delta = (cell.Pt.T @ cell.tangent_correction(D, -reduced, self.check_iterations)).T  # (M, n_dofs)
         d_eps = cell.strains(np.zeros_like(E), delta)
         w_pts = disc.weights
@@ -341,7 +341,7 @@ class HyperReducedCell:
         w = q @ self.basis.T
         # residual 0: the RVE's elastic check then continues a later elastic increment from Σ_ECM
         # (Σ = Σ_ECM + C_eff ΔE, what the reduced model gives there too), the error carried in η
-        records = cell.point_records(committed, E, w, eps, sigma, history, sigma33, np.zeros(M), np.zeros(M),
+        records = cell.point_records(committed, E, w, eps, sigma, force, history, sigma33, np.zeros(M), np.zeros(M),
                                      np.ones(M))
         for key in ("Sigma", "newton_iterations", "sigma33"):  # the reduced model's answers stay
             records.pop(key)
