@@ -434,3 +434,24 @@ def test_check_with_a_reference_stress_per_point_equals_single_points(cell, trai
     finally:
         model.fallback, model.audit, model.reference_stress = True, 2, 0.0
     assert trial["indicator"][0] > 1.1 * trial["indicator"][1]
+
+
+def test_first_yield_strain_of_a_homogeneous_cell_is_the_closed_form(cell, monkeypatch):
+    """A cell whose phases share one J2 law has no strain localization: a macro strain
+    ``a d`` (``‖d‖ = 1``, plane strain) first yields at ``a = σ_y0 / (√6 μ ‖dev d‖)``; the
+    training's first-yield strain is the median of that over its directions (to the
+    bisection's 1e-5), by the laws' trial test and, without it, by the full law on the
+    heterogeneous cell alike (same value to 1e-5)."""
+    from dolfinx_multiscale.cell.training import directions, first_yield_strain
+
+    mu = J2.E / (2 * (1 + J2.nu))
+    d = directions(3, 64, np.random.default_rng(0))
+    full = np.column_stack([d[:, 0], d[:, 1], np.zeros(len(d))])  # the normal components, ε33 = 0
+    dev = np.hypot(np.linalg.norm(full - full.mean(axis=1, keepdims=True), axis=1), d[:, 2])
+    expected = np.median(J2.sy0 / (np.sqrt(6) * mu * dev))
+    homogeneous = first_yield_strain(dm.RVE(cell, {1: J2, 2: J2}))
+    assert homogeneous == pytest.approx(expected, rel=2e-5)
+    trial = first_yield_strain(dm.RVE(cell, {1: J2, 2: FIBRE}))
+    monkeypatch.delattr(dm.J2Plasticity, "elastic_trial")
+    assert first_yield_strain(dm.RVE(cell, {1: J2, 2: FIBRE})) == pytest.approx(trial, rel=2e-5)
+    assert trial < 0.9 * homogeneous  # the stiff fibre concentrates the matrix strain

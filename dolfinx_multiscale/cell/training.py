@@ -116,8 +116,10 @@ def first_yield_strain(rve, count: int = 64, seed: int = 0, comm=None) -> float:
     With the elastic localization ``ε_p = A_p E`` (``A = I + B W_el``), the virgin cell's
     law is evaluated at ``a A d`` for all directions at once and ``a`` bracketed by
     decades, then bisected to 1e-5 relative, between elastic (every micro tangent the
-    elastic one) and not; each direction on its own (with ``comm``, the directions dealt
-    to its ranks: the same answer as serially).
+    elastic one; or, where every inelastic law has ``elastic_trial``, its trial test at
+    the points of those phases alone, a fraction of the cost) and not; each direction on
+    its own (with ``comm``, the directions dealt to its ranks: the same answer as
+    serially).
     """
     cell = rve.batched_cell
     _, W, D_el = rve.initial_tangent()
@@ -128,8 +130,16 @@ def first_yield_strain(rve, count: int = 64, seed: int = 0, comm=None) -> float:
     eps = np.einsum("mk,kpi->mpi", d, unit)
     virgin = repeat(take(rve.initial_state(1), 0), len(d))
 
+    laws = rve.laws
+
     def elastic_at(a, which):
-        return rve.laws.update_many(a[which, None, None] * eps[which], take(virgin, which), D_el)[1]
+        if laws.trial_phases is None:
+            return laws.update_many(a[which, None, None] * eps[which], take(virgin, which), D_el)[1]
+        elastic = np.ones(which.size, dtype=bool)
+        for tag in laws.trial_phases:
+            points = laws.phase_points[tag]
+            elastic &= laws.elastic_trial_many(tag, a[which, None, None] * eps[which][:, points], take(virgin, which))
+        return elastic
 
     lo, hi = np.zeros(len(d)), np.ones(len(d))
     rising = np.arange(len(d))  # an upper bound: strains of 1 and more are outside small strain anyway
