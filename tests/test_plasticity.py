@@ -161,6 +161,16 @@ def test_tangent_change_in_parts_rebuilds_the_tangent(kind, dim):
     assert (a[~plastic] == 0).all() and (b[~plastic] == 0).all() and (a[plastic] > 0).all()
     if dim == 3:  # the flow direction (2-D: its in-plane components only)
         assert np.abs(np.linalg.norm(m[plastic], axis=1) - 1.0).max() <= 1e-14
+    # as operators on strain fields of M cells (columns (N n, M)): the parts equal the tangents
+    from dolfinx_multiscale.cell.tangents import full_tangents, tangents_in_parts
+
+    M = 4  # the 40 points as 4 cells of 10
+    cells = lambda v: v.reshape((M, N // M) + v.shape[1:])  # noqa: E731
+    C = np.broadcast_to(mat.stiffness(dim), (N // M, n, n))
+    strain = rng.normal(size=(N // M * n, M))
+    full = full_tangents(cells(tangent))(strain)
+    parts = tangents_in_parts(C, cells(a), cells(b), cells(m), dim)(strain)
+    assert np.abs(parts - full).max() <= 1e-12 * np.abs(full).max()
 
 
 @pytest.mark.parametrize("kind", list(MATERIALS))

@@ -411,6 +411,27 @@ def test_reduced_stiffness_packed_and_from_tangent_parts_equal_the_batched_produ
         assert np.abs(y - z).max() <= 1e-12 * np.abs(z).max()
 
 
+def test_check_with_tangents_in_parts_equals_the_full_tangents(trained):
+    """The check's Galerkin estimate with J2's tangents in parts (the 3-D default) and with
+    the full tangent arrays (the 2-D default) gives the same errors (1e-12) and the same
+    reconstructed states at plastic points."""
+    model = trained.galerkin
+    E = 0.01 * np.random.default_rng(9).uniform(-1, 1, size=(6, 3))
+    committed = trained.initial_state(6)
+    q = model.solve(E, committed, model.predict(E, committed, tangent=False))[3]
+    default = model.check_in_parts
+    answers = []
+    try:
+        for parts in (True, False):
+            model.check_in_parts = parts
+            answers.append(model.reconstruct(E, committed, q, 0.0))
+    finally:
+        model.check_in_parts = default
+    (e1, s1, r1), (e2, s2, r2) = answers
+    assert (r1["1:p"] > 0).any() and np.abs(e1 - e2).max() <= 1e-12 * e2.max() and e2.min() > 0
+    assert np.array_equal(s1, s2) and all(np.array_equal(r1[k], r2[k]) for k in r2)
+
+
 def test_check_with_a_reference_stress_per_point_equals_single_points(cell, trained):
     """The check with one σ_ref per point (training validates many paths at once this way)
     gives every point the Σ and the indicator η of its own single-point solve with that

@@ -204,19 +204,17 @@ class BatchedCell:
             delta -= Z @ (S_inv @ (self._b.T @ delta))
         return delta
 
-    def tangent_correction(self, D: npt.NDArray[np.float64], rhs: npt.NDArray[np.float64],
-                           iterations: int) -> npt.NDArray[np.float64]:
-        """``K̃_t⁻¹ rhs`` ``(n_reduced, M)`` approximately for ``M`` points with tangents ``D``
-        ``(M, N, n, n)``: ``iterations`` conjugate-gradient iterations on each point's
-        tangent operator ``Pᵀ Bᵀ W D B P``, preconditioned by the elastic ``K̃``
-        (:meth:`elastic_solve`: one factorization for all points; the two differ in the
-        plastic zone only, so few iterations capture what the elastic solve misses)."""
+    def tangent_correction(self, tangent, rhs: npt.NDArray[np.float64], iterations: int) -> npt.NDArray[np.float64]:
+        """``K̃_t⁻¹ rhs`` ``(n_reduced, M)`` approximately for ``M`` points with the tangent
+        operator ``tangent`` (:mod:`.tangents`: strain fields ``(N n, M)`` → stress fields):
+        ``iterations`` conjugate-gradient iterations on each point's ``Pᵀ Bᵀ W D B P``,
+        preconditioned by the elastic ``K̃`` (:meth:`elastic_solve`: one factorization for
+        all points; the two differ in the plastic zone only, so few iterations capture what
+        the elastic solve misses)."""
         cell = self
-        M = D.shape[0]
 
-        def apply(x):  # the tangent operator on the columns of x (C-ordered strains: einsum 3x faster)
-            strain = np.ascontiguousarray((cell.B @ (cell.Pt.T @ x)).T).reshape(M, -1, D.shape[-1])
-            return cell.Pt @ (cell.BtW @ np.einsum("mpij,mpj->mpi", D, strain).reshape(M, -1).T)
+        def apply(x):
+            return cell.Pt @ (cell.BtW @ tangent(cell.B @ (cell.Pt.T @ x)))
 
         x = np.zeros_like(rhs)
         r = rhs.copy()

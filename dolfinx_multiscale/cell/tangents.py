@@ -1,0 +1,78 @@
+r"""The micro tangents of ``M`` cells as linear maps of their strain fields.
+
+The batched cell (:mod:`.batch`) holds the strain fields of ``M`` macro points as
+columns, ``(N n, M)`` (``B`` times fluctuations ``(n_dofs, M)``). A tangent operator maps
+such strain fields to the stress fields ``δσ_p = D_p δε_p`` in the same layout, so that
+``Bᵀ W`` applies to its result as it is:
+
+* :func:`full_tangents` from every point's tangent ``D`` ``(M, N, n, n)``;
+* :func:`tangents_in_parts` from the elastic tangents ``D_el`` ``(N, n, n)`` and the
+  laws' changes in parts, ``D − D_el = −a P − b m⊗m`` with ``P`` the deviatoric
+  projector (:meth:`PhaseLaws.tangent_change_many
+  <dolfinx_multiscale.cell.phases.PhaseLaws.tangent_change_many>`, e.g. J2): no ``(M, N,
+  n, n)`` array is formed and the strains are not transposed,
+
+  .. math::
+
+      δσ = D_el δε − a (δε − ⅓ tr(δε) 1) − b m (m·δε).
+
+  On the 3-D benchmark cell (8 116 points, 97 % of them plastic) the check's law, CG
+  and ``ΔΣ`` take 5.7 ms per macro point this way against 7.7 ms with the full tangents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from ..tensors import deviatoric_projector
+
+__all__ = ["full_tangents", "tangents_in_parts"]
+
+#: a tangent operator: strain fields ``(N n, M)`` → stress fields ``(N n, M)``
+TangentOperator = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+
+
+def full_tangents(D: npt.NDArray[np.float64]) -> TangentOperator:
+    """The operator of the tangents ``D`` ``(M, N, n, n)`` of ``M`` cells."""
+    M, N, n, _ = D.shape
+
+    def apply(strain):
+        s = np.ascontiguousarray(strain.T).reshape(M, N, n)  # C-ordered strains: the einsum is 3x faster
+        return np.einsum("mpij,mpj->mpi", D, s).reshape(M, N * n).T
+
+    return apply
+
+
+def tangents_in_parts(D_el: npt.NDArray[np.float64], a: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
+                      m: npt.NDArray[np.float64], dim: int) -> TangentOperator:
+    """The operator of the tangents ``D = D_el − a P − b m⊗m`` of ``M`` cells.
+
+    Args:
+        D_el: the elastic tangents ``(N, n, n)``.
+        a, b: the changes' coefficients ``(M, N)`` (zero where a point stays elastic).
+        m: their directions ``(M, N, n)``.
+        dim: the cell's dimension (``P``: :func:`~dolfinx_multiscale.tensors.deviatoric_projector`;
+            the first ``dim`` Mandel components are the normal ones).
+    """
+    M, N, n = m.shape
+    normal = np.flatnonzero(np.diag(deviatoric_projector(dim)) != 1.0)  # P = I − ⅓ 1⊗1 on these
+    a3 = np.ascontiguousarray(a.T) / 3.0  # (N, M)
+    aT, bT = 3.0 * a3, np.ascontiguousarray(b.T)
+    mT = np.ascontiguousarray(m.transpose(1, 2, 0))  # (N, n, M)
+
+    def apply(strain):
+        x = strain.reshape(N, n, M)
+        y = np.matmul(D_el, x)
+        trace = x[:, normal].sum(axis=1)  # (N, M)
+        trace *= a3
+        y -= aT[:, None, :] * x
+        y[:, normal] += trace[:, None, :]
+        along = np.einsum("pim,pim->pm", mT, x)
+        along *= bT
+        y -= mT * along[:, None, :]
+        return y.reshape(N * n, M)
+
+    return apply
