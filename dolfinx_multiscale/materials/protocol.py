@@ -73,9 +73,11 @@ class Material(Protocol):
     (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`), at every point of the
     update from ``state`` to ``new_state`` at ``strain`` (``a = b = 0`` where it is
     elastic), from the states alone (:meth:`J2Plasticity.tangent_change
-    <dolfinx_multiscale.materials.J2Plasticity.tangent_change>`). A hyper-reduced cell
-    then builds its reduced stiffness in a quarter of the flops
-    (:mod:`~dolfinx_multiscale.cell.galerkin`).
+    <dolfinx_multiscale.materials.J2Plasticity.tangent_change>`). A hyper-reduced 3-D
+    cell then builds its reduced stiffness and macro tangent in a quarter of the flops and
+    runs the law without its tangent (:mod:`~dolfinx_multiscale.cell.galerkin`), and its
+    step check applies the micro tangents without forming them
+    (:mod:`~dolfinx_multiscale.cell.tangents`).
     """
 
     kinematics: Kinematics
