@@ -163,18 +163,18 @@ class BatchedCell:
             c33[k] = sigma33 @ disc.weights / disc.volume / _PROBE
         R = self.BtW @ np.einsum("pij,pjk->pik", self.D_elastic, A).reshape(N * n, n)  # (n_dofs, n)
         x = disc.V.tabulate_dof_coordinates()[:, :disc.dim] - disc.centre[:disc.dim]
+
+        def rows_at(at):  # [B_ph  I]: the strains ε = E + B_ph w of the points `at` from [w; E] in one product
+            rows = (at[:, None] * n + np.arange(n)).ravel()
+            unit = sp.csr_matrix((np.ones(rows.size), (np.arange(rows.size), np.tile(np.arange(n), at.size))),
+                                 shape=(rows.size, n))
+            return sp.hstack([self.B[rows], unit]).tocsr()
+
         stages = ([], [])
         for tag in laws.trial_phases:
             points = disc.phase_points[tag]
             order = np.argsort(-np.linalg.norm(A[points], axis=(1, 2)), kind="stable")
             sentinels = np.sort(order[:int(np.ceil(SENTINEL_SHARE * points.size))])
-
-            def rows_at(at):  # [B_ph  I]: the strains ε = E + B_ph w of the points `at` from [w; E] in one product
-                rows = (at[:, None] * n + np.arange(n)).ravel()
-                unit = sp.csr_matrix((np.ones(rows.size), (np.arange(rows.size), np.tile(np.arange(n), at.size))),
-                                     shape=(rows.size, n))
-                return sp.hstack([self.B[rows], unit]).tocsr()
-
             every = rows_at(points)  # the phase's history is read in place for all of its points (None)
             values = sum(v.size for k, v in virgin.items() if k.startswith(f"{tag}:"))
             if every.nnz >= SENTINEL_MIN_COST * max(values, 1):
@@ -203,37 +203,6 @@ class BatchedCell:
         if Z is not None:
             delta -= Z @ (S_inv @ (self._b.T @ delta))
         return delta
-
-    def tangent_correction(self, tangent, rhs: npt.NDArray[np.float64], iterations: int) -> npt.NDArray[np.float64]:
-        """``K̃_t⁻¹ rhs`` ``(n_reduced, M)`` approximately for ``M`` points with the tangent
-        operator ``tangent`` (:mod:`.tangents`: strain fields ``(N n, M)`` → stress fields):
-        ``iterations`` conjugate-gradient iterations on each point's ``Pᵀ Bᵀ W D B P``,
-        preconditioned by the elastic ``K̃`` (:meth:`elastic_solve`: one factorization for
-        all points; the two differ in the plastic zone only, so few iterations capture what
-        the elastic solve misses)."""
-        cell = self
-
-        def apply(x):
-            return cell.Pt @ (cell.BtW @ tangent(cell.B @ (cell.Pt.T @ x)))
-
-        x = np.zeros_like(rhs)
-        r = rhs.copy()
-        z = cell.elastic_solve(r)
-        p = z.copy()
-        rz = np.einsum("im,im->m", r, z)
-        for k in range(iterations):
-            Ap = apply(p)
-            pAp = np.einsum("im,im->m", p, Ap)
-            alpha = rz / np.where(pAp != 0, pAp, 1.0)
-            x += alpha * p
-            if k + 1 == iterations:  # the next direction is not needed
-                break
-            r -= alpha * Ap
-            z = cell.elastic_solve(r)
-            rz_new = np.einsum("im,im->m", r, z)
-            p = z + (rz_new / np.where(rz != 0, rz, 1.0)) * p
-            rz = rz_new
-        return x
 
     def strains(self, E: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """``ε = E + B(w)`` at the cell points of ``M`` macro points: ``E`` ``(M, n)``,

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from ..tensors import deviatoric_projector
 from .rve import STORED_TANGENT
-from .tangents import full_tangents, tangents_in_parts
+from .tangents import full_tangents, tangent_correction, tangents_in_parts
 
 __all__ = ["HyperReducedCell"]
 
@@ -339,7 +339,7 @@ class HyperReducedCell:
         tangent = (tangents_in_parts(self.elastic_tangents, *laws.tangent_change_many(eps, history, committed),
                                      self.rve.dim) if parts else full_tangents(D))
         force, reduced, _, _ = cell.residuals(sigma)
-        delta = cell.Pt.T @ cell.tangent_correction(tangent, -reduced, self.check_iterations)  # (n_dofs, M)
+        delta = cell.Pt.T @ tangent_correction(cell, tangent, -reduced, self.check_iterations)  # (n_dofs, M)
         w_pts = disc.weights
         Sigma_full = np.einsum("mpi,p->mi", sigma, w_pts) / disc.volume
         dSigma = np.einsum("pim,p->mi", tangent(cell.B @ delta).reshape(N, n, M), w_pts) / disc.volume

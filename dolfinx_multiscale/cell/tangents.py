@@ -1,4 +1,6 @@
-r"""The micro tangents of ``M`` cells as linear maps of their strain fields.
+r"""The micro tangents of ``M`` cells as linear maps of their strain fields, and the
+preconditioned CG with them (:func:`tangent_correction`: the Galerkin part of the reduced
+cell's error estimate).
 
 The batched cell (:mod:`.batch`) holds the strain fields of ``M`` macro points as
 columns, ``(N n, M)`` (``B`` times fluctuations ``(n_dofs, M)``). A tangent operator maps
@@ -29,7 +31,7 @@ import numpy.typing as npt
 
 from ..tensors import deviatoric_projector
 
-__all__ = ["full_tangents", "tangents_in_parts"]
+__all__ = ["full_tangents", "tangent_correction", "tangents_in_parts"]
 
 #: a tangent operator: strain fields ``(N n, M)`` → stress fields ``(N n, M)``
 TangentOperator = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
@@ -76,3 +78,35 @@ def tangents_in_parts(D_el: npt.NDArray[np.float64], a: npt.NDArray[np.float64],
         return y.reshape(N * n, M)
 
     return apply
+
+
+def tangent_correction(cell, tangent: TangentOperator, rhs: npt.NDArray[np.float64],
+                       iterations: int) -> npt.NDArray[np.float64]:
+    """``K̃_t⁻¹ rhs`` ``(n_reduced, M)`` approximately for ``M`` points of the batched
+    ``cell`` (:class:`~.batch.BatchedCell`) with the tangent operator ``tangent``:
+    ``iterations`` conjugate-gradient iterations on each point's ``Pᵀ Bᵀ W D B P``,
+    preconditioned by the elastic ``K̃`` (:meth:`BatchedCell.elastic_solve
+    <.batch.BatchedCell.elastic_solve>`: one factorization for all points; the two differ
+    in the plastic zone only, so few iterations capture what the elastic solve misses)."""
+
+    def apply(x):
+        return cell.Pt @ (cell.BtW @ tangent(cell.B @ (cell.Pt.T @ x)))
+
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = cell.elastic_solve(r)
+    p = z.copy()
+    rz = np.einsum("im,im->m", r, z)
+    for k in range(iterations):
+        Ap = apply(p)
+        pAp = np.einsum("im,im->m", p, Ap)
+        alpha = rz / np.where(pAp != 0, pAp, 1.0)
+        x += alpha * p
+        if k + 1 == iterations:  # the next direction is not needed
+            break
+        r -= alpha * Ap
+        z = cell.elastic_solve(r)
+        rz_new = np.einsum("im,im->m", r, z)
+        p = z + (rz_new / np.where(rz != 0, rz, 1.0)) * p
+        rz = rz_new
+    return x
