@@ -260,3 +260,25 @@ def test_solver_defaults_do_not_leak_between_rves(inclusion2d):
         assert np.abs(user.effective_tensor() - large.effective_tensor()).max() <= 1e-12
     finally:
         PETSc.Options().delValue("user_pc_type")
+
+
+def test_newton_tolerance_loosens_the_micro_newton_for_a_block(inclusion2d):
+    """Inside ``newton_tolerance(rve, 1e-4)`` a plastic point takes fewer micro Newton
+    iterations, with Σ within 1e-5 of the tight solve's (a tenth of the tolerance); after
+    the block the RVE
+    solves to its own tolerance again (the same Σ bit for bit); a bad tolerance is refused."""
+    from dolfinx_multiscale.cell.rve import newton_tolerance
+
+    rve = dm.RVE(inclusion2d, {1: dm.J2Plasticity(E=1.0, nu=0.3, sy0=0.005, H=0.05),
+                               2: dm.LinearElastic(E=10.0, nu=0.25)})
+    E = np.array([0.02, -0.006, 0.004])  # several times the first yield
+    tight = rve.solve(E, tangent=False)[0]
+    tight_iterations = rve.newton_iterations
+    with newton_tolerance(rve, 1e-4):
+        loose = rve.solve(E, tangent=False)[0]
+        assert rve.newton_iterations < tight_iterations
+    assert 0 < np.abs(loose - tight).max() <= 1e-5 * np.abs(tight).max()
+    assert np.array_equal(rve.solve(E, tangent=False)[0], tight) and rve.newton_iterations == tight_iterations
+    for bad in (0.0, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="rtol"), newton_tolerance(rve, bad):
+            pass

@@ -21,6 +21,8 @@ Seen from outside, an :class:`RVE` is a material (:mod:`~dolfinx_multiscale.mate
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import numpy.typing as npt
 
@@ -37,7 +39,7 @@ from .phases import PhaseLaws, check_materials
 from .response import CellResponse
 from .solver import ReducedSolver, SolverPolicy
 
-__all__ = ["ELASTIC_TANGENT", "NO_TANGENT", "RVE", "STORED_TANGENT", "elastic_shortcut"]
+__all__ = ["ELASTIC_TANGENT", "NO_TANGENT", "RVE", "STORED_TANGENT", "elastic_shortcut", "newton_tolerance"]
 
 #: per-point results of :meth:`RVE.update` kept in the state next to ``"E"``, ``"w"`` and
 #: the micro history
@@ -100,6 +102,8 @@ class RVE:
             last solve (``None`` before the first).
         eps, sigma, sigma33: its point strains, stresses ``(N, n)`` and ``σ33`` ``(N,)``.
         newton_iterations, residuals: of the last micro Newton.
+        micro_newton: the :class:`~dolfinx_multiscale.cell.newton.MicroNewton` (its
+            ``rtol``: :func:`newton_tolerance`).
     """
 
     def __init__(self, micro, materials: dict, bc: str = "periodic", degree: int = 1,
@@ -134,7 +138,7 @@ class RVE:
                                                                   micro.image.voxel_size, micro.box[0],
                                                                   self.kinematics) if fourier else None)
         self.operator = CondensedOperator(disc, solver, self.constraint.average_constraint)
-        self._newton = MicroNewton(disc, self.operator, rtol, max_iterations, line_search_cuts,
+        self.micro_newton = MicroNewton(disc, self.operator, rtol, max_iterations, line_search_cuts,
                                    policy.newton_forcing)
         self._approximate_rtol = policy.approximate_tangent_rtol
         self._reuse_rtol = policy.tangent_reuse_rtol
@@ -165,8 +169,8 @@ class RVE:
         if self._batched is None:
             C_init, W_init, D_init = self.initial_tangent()
             self._batched = BatchedCell(self.discretisation, self.laws, self.constraint.P,
-                                        self.operator.solver.b, W_init, D_init, C_init, self._newton.rtol,
-                                        self._newton.force_floor)
+                                        self.operator.solver.b, W_init, D_init, C_init, self.micro_newton.rtol,
+                                        self.micro_newton.force_floor)
         return self._batched
 
     @property
@@ -245,9 +249,9 @@ class RVE:
             start, start_W = self.response.state(), self.response.W
         else:
             start, start_W = self._committed, self._committed_W
-        self._newton.predict(start["w"], E - start["E"], W_init if start_W is None else start_W)
+        self.micro_newton.predict(start["w"], E - start["E"], W_init if start_W is None else start_W)
         try:
-            _, D, self.newton_iterations, self.residuals, factorized_at = self._newton.iterate(
+            _, D, self.newton_iterations, self.residuals, factorized_at = self.micro_newton.iterate(
                 E, lambda w: self._evaluate(E, w, need_tangent=True), from_guess=initial_guess is not None)
         except RVEConvergenceError as exc:
             self.newton_iterations, self.residuals = len(exc.residuals) - 1, exc.residuals
@@ -295,7 +299,7 @@ class RVE:
                 self.operator.factorize(D, self.laws.constant_tangents(D) if voxels else None)
                 C, W = self.operator.tangent(D)
                 self._initial = (C, W, D)  # D: a new array of the laws, kept by the operator too
-                self._newton.force_floor = FORCE_FLOOR_STRAIN * self.operator.load_norm
+                self.micro_newton.force_floor = FORCE_FLOOR_STRAIN * self.operator.load_norm
             finally:
                 self._committed = saved
         return self._initial
@@ -427,7 +431,7 @@ class RVE:
             put(without_W, i, {**r.state(), "tangent_kind": kind, "elastic_shortcut": 0.0, "Sigma": sigma[i],
                                "free_energy": r.free_energy(), "micro_work": r.incremental_work(committed),
                                "newton_iterations": self.newton_iterations, "residual": self.residuals[-1],
-                               "residual_scale": self._newton.scale,
+                               "residual_scale": self.micro_newton.scale,
                                "sigma33": r.average_sigma33(), "step_dissipation": r.dissipation(committed)})
         return sigma, tangent, new
 
@@ -541,3 +545,22 @@ def elastic_shortcut(rve: RVE, strain: npt.NDArray[np.float64], state: dict, new
             put({k: new[k][rows] for k in keys}, ok,
                 {**records, "elastic_shortcut": ones, "tangent_kind": ELASTIC_TANGENT * ones})
     return accepted
+
+
+@contextlib.contextmanager
+def newton_tolerance(rve: RVE, rtol: float):
+    """``rve`` solves with the micro Newton's relative tolerance ``rtol`` inside the ``with``
+    block, then with its own again: e.g. a reference ``Σ`` needed to a small fraction of a
+    coarser tolerance (the reduced RVE's audit).
+
+    Raises:
+        ValueError: ``rtol`` not in ``(0, 1)``.
+    """
+    if not (np.isfinite(rtol) and 0 < rtol < 1):
+        raise ValueError(f"rtol must be in (0, 1); got {rtol!r}")
+    own = rve.micro_newton.rtol
+    rve.micro_newton.rtol = float(rtol)
+    try:
+        yield rve
+    finally:
+        rve.micro_newton.rtol = own
