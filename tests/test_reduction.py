@@ -281,7 +281,7 @@ def test_three_dimensional_cell(monkeypatch):
     answers = []  # (the packed map is not used in 3-D: more flops than the batched products)
     for parts in (True, False):
         if not parts:
-            monkeypatch.delattr(dm.J2Plasticity, "tangent_change")
+            monkeypatch.delattr(dm.J2Plasticity, "update_in_parts")
         cell = galerkin.HyperReducedCell(model.rve, model.basis, (model.points, model.weights), model.galerkin.rtol)
         assert cell.structured_stiffness == parts and not cell.packed_stiffness
         answers.append(cell.solve(E, committed, cell.predict(E, committed, tangent=False)))
@@ -384,7 +384,7 @@ def test_reduced_stiffness_packed_and_from_tangent_parts_equal_the_batched_produ
     """The reduced stiffness three ways — one product with the packed map of the symmetric
     tangent changes (2-D, the default), from J2's tangent changes in parts (``−a P −
     b m⊗m``: where the packed map is not used, 3-D), and the two batched products (laws
-    without ``tangent_change`` and non-symmetric ones) — give the same Σ, macro tangent
+    without ``update_in_parts`` and non-symmetric ones) — give the same Σ, macro tangent
     and ∂q/∂E at plastic points to 1e-12."""
     from dolfinx_multiscale.cell import galerkin
 
@@ -400,7 +400,7 @@ def test_reduced_stiffness_packed_and_from_tangent_parts_equal_the_batched_produ
     packed, a = solve()
     monkeypatch.setattr(galerkin, "PACKED_BYTES", 1 << 20)  # the part's packed map: 1.7 MB, the parts' 0.3 MB
     structured, b = solve()
-    monkeypatch.delattr(dm.J2Plasticity, "tangent_change")
+    monkeypatch.delattr(dm.J2Plasticity, "update_in_parts")
     batched, c = solve()
     assert packed.packed_stiffness and not packed.structured_stiffness
     assert structured.structured_stiffness and not structured.packed_stiffness

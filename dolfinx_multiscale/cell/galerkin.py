@@ -168,7 +168,7 @@ class HyperReducedCell:
     def structured_stiffness(self) -> bool:
         """Whether the reduced stiffness is built from the laws' tangent changes in parts,
         ``dD = −a P − b m⊗m`` (:meth:`_structured_tangents`; where the packed map is not
-        used and every phase at the cubature points is linear or has ``tangent_change``,
+        used and every phase at the cubature points is linear or has ``update_in_parts``,
         e.g. J2: 3-D cells)."""
         return self._projected is not None
 
@@ -210,18 +210,26 @@ class HyperReducedCell:
         its = np.zeros(M, dtype=np.int64)
         diverged, unconverged = np.zeros(M, dtype=bool), np.zeros(M, dtype=bool)
         eps, sigma, tau = np.empty((M, m, n)), np.empty((M, m, n)), np.empty((M, m, n))
-        parts = self._projected is not None  # the tangents' changes in parts: the laws form no tangent
-        D, sigma33, history = None if parts else np.empty((M, m, n, n)), np.empty((M, m)), {}
+        # the tangents at the cubature points: their changes in parts (a, b, m) where the
+        # stiffness is built from them (the laws form no tangent), else (M, m, n, n)
+        parts = self._projected is not None
+        D = (np.zeros((M, m)), np.zeros((M, m)), np.zeros((M, m, n))) if parts else np.empty((M, m, n, n))
+        evaluate = self._sub_laws.evaluate_in_parts if parts else self._sub_laws.evaluate_many
+        sigma33, history = np.empty((M, m)), {}
         todo = np.arange(M)  # the points still iterating: only they are evaluated again
         while True:
             Et, qt = E[todo], q[todo]
             eps[todo] = e = Et[:, None, :] + (qt @ B2.T).reshape(todo.size, m, n)
             if m:
-                st, Dt, ht, s33 = self._sub_laws.evaluate_many(e, {k: v[todo] for k, v in sub.items()}, not parts)
+                st, Dt, ht, s33 = evaluate(e, {k: v[todo] for k, v in sub.items()})
             else:  # no cubature point: the elastic reduced model (nothing inelastic was seen)
-                st, Dt, ht, s33 = e, np.zeros((todo.size, 0, n, n)), {}, np.zeros((todo.size, 0))
+                st, ht, s33 = e, {}, np.zeros((todo.size, 0))
+                Dt = tuple(v[todo] for v in D) if parts else np.zeros((todo.size, 0, n, n))
             sigma[todo], sigma33[todo] = st, s33
-            if not parts:
+            if parts:
+                for stored, value in zip(D, Dt):
+                    stored[todo] = value
+            else:
                 D[todo] = Dt
             for key, value in ht.items():
                 history.setdefault(key, np.empty((M,) + value.shape[1:], value.dtype))[todo] = value
@@ -236,11 +244,8 @@ class HyperReducedCell:
             if going.size == 0 or its.max() == MAX_ITERATIONS:
                 unconverged[todo[going]] = True
                 break
-            if not parts:
-                K = self._reduced_stiffness(Dt[going] - self._D_el_s)
-            else:  # the laws' tangent changes in parts, of the points still iterating
-                K = self._structured_tangents(*self._sub_laws.tangent_change_many(
-                    e[going], {k: v[going] for k, v in ht.items()}, {k: v[todo[going]] for k, v in sub.items()}))[0]
+            K = (self._structured_tangents(*(v[going] for v in Dt))[0] if parts
+                 else self._reduced_stiffness(Dt[going] - self._D_el_s))
             # a reduced tangent that lost positive definiteness (the cubature over-weights the
             # plastic softening) can have several solutions near each other: hand it over
             indefinite = _indefinite(K)
@@ -254,8 +259,7 @@ class HyperReducedCell:
                 break
         V = self.rve.discretisation.volume
         if parts:  # symmetric changes: H = G
-            K, G, dD_sum = self._structured_tangents(*self._sub_laws.tangent_change_many(eps, history, sub),
-                                                     coupling=True)
+            K, G, dD_sum = self._structured_tangents(*D, coupling=True)
             H = G
         else:
             dD = D - self._D_el_s
@@ -335,9 +339,8 @@ class HyperReducedCell:
         eps = E[:, None, :] + (q @ self.mode_strains.reshape(N * n, r).T).reshape(M, N, n)
         laws = self.rve.laws
         parts = self.check_in_parts
-        sigma, D, history, sigma33 = laws.evaluate_many(eps, committed, not parts)
-        tangent = (tangents_in_parts(self.elastic_tangents, *laws.tangent_change_many(eps, history, committed),
-                                     self.rve.dim) if parts else full_tangents(D))
+        sigma, D, history, sigma33 = (laws.evaluate_in_parts if parts else laws.evaluate_many)(eps, committed)
+        tangent = tangents_in_parts(self.elastic_tangents, *D, self.rve.dim) if parts else full_tangents(D)
         force, reduced, _, _ = cell.residuals(sigma)
         delta = cell.Pt.T @ tangent_correction(cell, tangent, -reduced, self.check_iterations)  # (n_dofs, M)
         w_pts = disc.weights

@@ -158,18 +158,26 @@ class PhaseLaws:
 
     def _phase_updates(self, eps: npt.NDArray[np.float64], committed: dict, tangent_of):
         """Each phase's law on its points of ``M`` cells: yields ``(tag, idx, sigma (M,
-        n_phase, n), tangent (M, n_phase, n, n) | None, sigma33 | None, trial)``;
-        ``tangent_of(material)`` says whether to compute that phase's tangents."""
+        n_phase, n), tangent, sigma33 | None, trial)``; ``tangent_of(material)`` says what
+        ``tangent`` is: ``True``, the tangents ``(M, n_phase, n, n)``; ``False``, ``None``;
+        ``"parts"``, the law's ``update_in_parts`` changes ``(a (M, n_phase), b (M,
+        n_phase), m (M, n_phase, n))``."""
         M, N, n = eps.shape
         for tag, mat in self.materials.items():
             idx = self.phase_points[tag]
             if idx.size == 0 and not self._keys[tag]:  # nothing to evaluate, no history to keep
                 continue
             need = tangent_of(mat)
-            s, t, new = mat.update(eps[:, idx].reshape(-1, n), self._stacked_phase_state(committed, tag), need)
+            e, state = eps[:, idx].reshape(-1, n), self._stacked_phase_state(committed, tag)
+            if need == "parts":
+                s, t, new = mat.update_in_parts(e, state)
+                t = tuple(v.reshape((M, idx.size) + v.shape[1:]) for v in t)
+            else:
+                s, t, new = mat.update(e, state, need)
+                t = t.reshape(M, idx.size, n, n) if need else None
             s33 = new["sigma33"].reshape(M, idx.size) if "sigma33" in new else None
             trial = {flat: new[key].reshape((M, idx.size) + new[key].shape[1:]) for flat, key in self._keys[tag]}
-            yield tag, idx, s.reshape(M, idx.size, n), (t.reshape(M, idx.size, n, n) if need else None), s33, trial
+            yield tag, idx, s.reshape(M, idx.size, n), t, s33, trial
 
     def update_many(self, eps: npt.NDArray[np.float64], committed: dict, D_elastic: npt.NDArray[np.float64]):
         """:meth:`update` for ``M`` cells at once (one law call per phase for all of them).
@@ -200,33 +208,37 @@ class PhaseLaws:
 
     @property
     def tangent_parts(self) -> bool:
-        """Whether every phase with points is linear or its law has ``tangent_change``
-        (:mod:`~dolfinx_multiscale.materials.protocol`): :meth:`tangent_change_many` applies."""
-        return all(m.is_linear or hasattr(m, "tangent_change") for t, m in self.materials.items()
+        """Whether every phase with points is linear or its law has ``update_in_parts``
+        (:mod:`~dolfinx_multiscale.materials.protocol`): :meth:`evaluate_in_parts` applies."""
+        return all(m.is_linear or hasattr(m, "update_in_parts") for t, m in self.materials.items()
                    if self.phase_points[t].size)
 
-    def tangent_change_many(self, eps: npt.NDArray[np.float64], trial: dict, committed: dict):
-        """The tangents' change from the elastic ones of ``M`` cells in parts, ``D − D₀ =
-        −a P − b m⊗m`` with ``P`` the deviatoric projector (each law's ``tangent_change``;
-        zero at the linear phases).
+    def evaluate_in_parts(self, eps: npt.NDArray[np.float64], committed: dict):
+        """:meth:`evaluate_many` with the tangents' changes from the elastic ones in parts,
+        ``D − D₀ = −a P − b m⊗m`` with ``P`` the deviatoric projector, instead of the
+        tangents (each law's ``update_in_parts``; zero at the linear phases; where
+        :attr:`tangent_parts`).
 
         Args:
-            eps: the strains of the update ``(M, N, n)``.
-            trial, committed: its new and committed flat histories, ``(M, n_phase, ...)``.
+            eps: strains ``(M, N, n)``.
+            committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
 
         Returns:
-            ``(a (M, N), b (M, N), m (M, N, n))``.
+            ``(sigma (M, N, n), (a (M, N), b (M, N), m (M, N, n)), trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
+        sigma, sigma33 = np.empty((M, N, n)), np.zeros((M, N))
         a, b, m = np.zeros((M, N)), np.zeros((M, N)), np.zeros((M, N, n))
-        for tag, mat in self.materials.items():
-            idx = self.phase_points[tag]
-            if mat.is_linear or idx.size == 0:
-                continue
-            ai, bi, mi = mat.tangent_change(eps[:, idx].reshape(-1, n), self._stacked_phase_state(trial, tag),
-                                               self._stacked_phase_state(committed, tag))
-            a[:, idx], b[:, idx], m[:, idx] = ai.reshape(M, -1), bi.reshape(M, -1), mi.reshape(M, idx.size, n)
-        return a, b, m
+        trial = {}
+        for _, idx, s, t, s33, new in self._phase_updates(eps, committed,
+                                                           lambda mat: False if mat.is_linear else "parts"):
+            sigma[:, idx] = s
+            if t is not None:
+                a[:, idx], b[:, idx], m[:, idx] = t
+            if s33 is not None:
+                sigma33[:, idx] = s33
+            trial.update(new)
+        return sigma, (a, b, m), trial, sigma33
 
     def elastic_trial_many(self, tag: int, eps: npt.NDArray[np.float64], committed: dict,
                            positions: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.bool_]:
@@ -251,31 +263,27 @@ class PhaseLaws:
         elastic = self.materials[tag].elastic_trial(eps.reshape(-1, n), state)
         return elastic.reshape(M, K).all(axis=1)
 
-    def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict, need_tangent: bool = True):
-        """:meth:`update` for ``M`` cells at once.
+    def evaluate_many(self, eps: npt.NDArray[np.float64], committed: dict):
+        """:meth:`update` with tangents for ``M`` cells at once.
 
         Args:
             eps: strains ``(M, N, n)``.
             committed: the ``M`` cells' flat histories, arrays ``(M, n_phase, ...)``.
-            need_tangent: also compute the tangents (e.g. not where
-                :meth:`tangent_change_many` gives what is needed of them).
 
         Returns:
-            ``(sigma (M, N, n), D (M, N, n, n) | None, trial, sigma33 (M, N))``.
+            ``(sigma (M, N, n), D (M, N, n, n), trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
-        parts = list(self._phase_updates(eps, committed, lambda mat: need_tangent))
+        parts = list(self._phase_updates(eps, committed, lambda mat: True))
         trial = {key: value for part in parts for key, value in part[5].items()}
         for _, idx, s, t, s33, _ in parts:
             if idx.size == N and np.array_equal(idx, np.arange(N)):  # one phase holds every point
                 return s, t, trial, (s33 if s33 is not None else np.zeros((M, N)))
         sigma = np.empty((M, N, n))
-        D = np.empty((M, N, n, n)) if need_tangent else None
+        D = np.empty((M, N, n, n))
         sigma33 = np.zeros((M, N))
         for _, idx, s, t, s33, _ in parts:
-            sigma[:, idx] = s
-            if need_tangent:
-                D[:, idx] = t
+            sigma[:, idx], D[:, idx] = s, t
             if s33 is not None:
                 sigma33[:, idx] = s33
         return sigma, D, trial, sigma33

@@ -10,8 +10,8 @@ such strain fields to the stress fields ``δσ_p = D_p δε_p`` in the same layo
 * :func:`full_tangents` from every point's tangent ``D`` ``(M, N, n, n)``;
 * :func:`tangents_in_parts` from the elastic tangents ``D_el`` ``(N, n, n)`` and the
   laws' changes in parts, ``D − D_el = −a P − b m⊗m`` with ``P`` the deviatoric
-  projector (:meth:`PhaseLaws.tangent_change_many
-  <dolfinx_multiscale.cell.phases.PhaseLaws.tangent_change_many>`, e.g. J2): no ``(M, N,
+  projector (:meth:`PhaseLaws.evaluate_in_parts
+  <dolfinx_multiscale.cell.phases.PhaseLaws.evaluate_in_parts>`, e.g. J2): no ``(M, N,
   n, n)`` array is formed and the strains are not transposed,
 
   .. math::

@@ -287,6 +287,70 @@ class J2Plasticity:
               ``"p"`` ``(N,)``, ``"sigma"`` ``(N, 6)`` (full 3-D Mandel stress) and
               ``"sigma33"`` ``(N,)`` (the out-of-plane stress in 2-D).
         """
+        sigma, trial, (dim, plastic, dp, nT, norm_eta) = self._return_mapping(eps, state)
+        tangent = None
+        if need_tangent:
+            lmbda, mu = self._lame
+            C = self._C2 if dim == 2 else self._C3
+            n = C.shape[0]
+            tangent = np.empty((len(sigma), n, n))
+            tangent[...] = C
+            if plastic.size:
+                # C_alg = C − a I_dev − b n⊗n = (2μ − a) I + (λ + a/3) 1⊗1 − b n⊗n,
+                # a = 6μ²Δp/q_tr, b = 6μ²/h − a; in-plane block in 2-D.
+                a, b = self._parts(dp, norm_eta[plastic])
+                nk = nT[IN_PLANE] if dim == 2 else nT
+                bn = b * nk
+                diag = 2.0 * mu - a
+                vol = lmbda + a / 3.0
+                Tp = np.empty((n, n, plastic.size))
+                for i in range(n):  # upper triangle, mirrored: exactly symmetric
+                    np.multiply(nk[i], bn[i:], out=Tp[i, i:])
+                    np.negative(Tp[i, i:], out=Tp[i, i:])
+                    Tp[i, i] += diag
+                    if i < dim:
+                        Tp[i, i:dim] += vol
+                    Tp[i, :i] = Tp[:i, i]
+                tangent[plastic] = Tp.transpose(2, 0, 1)
+        return sigma, tangent, trial
+
+    def update_in_parts(self, eps: npt.ArrayLike, state: dict):
+        """:meth:`update` without the tangent, with its change from ``C`` in parts instead:
+        ``D − C = −a P − b m⊗m``.
+
+        With the flow direction ``m`` (the unit relative stress ``η = dev σ − X``, of the
+        trial and so of the new state: radial return), ``h = 3μ + H + H_k`` and
+        ``q_tr = √(3/2) ‖η_tr‖ = σ_y(p_n) + h Δp``: ``a = 6μ² Δp / q_tr``, ``b = 6μ²/h − a``;
+        ``P`` the deviatoric projector (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`);
+        ``a = b = 0``, ``m = 0`` where the update is elastic. In 2-D plane strain the in-plane
+        blocks. They come from the return mapping itself, at a fraction of a tangent's cost
+        (the hyper-reduced cell's 3-D reduced stiffness and step check use them).
+
+        Args:
+            eps, state: as :meth:`update`.
+
+        Returns:
+            ``(sigma, (a (N,), b (N,), m (N, n)), trial)``: ``sigma`` and ``trial`` as
+            :meth:`update`'s, ``n`` the strain size.
+        """
+        sigma, trial, (dim, plastic, dp, nT, norm_eta) = self._return_mapping(eps, state)
+        n_pts, n = sigma.shape
+        a, b, m = np.zeros(n_pts), np.zeros(n_pts), np.zeros((n_pts, n))
+        if plastic.size:
+            a[plastic], b[plastic] = self._parts(dp, norm_eta[plastic])
+            m[plastic] = (nT[IN_PLANE] if dim == 2 else nT).T
+        return sigma, (a, b, m), trial
+
+    def _parts(self, dp: npt.NDArray[np.float64], norm_eta: npt.NDArray[np.float64]):
+        """``(a, b)`` of the tangent change at plastic points (:meth:`update_in_parts`)."""
+        mu = self._lame[1]
+        a = (6.0 * mu * mu) * dp / (_SQ32 * norm_eta)
+        return a, (6.0 * mu * mu) / (3.0 * mu + self.H + self.Hk) - a
+
+    def _return_mapping(self, eps: npt.ArrayLike, state: dict):
+        """The radial return of :meth:`update`: ``(sigma, trial, (dim, plastic, Δp, n,
+        ‖η_tr‖))`` with the plastic points' indices, their ``Δp`` and flow directions
+        ``n`` ``(6, M)`` (component-major), and ``‖η_tr‖`` at every point."""
         e3, dim = embed_plane_strain(eps)
         n_pts = e3.shape[0]
         eps_p_n, p_n = self._check_state(state, n_pts)
@@ -316,6 +380,7 @@ class J2Plasticity:
         eps_p = eps_p_n.copy()
         p = p_n.copy()
         h = 3.0 * mu + H + Hk
+        dp = nT = None
         if plastic.size:
             dp = f_tr[plastic] / h
             nT = etaT[:, plastic] / norm_eta[plastic]  # flow direction n, (6, M)
@@ -325,70 +390,9 @@ class J2Plasticity:
             sT[:, plastic] -= (2.0 * mu) * depsT
 
         sigma3 = np.ascontiguousarray(sT.T)
-        k = IN_PLANE if dim == 2 else slice(None)
-        sigma = sigma3[:, k] if dim == 2 else sigma3.copy()
-
-        tangent = None
-        if need_tangent:
-            C = self._C2 if dim == 2 else self._C3
-            n = C.shape[0]
-            tangent = np.empty((n_pts, n, n))
-            tangent[...] = C
-            if plastic.size:
-                # C_alg = C − a I_dev − b n⊗n = (2μ − a) I + (λ + a/3) 1⊗1 − b n⊗n,
-                # a = 6μ²Δp/q_tr, b = 6μ²/h − a; in-plane block in 2-D.
-                a = (6.0 * mu * mu) * dp / (_SQ32 * norm_eta[plastic])
-                b = (6.0 * mu * mu) / h - a
-                nk = nT[k]
-                bn = b * nk
-                diag = 2.0 * mu - a
-                vol = lmbda + a / 3.0
-                Tp = np.empty((n, n, plastic.size))
-                for i in range(n):  # upper triangle, mirrored: exactly symmetric
-                    np.multiply(nk[i], bn[i:], out=Tp[i, i:])
-                    np.negative(Tp[i, i:], out=Tp[i, i:])
-                    Tp[i, i] += diag
-                    if i < dim:
-                        Tp[i, i:dim] += vol
-                    Tp[i, :i] = Tp[:i, i]
-                tangent[plastic] = Tp.transpose(2, 0, 1)
-
+        sigma = sigma3[:, IN_PLANE] if dim == 2 else sigma3.copy()
         trial = {"eps_p": eps_p, "p": p, "sigma": sigma3, "sigma33": sT[2].copy()}
-        return sigma, tangent, trial
-
-    def tangent_change(self, eps: npt.ArrayLike, new: dict, state: dict):
-        """The consistent tangent's change from ``C`` over the increment from ``state`` to
-        ``new`` (:meth:`update`'s at the strain ``eps``), in parts: ``D − C = −a P − b m⊗m``.
-
-        With ``Δp = p − p_n``, the relative stress ``η = 2μ dev(ε − ε_p) − (2/3) H_k ε_p``
-        of the new state (parallel to the trial one: radial return) and ``h = 3μ + H +
-        H_k``: ``a = 6μ² Δp / (h Δp + σ_y0 + H p_n)`` (``= 6μ²Δp / q_tr``), ``b = 6μ²/h −
-        a``, ``m = η / ‖η‖`` and ``P`` the deviatoric projector
-        (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`); ``a = b = 0`` where
-        ``Δp = 0``. In 2-D plane strain the in-plane blocks.
-
-        Args:
-            eps: ``(N, 3)`` plane-strain or ``(N, 6)`` 3-D Mandel strain of the update.
-            new: the new states of that update (``"eps_p"``, ``"p"``).
-            state: the committed states it started from (``"p"``).
-
-        Returns:
-            ``(a (N,), b (N,), m (N, n))``, ``n`` the strain size.
-        """
-        e3, dim = embed_plane_strain(eps)
-        eps_p, p = self._check_state(new, e3.shape[0])
-        _, p_n = self._check_state(state, e3.shape[0])
-        mu = self._lame[1]
-        dp = p - p_n
-        plastic = dp > 0
-        eta = 2.0 * mu * (e3 - eps_p) - (2.0 / 3.0 * self.Hk) * eps_p
-        eta[:, :3] -= eta[:, :3].mean(axis=1, keepdims=True)
-        m = eta / np.where(plastic, np.linalg.norm(eta, axis=1), 1.0)[:, None]
-        m[~plastic] = 0.0
-        h = 3.0 * mu + self.H + self.Hk
-        a = np.where(plastic, (6.0 * mu * mu) * dp / (h * dp + self.sy0 + self.H * p_n), 0.0)
-        b = np.where(plastic, (6.0 * mu * mu) / h - a, 0.0)
-        return a, b, np.ascontiguousarray(m[:, IN_PLANE] if dim == 2 else m)
+        return sigma, trial, (dim, plastic, dp, nT, norm_eta)
 
     # ------------------------------------------------------------------ energy
     def free_energy(self, eps: npt.ArrayLike, state: dict) -> npt.NDArray[np.float64]:

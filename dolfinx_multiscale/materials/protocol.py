@@ -68,12 +68,13 @@ class Material(Protocol):
     has none.
 
     A law whose consistent tangent departs from its elastic one ``D₀`` by a deviatoric
-    projector and a rank-one term may give ``tangent_change(strain, new_state, state) ->
-    (a (N,), b (N,), m (N, n))``: ``D − D₀ = −a P − b m⊗m``, ``P`` the deviatoric projector
-    (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`), at every point of the
-    update from ``state`` to ``new_state`` at ``strain`` (``a = b = 0`` where it is
-    elastic), from the states alone (:meth:`J2Plasticity.tangent_change
-    <dolfinx_multiscale.materials.J2Plasticity.tangent_change>`). A hyper-reduced 3-D
+    projector and a rank-one term may give ``update_in_parts(strain, state) -> (stress,
+    (a (N,), b (N,), m (N, n)), new_state)``: ``update(strain, state, False)``'s stress and
+    state with ``D − D₀ = −a P − b m⊗m``, ``P`` the deviatoric projector
+    (:func:`~dolfinx_multiscale.tensors.deviatoric_projector`), at every point (``a = b =
+    0`` where it is elastic), from the same evaluation at a fraction of a tangent's cost
+    (:meth:`J2Plasticity.update_in_parts
+    <dolfinx_multiscale.materials.J2Plasticity.update_in_parts>`). A hyper-reduced 3-D
     cell then builds its reduced stiffness and macro tangent in a quarter of the flops and
     runs the law without its tangent (:mod:`~dolfinx_multiscale.cell.galerkin`), and its
     step check applies the micro tangents without forming them
