@@ -38,8 +38,9 @@ full RVE and the macro Newton continues. Tolerance stated on ``Σ``: per point
 ``‖ΔΣ‖ ≤ tolerance · max(‖Σ‖, σ_ref)``.
 
 **Audit.** At every check, ``audit`` reduced points (random, seeded) are also solved by the
-full RVE; the observed errors and a one-sided 95 % Clopper–Pearson bound on the share of
-reduced answers above the tolerance are kept in :attr:`ReducedRVE.stats`.
+full RVE (its micro Newton to ``AUDIT_RTOL`` times the tolerance: ``Σ`` to a small fraction
+of the errors measured); the observed errors and a one-sided 95 % Clopper–Pearson bound on
+the share of reduced answers above the tolerance are kept in :attr:`ReducedRVE.stats`.
 
 :class:`ReducedRVE` follows the material protocol (``FE2Material(reduced, mesh)``) and the
 single-point API of :func:`~dolfinx_multiscale.studies.loading.load_path`.
