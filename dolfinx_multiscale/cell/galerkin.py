@@ -172,20 +172,23 @@ class HyperReducedCell:
         e.g. J2: 3-D cells)."""
         return self._projected is not None
 
-    def predict(self, E, start: dict, tangent: bool):
+    def predict(self, E, start: dict, tangent: bool, rows=None):
         """First-order predictor ``q = Φᵀ(w₀ + W₀ᵀ ΔE)`` ``(M, r)`` of ``M`` points from a start
         state: its fluctuation ``"w"`` and, with ``tangent``, its unit fluctuations ``"W"``
         where ``"tangent_kind"`` is ``STORED_TANGENT``, else the elastic ones (which are in
-        Φ: an elastic increment is predicted exactly)."""
-        dE = E - start["E"]
-        q = start["w"] @ self.basis + dE @ self._elastic_q
-        stored = np.flatnonzero(start["tangent_kind"] == STORED_TANGENT) if tangent else []
+        Φ: an elastic increment is predicted exactly). ``rows``: the points' rows of
+        ``start`` (default: all of them; only what is read is gathered)."""
+        at = np.arange(len(E)) if rows is None else np.asarray(rows)
+        w = start["w"][at]
+        dE = E - start["E"][at]
+        q = w @ self.basis + dE @ self._elastic_q
+        stored = np.flatnonzero(start["tangent_kind"][at] == STORED_TANGENT) if tangent else []
         if len(stored):
-            W = start["W"][stored]
-            q[stored] = start["w"][stored] @ self.basis + np.einsum("mi,min->mn", dE[stored], W) @ self.basis[:W.shape[2]]
+            W = start["W"][at[stored]]
+            q[stored] = w[stored] @ self.basis + np.einsum("mi,min->mn", dE[stored], W) @ self.basis[:W.shape[2]]
         return q
 
-    def solve(self, E, committed: dict, q):
+    def solve(self, E, committed: dict, q, rows=None):
         """The hyper-reduced Newton for ``M`` points from coordinates ``q`` ``(M, r)``.
 
         With ``τ = σ − D_el ε`` the inelastic part of the micro stress (zero where a point
@@ -193,6 +196,9 @@ class HyperReducedCell:
         and its Jacobian ``K = K_el + Σ_s ω_s (BΦ)_sᵀ (D_s − D_el,s) (BΦ)_s``: the elastic
         part exact, the cubature for the inelastic one. The ``M`` points are evaluated
         together, each only until it has converged.
+
+        ``committed`` holds the points' committed histories (its rows ``rows``, default all:
+        only the cubature points' columns are gathered).
 
         Returns:
             ``(Σ (M, n), C (M, n, n), Σ33 (M,), q, ∂q/∂E (M, r, n), iterations (M,),
@@ -203,7 +209,8 @@ class HyperReducedCell:
         M, n = E.shape
         BPhi, wBPhi = self._BPhi_s, self._wBPhi_s
         m, _, r = BPhi.shape
-        sub = {k: committed[k][:, cols] for k, cols in self._columns.items()}
+        sub = {k: committed[k][:, cols] if rows is None else committed[k][np.ix_(rows, cols)]
+               for k, cols in self._columns.items()}
         B2 = BPhi.reshape(m * n, r)
         wB = wBPhi.reshape(m * n, r)
         rtol = self.rtol

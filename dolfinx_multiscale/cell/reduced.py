@@ -188,6 +188,7 @@ class ReducedRVE:
         self.galerkin = HyperReducedCell(rve, basis, cubature, newton_rtol, check_iterations)
         self.points, self.weights = self.galerkin.points, self.galerkin.weights
         self._committed = take(self.initial_state(1), 0)
+        self._checked_keys = ("E", "w", *rve.laws.initial_state())  # what a reconstruction reads
         self._trial: dict | None = None
         self.newton_iterations = 0
         self.fallback = self.shortcut = True
@@ -267,8 +268,8 @@ class ReducedRVE:
         failed = []
         for start in range(0, rest.size, CHUNK):
             idx = rest[start:start + CHUNK]
-            q = self.galerkin.predict(strain[idx], take(start_from, idx), tangent=guess is not None)
-            Sigma, C, s33, q, dq, its, ok, history = self.galerkin.solve(strain[idx], take(state, idx), q)
+            q = self.galerkin.predict(strain[idx], start_from, tangent=guess is not None, rows=idx)
+            Sigma, C, s33, q, dq, its, ok, history = self.galerkin.solve(strain[idx], state, q, rows=idx)
             beyond = np.zeros(idx.size, dtype=bool)  # history outside the training's: full RVE from q
             for key, largest in self.history_range.items():
                 if key in history and history[key].size:
@@ -347,7 +348,7 @@ class ReducedRVE:
         largest = 0.0
         for start in range(0, idx_all.size, CHECK_CHUNK):
             idx = idx_all[start:start + CHECK_CHUNK]
-            errors, answers[idx], records = self.galerkin.reconstruct(strain[idx], take(state, idx),
+            errors, answers[idx], records = self.galerkin.reconstruct(strain[idx], take(state, idx, self._checked_keys),
                                                               trial["w"][idx] @ self.basis, reference[idx])
             eta = state["indicator"][idx] + errors
             largest = max(largest, float(eta.max(initial=0.0)))

@@ -192,9 +192,10 @@ def repeat(state: State, n: int) -> State:
     return {k: np.repeat(np.asarray(v)[None], n, axis=0) for k, v in state.items()}
 
 
-def take(state: State, index) -> State:
-    """The state of the points ``index`` (an int: one point, without the point axis)."""
-    return {k: v[index] for k, v in state.items()}
+def take(state: State, index, keys=None) -> State:
+    """The state of the points ``index`` (an int: one point, without the point axis), all
+    of it or its ``keys``."""
+    return {k: state[k][index] for k in (state if keys is None else keys)}
 
 
 def put(state: State, index, values: State) -> None:
