@@ -227,11 +227,14 @@ class PhaseLaws:
             ``(sigma (M, N, n), (a (M, N), b (M, N), m (M, N, n)), trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
+        parts = list(self._phase_updates(eps, committed, lambda mat: False if mat.is_linear else "parts"))
+        if len(parts) == 1 and parts[0][3] is not None and np.array_equal(parts[0][1], np.arange(N)):
+            _, _, s, t, s33, trial = parts[0]  # one inelastic phase holds every point (a cubature)
+            return s, t, trial, (s33 if s33 is not None else np.zeros((M, N)))
         sigma, sigma33 = np.empty((M, N, n)), np.zeros((M, N))
         a, b, m = np.zeros((M, N)), np.zeros((M, N)), np.zeros((M, N, n))
         trial = {}
-        for _, idx, s, t, s33, new in self._phase_updates(eps, committed,
-                                                           lambda mat: False if mat.is_linear else "parts"):
+        for _, idx, s, t, s33, new in parts:
             sigma[:, idx] = s
             if t is not None:
                 a[:, idx], b[:, idx], m[:, idx] = t
