@@ -183,12 +183,6 @@ class J2Plasticity:
         return check_state(state, {"eps_p": ("N", 6), "p": ("N",)}, n)
 
     # ------------------------------------------------------------ constitutive
-    def _elastic_stress(self, ee: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        lmbda, mu = self._lame
-        sig = 2.0 * mu * ee
-        sig[:, :3] += (lmbda * (ee[:, 0] + ee[:, 1] + ee[:, 2]))[:, None]
-        return sig
-
     def yield_function(self, sigma: npt.ArrayLike, state: dict) -> npt.NDArray[np.float64]:
         """Yield function ``f = √(3/2) ‖dev σ − X‖ − σ_y(p)``.
 
@@ -410,8 +404,14 @@ class J2Plasticity:
         e3, _ = embed_plane_strain(eps)
         eps_p, p = self._check_state(state, e3.shape[0])
         ee = e3 - eps_p
-        psi_e = 0.5 * np.einsum("ij,ij->i", ee, self._elastic_stress(ee))
-        return psi_e + 0.5 * self.H * p**2 + (self.Hk / 3.0) * np.einsum("ij,ij->i", eps_p, eps_p)
+        lmbda, mu = self._lame
+        trace = ee[:, 0] + ee[:, 1] + ee[:, 2]
+        # ½ ε_e : C : ε_e = μ ‖ε_e‖² + ½ λ tr(ε_e)² (isotropic C, Mandel: ‖·‖ is the Frobenius norm)
+        psi = mu * np.einsum("ij,ij->i", ee, ee) + (0.5 * lmbda) * trace * trace
+        psi += 0.5 * self.H * p**2
+        if self.Hk:
+            psi += (self.Hk / 3.0) * np.einsum("ij,ij->i", eps_p, eps_p)
+        return psi
 
     def hardening_energy(self, state: dict) -> npt.NDArray[np.float64]:
         """Stored hardening energy ``ψ_h = ½ H p² + (1/3) H_k ε_p : ε_p``, ``(N,)``."""
