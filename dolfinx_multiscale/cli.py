@@ -569,8 +569,10 @@ def _cmd_reduce(args, comm: MPI.Comm) -> dict:
             "cell_points": info["cell_points"], "safety": model.safety,
             "effectivity": {"q50": float(np.median(info["effectivity"])) if info["effectivity"] else None,
                             "q99": model.safety},
+            "check_iterations": model.check_iterations,
             **{k: info[k] for k in ("samples", "training_paths", "amplitude", "first_yield_strain",
-                                    "validation_steps", "validation_error", "training_s", "enrichment") if k in info},
+                                    "validation_steps", "validation_error", "check_cuts", "training_s", "enrichment")
+               if k in info},
             "history_range": model.history_range,
             **_image_report(micro)}
 
@@ -683,7 +685,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="greedy rounds adding the candidate loads the model's own error estimate flags (default 0)")
     d.add_argument("--candidates", type=int, default=256, help="candidate loads per enrichment round (default 256)")
     d.add_argument("--out", required=True, help="the model (.npz), for [[material]] reduced = ... in run files")
-    d.add_argument("--json", help="a report: modes, cubature points, effectivity, safety factor, training time")
+    d.add_argument("--json", help="a report: modes, cubature points, effectivity, safety factor, the check's CG "
+                                  "iterations, training time")
     d.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     f = sub.add_parser("fe2", help="an FE² macro run from a TOML run file, checkpointed and restartable")
     f.add_argument("run", help="the run file (TOML; docs/run-files.md)")

@@ -18,7 +18,8 @@ J2_PHASES = ["--phase", "1:model=j2,E=1,nu=0.3,sy0=0.005,H=0.05", "--phase", "2:
 
 
 def test_reduce_writes_a_model_the_run_files_load(tmp_path):
-    """The model and its report (modes, cubature points, safety factor, validation error);
+    """The model and its report (modes, cubature points, safety factor, validation error,
+    the check's CG iterations);
     loaded for the same cell it answers a point of a load path like the full RVE to the
     report's validation error."""
     out, report = tmp_path / "m.npz", tmp_path / "r.json"
@@ -31,6 +32,7 @@ def test_reduce_writes_a_model_the_run_files_load(tmp_path):
     materials = {1: dm.J2Plasticity(E=1, nu=0.3, sy0=0.005, H=0.05), 2: dm.LinearElastic(E=10, nu=0.3)}
     model = dm.ReducedRVE.load(out, dm.RVE(micro, materials))
     assert model.modes == r["modes"] and model.cubature_points == r["cubature_points"]
+    assert model.check_iterations == r["check_iterations"] and r["check_cuts"]  # the check's CG count travels
     assert r["history_range"] == model.history_range and r["history_range"]["1:p"] > 0  # J2's p was trained
     E = np.array([0.004, -0.001, 0.002])
     model.fallback = False
