@@ -136,7 +136,7 @@ class BatchedCell:
         indptr, indices, values = P.getValuesCSR()
         self.Pt = sp.csr_matrix((values, indices, indptr), shape=P.getSize()).T.tocsr()
         self._b = np.column_stack([b.array_r for b in constraints]) if constraints else None
-        self._elastic_lu = None  # (Cholesky of the elastic K̃, K̃⁻¹ b, (bᵀ K̃⁻¹ b)⁻¹), built on first use
+        self._elastic_factor = None  # (Cholesky of the elastic K̃, K̃⁻¹ b, (bᵀ K̃⁻¹ b)⁻¹), built on first use
         self.W_elastic, self.C_elastic = W_elastic, C_elastic
         self.D_elastic, self.rtol, self.force_floor = D_elastic, rtol, force_floor
         self._history = list(laws.initial_state())  # the flat history keys
@@ -188,18 +188,18 @@ class BatchedCell:
         """``δ`` with ``K̃_el δ + b λ = rhs``, ``bᵀ δ = 0`` for the columns of ``rhs``
         ``(n_reduced, M)`` (reduced unknowns; one sparse Cholesky factorization of the elastic
         ``K̃`` for the cell's lifetime, :class:`~dolfinx_multiscale.linalg.SparseCholesky`)."""
-        if self._elastic_lu is None:
+        if self._elastic_factor is None:
             N, n = self.disc.n_points, self.n
             weighted = self.disc.weights[:, None, None] * self.D_elastic
             D = sp.bsr_matrix((weighted, np.arange(N), np.arange(N + 1)), shape=(N * n, N * n))
-            lu = SparseCholesky(self.Pt @ (self.B.T @ (D @ self.B)) @ self.Pt.T)  # K̃ is SPD
+            factor = SparseCholesky(self.Pt @ (self.B.T @ (D @ self.B)) @ self.Pt.T)  # K̃ is SPD
             Z = S_inv = None
             if self._b is not None:
-                Z = lu.solve(self._b)
+                Z = factor.solve(self._b)
                 S_inv = np.linalg.inv(self._b.T @ Z)
-            self._elastic_lu = (lu, Z, S_inv)
-        lu, Z, S_inv = self._elastic_lu
-        delta = lu.solve(rhs)
+            self._elastic_factor = (factor, Z, S_inv)
+        factor, Z, S_inv = self._elastic_factor
+        delta = factor.solve(rhs)
         if Z is not None:
             delta -= Z @ (S_inv @ (self._b.T @ delta))
         return delta

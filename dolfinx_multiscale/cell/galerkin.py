@@ -317,14 +317,14 @@ class HyperReducedCell:
         r = self._BPhi_s.shape[2]
         K = _symmetric(-(a @ Q), upper, r)
         U = np.matmul(m_dir[:, :, None, :], self._BPhi_s)[:, :, 0, :]  # (M, m, r)
-        wbU = (self.weights * b)[..., None] * U
+        wb = (self.weights * b)[..., None]
+        wbU = wb * U
         K -= np.matmul(U.transpose(0, 2, 1), wbU)
         K += self._K_el
         if not coupling:
             return (K,)
         G = self._F_el - (a @ QP).reshape(M, r, n) - np.matmul(wbU.transpose(0, 2, 1), m_dir)
-        wbm = (self.weights * b)[..., None] * m_dir
-        dD_sum = -(a @ self.weights)[:, None, None] * P - np.matmul(m_dir.transpose(0, 2, 1), wbm)
+        dD_sum = -(a @ self.weights)[:, None, None] * P - np.matmul(m_dir.transpose(0, 2, 1), wb * m_dir)
         return K, G, dD_sum
 
     def _reduced_stiffness(self, dD: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

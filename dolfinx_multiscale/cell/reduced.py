@@ -32,9 +32,9 @@ its error is estimated as
 iterations on the full residual ``R`` (the Galerkin error), and ``σ_ref`` the RMS macro
 stress of the step over all points (so nearly unloaded points do not force fallbacks). An
 error left in the micro history stays in later answers, so the point's indicator ``η``
-accumulates ``e`` over its reduced steps (part of the state). A point with ``s η > tolerance`` (``s``: the safety factor, the 99 %
-quantile of ``error / η`` over at least 200 held-out training steps) is re-solved by the
-full RVE and the macro Newton continues. Tolerance stated on ``Σ``: per point
+accumulates ``e`` over its reduced steps (part of the state). A point with ``s η >
+tolerance`` (``s``: the safety factor, the 99 % quantile of ``error / η`` over at least 200
+held-out training steps) is re-solved by the full RVE and the macro Newton continues. Tolerance stated on ``Σ``: per point
 ``‖ΔΣ‖ ≤ tolerance · max(‖Σ‖, σ_ref)``.
 
 **Audit.** At every check, ``audit`` reduced points (random, seeded) are also solved by the
@@ -348,8 +348,8 @@ class ReducedRVE:
         largest = 0.0
         for start in range(0, idx_all.size, CHECK_CHUNK):
             idx = idx_all[start:start + CHECK_CHUNK]
-            errors, answers[idx], records = self.galerkin.reconstruct(strain[idx], take(state, idx, self._checked_keys),
-                                                              trial["w"][idx] @ self.basis, reference[idx])
+            errors, answers[idx], records = self.galerkin.reconstruct(
+                strain[idx], take(state, idx, self._checked_keys), trial["w"][idx] @ self.basis, reference[idx])
             eta = state["indicator"][idx] + errors
             largest = max(largest, float(eta.max(initial=0.0)))
             put({k: trial[k] for k in records}, idx, records)
@@ -382,7 +382,7 @@ class ReducedRVE:
         rng = np.random.default_rng(np.frombuffer(np.float64(strain[candidates].sum()).tobytes(), np.uint32))
         pick = np.sort(rng.choice(candidates, size=k, replace=False))
         rve_state = {key: v[pick] for key, v in state.items() if key not in _RECORD}
-        with newton_tolerance(self.rve, max(AUDIT_RTOL * self.tolerance, self.rve.batched_cell.rtol)):
+        with newton_tolerance(self.rve, max(AUDIT_RTOL * self.tolerance, self.rve.micro_newton.rtol)):
             exact, _, _ = self.rve.update(strain[pick], rve_state, need_tangent=False)
         reduced = answers[pick]
         scale = np.maximum(np.linalg.norm(exact, axis=1), reference[pick])
@@ -485,7 +485,8 @@ class ReducedRVE:
         training ranges and info) to ``path`` (``.npz``)."""
         path = Path(path)
         np.savez(path, basis=self.basis, points=self.points, weights=self.weights, tolerance=self.tolerance,
-                 safety=self.safety, check_iterations=self.check_iterations, strain_range=np.nan if self.strain_range is None else self.strain_range,
+                 safety=self.safety, check_iterations=self.check_iterations,
+                 strain_range=np.nan if self.strain_range is None else self.strain_range,
                  history_range=json.dumps(self.history_range), info=json.dumps(self.info),
                  signature=_signature(self.rve))
         return path

@@ -139,7 +139,7 @@ class RVE:
                                                                   self.kinematics) if fourier else None)
         self.operator = CondensedOperator(disc, solver, self.constraint.average_constraint)
         self.micro_newton = MicroNewton(disc, self.operator, rtol, max_iterations, line_search_cuts,
-                                   policy.newton_forcing)
+                                        policy.newton_forcing)
         self._approximate_rtol = policy.approximate_tangent_rtol
         self._reuse_rtol = policy.tangent_reuse_rtol
 

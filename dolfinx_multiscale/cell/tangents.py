@@ -61,8 +61,8 @@ def tangents_in_parts(D_el: npt.NDArray[np.float64], a: npt.NDArray[np.float64],
     """
     M, N, n = m.shape
     normal = np.flatnonzero(np.diag(deviatoric_projector(dim)) != 1.0)  # P = I − ⅓ 1⊗1 on these
-    a3 = np.ascontiguousarray(a.T) / 3.0  # (N, M)
-    aT, bT = 3.0 * a3, np.ascontiguousarray(b.T)
+    aT, bT = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)  # (N, M)
+    a3 = aT / 3.0
     mT = np.ascontiguousarray(m.transpose(1, 2, 0))  # (N, n, M)
 
     def apply(strain):

@@ -34,7 +34,6 @@ from ..errors import RVEConvergenceError
 from ..materials.protocol import put, repeat, take
 from ..parallel import map_over_ranks
 from .cubature import empirical_cubature, integrand_modes
-from .galerkin import CG_ITERATIONS
 
 __all__ = ["AMPLITUDE_FACTOR", "CHECK_SHARPNESS", "COVERED_HISTORY", "CUBATURE_GAIN", "ENRICHMENT_BATCH",
            "SAFETY_QUANTILE", "Snapshots",
@@ -133,12 +132,12 @@ def first_yield_strain(rve, count: int = 64, seed: int = 0, comm=None) -> float:
     laws = rve.laws
 
     def elastic_at(a, which):
+        strain, committed = a[which, None, None] * eps[which], take(virgin, which)
         if laws.trial_phases is None:
-            return laws.update_many(a[which, None, None] * eps[which], take(virgin, which), D_el)[1]
+            return laws.update_many(strain, committed, D_el)[1]
         elastic = np.ones(which.size, dtype=bool)
         for tag in laws.trial_phases:
-            points = laws.phase_points[tag]
-            elastic &= laws.elastic_trial_many(tag, a[which, None, None] * eps[which][:, points], take(virgin, which))
+            elastic &= laws.elastic_trial_many(tag, strain[:, laws.phase_points[tag]], committed)
         return elastic
 
     lo, hi = np.zeros(len(d)), np.ones(len(d))
@@ -347,8 +346,8 @@ def train(cls, rve, tolerance: float = 1e-3, strain_amplitude: float | None = No
         ``modes``, ``cubature_points``, ``amplitude``, ``first_yield_strain``,
         ``validation_error`` (95 % quantile and max), ``effectivity`` (per validation
         step), ``safety``, ``check_iterations`` and ``check_cuts`` (per fewer iterations
-        tried: ``iterations``, ``safety``, ``sharpness``; step 4), ``enrichment`` (``candidates``, ``added``, and per round: the
-        candidates ``above`` the tolerance, the paths ``added``, the largest ``s η``, the
+        tried: ``iterations``, ``safety``, ``sharpness``; step 4), ``enrichment``
+        (``candidates``, ``added``, and per round: the candidates ``above`` the tolerance, the paths ``added``, the largest ``s η``, the
         seconds of the indicators and of the round, modes and cubature points after it)
         and ``training_s``.
     """
@@ -461,16 +460,17 @@ def _fewest_check_iterations(model, validated: tuple, validate, say) -> tuple[np
     ``s_k η_k / s η``)."""
     errors, eta = validated
     full = model.safety * eta
-    chosen = (model.check_iterations, model.safety)
+    used = np.isfinite(full) & (full > 1e-12)
+    most = model.check_iterations
+    chosen = (most, model.safety)
     tried = []
-    for k in range(model.check_iterations - 1, 0, -1):
+    for k in range(most - 1, 0, -1):
         model.check_iterations = k
         errors_k, eta_k = validate(model)
         safety = _safety(errors_k, eta_k)
-        used = np.isfinite(full) & (full > 1e-12)
         sharpness = float(np.quantile(safety * eta_k[used] / full[used], 0.9)) if used.any() else 1.0
         say(f"check with {k} CG iterations: safety {safety:.2f}, s·η within {sharpness:.2f}x of "
-            f"{CG_ITERATIONS} iterations' on 90 % of the validation steps")
+            f"{most} iterations' on 90 % of the validation steps")
         tried.append({"iterations": k, "safety": safety, "sharpness": sharpness})
         if sharpness > CHECK_SHARPNESS:
             break
@@ -482,8 +482,8 @@ def _fewest_check_iterations(model, validated: tuple, validate, say) -> tuple[np
 def _fit(cls, rve, tolerance: float, data: Snapshots, training: list, errors_of, max_modes, say):
     """Steps 2–4 of :func:`train` on the snapshots ``data`` of the paths ``training``:
     ``(model, errors, validated, info)`` with the errors (validation and extra paths) and
-    the ``(errors, η)`` per validation step of the chosen model and ``info`` its ``modes``, ``pod_modes``, ``pod_energy_left``,
-    ``cubature_points`` and ``ecm_tolerance``."""
+    the ``(errors, η)`` per validation step of the chosen model and ``info`` its ``modes``,
+    ``pod_modes``, ``pod_energy_left``, ``cubature_points`` and ``ecm_tolerance``."""
     elastic = rve.initial_tangent()[1].T
     basis, left = pod_modes(data.w, elastic, max_modes)
     n, K = rve.n, basis.shape[1] - rve.n

@@ -408,10 +408,7 @@ class J2Plasticity:
         trace = ee[:, 0] + ee[:, 1] + ee[:, 2]
         # ½ ε_e : C : ε_e = μ ‖ε_e‖² + ½ λ tr(ε_e)² (isotropic C, Mandel: ‖·‖ is the Frobenius norm)
         psi = mu * np.einsum("ij,ij->i", ee, ee) + (0.5 * lmbda) * trace * trace
-        psi += 0.5 * self.H * p**2
-        if self.Hk:
-            psi += (self.Hk / 3.0) * np.einsum("ij,ij->i", eps_p, eps_p)
-        return psi
+        return psi + self.hardening_energy(state)
 
     def hardening_energy(self, state: dict) -> npt.NDArray[np.float64]:
         """Stored hardening energy ``ψ_h = ½ H p² + (1/3) H_k ε_p : ε_p``, ``(N,)``."""
