@@ -83,7 +83,8 @@ r_exact = np.array([h["reaction"] for h in exact["history"]])
 r_reduced = np.array([h["reaction"] for h in reduced["history"]])
 if comm.rank == 0:
     print(f"model: {model.modes} modes from {model.info['samples']} snapshots, {model.cubature_points} of "
-          f"{model.info['cell_points']} micro points, safety {model.safety:.2f}, training {training_s:.1f} s")
+          f"{model.info['cell_points']} micro points, safety {model.safety:.2f} with "
+          f"{model.check_iterations} CG iterations in the check, training {training_s:.1f} s")
     print(" step   load   reaction exact   reaction reduced   rel. diff")
     for k, (a, b) in enumerate(zip(r_exact, r_reduced), start=1):
         print(f"{k:5d} {loads[k - 1]:6.3f} {a:16.8f} {b:18.8f} {abs(b - a) / np.abs(r_exact).max():11.2e}")
