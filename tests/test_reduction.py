@@ -432,6 +432,37 @@ def test_check_with_tangents_in_parts_equals_the_full_tangents(trained):
     assert np.array_equal(s1, s2) and all(np.array_equal(r1[k], r2[k]) for k in r2)
 
 
+def test_tangent_correction_and_its_stress_change_against_a_direct_solve(trained):
+    """The check's CG (:func:`~dolfinx_multiscale.cell.tangents.tangent_correction`) with
+    enough iterations solves each point's tangent system ``Pᵀ Bᵀ W D B P δ = rhs`` as the
+    sparse direct solve of the assembled matrix does (1e-8), and the stress change it sums
+    from its own products, ``∫ D ε(δ)``, equals the one of its ``δ`` applied afresh (1e-12,
+    for 2 iterations as the check takes and for the converged ones)."""
+    from dolfinx_multiscale.cell.tangents import full_tangents, tangent_correction
+
+    rve = trained.rve
+    cell, disc = rve.batched_cell, rve.discretisation
+    E = 0.012 * np.random.default_rng(4).uniform(-1, 1, size=(3, 3))
+    q = trained.galerkin.solve(E, trained.initial_state(3), trained.galerkin.predict(E, trained.initial_state(3),
+                                                                                   tangent=False))[3]
+    eps = cell.strains(E, q @ trained.galerkin.basis.T)
+    sigma, D, _, _ = rve.laws.evaluate_many(eps, trained.initial_state(3))
+    rhs = -cell.residuals(sigma)[1]
+    tangent = full_tangents(D)
+    N, n = disc.n_points, rve.n
+    for iterations in (2, 400):
+        delta, moment = tangent_correction(cell, tangent, rhs, iterations)
+        direct = np.einsum("pim,p->mi", tangent(cell.B @ (cell.Pt.T @ delta)).reshape(N, n, -1), disc.weights)
+        assert np.abs(moment - direct).max() <= 1e-12 * np.abs(direct).max()
+    assert all((np.abs(D[m] - cell.D_elastic) > 1e-6).any() for m in range(len(E)))  # plastic: not D_el
+    for m in range(len(E)):
+        weighted = disc.weights[:, None, None] * D[m]
+        Dm = sp.bsr_matrix((weighted, np.arange(N), np.arange(N + 1)), shape=(N * n, N * n))
+        K = (cell.Pt @ (cell.B.T @ (Dm @ cell.B)) @ cell.Pt.T).tocsc()
+        exact = sp.linalg.spsolve(K, rhs[:, m])
+        assert np.linalg.norm(delta[:, m] - exact) <= 1e-8 * np.linalg.norm(exact)
+
+
 def test_check_with_a_reference_stress_per_point_equals_single_points(cell, trained):
     """The check with one σ_ref per point (training validates many paths at once this way)
     gives every point the Σ and the indicator η of its own single-point solve with that

@@ -349,10 +349,9 @@ class HyperReducedCell:
         sigma, D, history, sigma33 = (laws.evaluate_in_parts if parts else laws.evaluate_many)(eps, committed)
         tangent = tangents_in_parts(self.elastic_tangents, *D, self.rve.dim) if parts else full_tangents(D)
         force, reduced, _, _ = cell.residuals(sigma)
-        delta = cell.Pt.T @ tangent_correction(cell, tangent, -reduced, self.check_iterations)  # (n_dofs, M)
-        w_pts = disc.weights
-        Sigma_full = np.einsum("mpi,p->mi", sigma, w_pts) / disc.volume
-        dSigma = np.einsum("pim,p->mi", tangent(cell.B @ delta).reshape(N, n, M), w_pts) / disc.volume
+        _, moment = tangent_correction(cell, tangent, -reduced, self.check_iterations)
+        Sigma_full = np.einsum("mpi,p->mi", sigma, disc.weights) / disc.volume
+        dSigma = moment / disc.volume  # the stress change of the CG's correction δ, averaged
         pts = self.points
         Sigma_ecm, _ = self._averages(E, q, self._inelastic_stress(E, q, sigma[:, pts]), sigma33[:, pts],
                                       eps[:, pts])
