@@ -3,8 +3,8 @@
 :func:`map_over_ranks` runs ``fn(i)`` for ``i`` on rank ``i % size`` and gathers every
 result on every rank, in order. A failure on one rank is re-raised on all of them after
 the collective gather, so no rank hangs. Used by the studies' ensembles
-(:mod:`~dolfinx_multiscale.studies.uq`) and the reduced cell's training
-(:mod:`~dolfinx_multiscale.cell.training`).
+(:mod:`~dolfinx_multiscale.studies.uq`) and the reduced cell's training data
+(:mod:`~dolfinx_multiscale.cell.sampling`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import dolfinx_multiscale as dm
 from dolfinx_multiscale.macro.fe2 import FE2Material
 from dolfinx_multiscale.macro.problems import Beam
 from dolfinx_multiscale.studies.loading import load_path
-from dolfinx_multiscale.cell.training import training_paths
+from dolfinx_multiscale.cell.sampling import training_paths
 from dolfinx_multiscale.studies.loading import LoadStep
 
 
@@ -352,7 +352,8 @@ def test_enrichment_rounds_fix_an_undertrained_model(cell):
     full RVE says so, and its indicator s η flags each of them; two greedy enrichment
     rounds over 64 candidate loads (at most ENRICHMENT_BATCH added per round) bring every
     held-out load within half the tolerance of the full RVE."""
-    from dolfinx_multiscale.cell.training import ENRICHMENT_BATCH, candidate_loads, indicators
+    from dolfinx_multiscale.cell.sampling import candidate_loads
+    from dolfinx_multiscale.cell.training import ENRICHMENT_BATCH, indicators
 
     options = dict(tolerance=1e-2, strain_amplitude=0.024, paths=3, steps=3, validation_paths=6, candidates=64)
     held_out = candidate_loads(3, 0.024, 24, seed=11)
@@ -494,7 +495,7 @@ def test_first_yield_strain_of_a_homogeneous_cell_is_the_closed_form(cell, monke
     training's first-yield strain is the median of that over its directions (to the
     bisection's 1e-5), by the laws' trial test and, without it, by the full law on the
     heterogeneous cell alike (same value to 1e-5)."""
-    from dolfinx_multiscale.cell.training import directions, first_yield_strain
+    from dolfinx_multiscale.cell.sampling import directions, first_yield_strain
 
     mu = J2.E / (2 * (1 + J2.nu))
     d = directions(3, 64, np.random.default_rng(0))

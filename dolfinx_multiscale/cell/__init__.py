@@ -9,8 +9,10 @@
 * :mod:`.response` — fields, averages and energies of a solve;
 * :mod:`.rve` — the :class:`RVE` façade;
 * :mod:`.reduced` — the hyper-reduced cell (:class:`ReducedRVE`), another material of
-  this layer: :mod:`.training` (its training data and modes), :mod:`.cubature` (the
-  empirical cubature).
+  this layer: :mod:`.sampling` (its training data: paths, snapshots, POD),
+  :mod:`.training` (the fit: modes, cubature, safety factor), :mod:`.cubature` (the
+  empirical cubature), :mod:`.galerkin` (its numerics), :mod:`.tangents` (the check's
+  micro tangents and CG).
 """
 
 from .boundary import BOUNDARY_CONDITIONS, kubc, periodic, subc
