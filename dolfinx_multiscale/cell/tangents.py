@@ -19,7 +19,9 @@ such strain fields to the stress fields ``δσ_p = D_p δε_p`` in the same layo
       δσ = D_el δε − a (δε − ⅓ tr(δε) 1) − b m (m·δε).
 
   On the 3-D benchmark cell (8 116 points, 97 % of them plastic) the check's law, CG
-  and ``ΔΣ`` take 5.7 ms per macro point this way against 7.7 ms with the full tangents.
+  and ``ΔΣ`` took 5.7 ms per macro point this way against 7.7 ms with the full tangents;
+  applied in blocks of ``BLOCK_POINTS`` points, and with ``ΔΣ`` summed from the CG's
+  own products (:func:`tangent_correction`), 4.6 ms.
 """
 
 from __future__ import annotations
