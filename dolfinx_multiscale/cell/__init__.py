@@ -7,6 +7,7 @@
 * :mod:`.condensation` — the reduced operator and the condensed tangent;
 * :mod:`.newton` — the micro Newton;
 * :mod:`.response` — fields, averages and energies of a solve;
+* :mod:`.batch` — many macro points of a serial cell at once (the elastic shortcut);
 * :mod:`.rve` — the :class:`RVE` façade;
 * :mod:`.reduced` — the hyper-reduced cell (:class:`ReducedRVE`), another material of
   this layer: :mod:`.sampling` (its training data: paths, snapshots, POD),
