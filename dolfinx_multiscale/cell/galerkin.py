@@ -350,20 +350,19 @@ class HyperReducedCell:
         tangent = tangents_in_parts(self.elastic_tangents, *D, self.rve.dim) if parts else full_tangents(D)
         force, reduced, _, _ = cell.residuals(sigma)
         _, moment = tangent_correction(cell, tangent, -reduced, self.check_iterations)
-        Sigma_full = np.einsum("mpi,p->mi", sigma, disc.weights) / disc.volume
-        dSigma = moment / disc.volume  # the stress change of the CG's correction δ, averaged
+        # residual 0: the RVE's elastic check then continues a later elastic increment from Σ_ECM
+        # (Σ = Σ_ECM + C_eff ΔE, what the reduced model gives there too), the error carried in η
+        records = cell.point_records(committed, E, q @ self.basis.T, eps, sigma, force, history, sigma33, np.zeros(M),
+                                     np.zeros(M), np.ones(M))
+        Sigma_full = records.pop("Sigma")  # ⟨σ⟩ of the reconstruction; the reduced model's answers stay
+        for key in ("newton_iterations", "sigma33"):
+            records.pop(key)
         pts = self.points
         Sigma_ecm, _ = self._averages(E, q, self._inelastic_stress(E, q, sigma[:, pts]), sigma33[:, pts],
                                       eps[:, pts])
         scale = np.maximum(np.linalg.norm(Sigma_ecm, axis=1), reference_stress)
-        errors = np.linalg.norm(Sigma_full + dSigma - Sigma_ecm, axis=1) / np.maximum(scale, 1e-300)
-        w = q @ self.basis.T
-        # residual 0: the RVE's elastic check then continues a later elastic increment from Σ_ECM
-        # (Σ = Σ_ECM + C_eff ΔE, what the reduced model gives there too), the error carried in η
-        records = cell.point_records(committed, E, w, eps, sigma, force, history, sigma33, np.zeros(M), np.zeros(M),
-                                     np.ones(M))
-        for key in ("Sigma", "newton_iterations", "sigma33"):  # the reduced model's answers stay
-            records.pop(key)
+        # the full ⟨σ⟩ plus the stress change of the CG's correction δ, averaged, against Σ_ECM
+        errors = np.linalg.norm(Sigma_full + moment / disc.volume - Sigma_ecm, axis=1) / np.maximum(scale, 1e-300)
         return np.where(np.isfinite(errors), errors, np.inf), Sigma_ecm, records
 
 
