@@ -227,21 +227,8 @@ class PhaseLaws:
             ``(sigma (M, N, n), (a (M, N), b (M, N), m (M, N, n)), trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
-        parts = list(self._phase_updates(eps, committed, lambda mat: False if mat.is_linear else "parts"))
-        if len(parts) == 1 and parts[0][3] is not None and np.array_equal(parts[0][1], np.arange(N)):
-            _, _, s, t, s33, trial = parts[0]  # one inelastic phase holds every point (a cubature)
-            return s, t, trial, (s33 if s33 is not None else np.zeros((M, N)))
-        sigma, sigma33 = np.empty((M, N, n)), np.zeros((M, N))
-        a, b, m = np.zeros((M, N)), np.zeros((M, N)), np.zeros((M, N, n))
-        trial = {}
-        for _, idx, s, t, s33, new in parts:
-            sigma[:, idx] = s
-            if t is not None:
-                a[:, idx], b[:, idx], m[:, idx] = t
-            if s33 is not None:
-                sigma33[:, idx] = s33
-            trial.update(new)
-        return sigma, (a, b, m), trial, sigma33
+        return self._gathered(eps, committed, lambda mat: False if mat.is_linear else "parts",
+                              lambda: (np.zeros((M, N)), np.zeros((M, N)), np.zeros((M, N, n))))
 
     def elastic_trial_many(self, tag: int, eps: npt.NDArray[np.float64], committed: dict,
                            positions: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.bool_]:
@@ -277,19 +264,30 @@ class PhaseLaws:
             ``(sigma (M, N, n), D (M, N, n, n), trial, sigma33 (M, N))``.
         """
         M, N, n = eps.shape
-        parts = list(self._phase_updates(eps, committed, lambda mat: True))
+        return self._gathered(eps, committed, lambda mat: True, lambda: np.empty((M, N, n, n)))
+
+    def _gathered(self, eps: npt.NDArray[np.float64], committed: dict, tangent_of, blank):
+        """Every phase's update (:meth:`_phase_updates` with ``tangent_of``) of ``M`` cells
+        gathered: ``(sigma (M, N, n), tangent, trial, sigma33 (M, N))``. ``tangent`` is a
+        phase's own when its points are all the points, else ``blank()`` (one array
+        ``(M, N, ...)`` or a tuple of them, the laws' tangents' layout) filled phase by
+        phase (left as made at the phases without one)."""
+        M, N, n = eps.shape
+        parts = list(self._phase_updates(eps, committed, tangent_of))
         trial = {key: value for part in parts for key, value in part[5].items()}
         for _, idx, s, t, s33, _ in parts:
-            if idx.size == N and np.array_equal(idx, np.arange(N)):  # one phase holds every point
+            if t is not None and idx.size == N and np.array_equal(idx, np.arange(N)):  # one phase holds every point
                 return s, t, trial, (s33 if s33 is not None else np.zeros((M, N)))
-        sigma = np.empty((M, N, n))
-        D = np.empty((M, N, n, n))
-        sigma33 = np.zeros((M, N))
+        sigma, sigma33, tangent = np.empty((M, N, n)), np.zeros((M, N)), blank()
+        arrays = tangent if isinstance(tangent, tuple) else (tangent,)
         for _, idx, s, t, s33, _ in parts:
-            sigma[:, idx], D[:, idx] = s, t
+            sigma[:, idx] = s
+            if t is not None:
+                for array, value in zip(arrays, t if isinstance(t, tuple) else (t,)):
+                    array[:, idx] = value
             if s33 is not None:
                 sigma33[:, idx] = s33
-        return sigma, D, trial, sigma33
+        return sigma, tangent, trial, sigma33
 
     def free_energy_many(self, eps: npt.NDArray[np.float64], state: dict) -> npt.NDArray[np.float64]:
         """:meth:`free_energy` of ``M`` cells: strains ``(M, N, n)`` → ``(M, N)``."""
